@@ -1,0 +1,14 @@
+//! ieum's domain: entities, rules and use cases behind port traits.
+//!
+//! Nothing in this crate performs IO. Adapters (SeaORM, Redis, actix, ...) live in
+//! other crates and implement the traits in [`ports`]. Use cases take their ports as
+//! `Arc<dyn Trait>` so that the binary can wire any adapter and unit tests can wire
+//! mockall mocks (the `mocks` feature exports them to other crates).
+
+pub mod auth;
+pub mod error;
+pub mod ports;
+pub mod throttle;
+pub mod user;
+
+pub use error::{DomainError, DomainResult};

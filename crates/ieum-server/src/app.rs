@@ -1,0 +1,133 @@
+//! Wiring: builds the adapters named by the configuration, hands them to the
+//! use cases, and mounts the HTTP routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use ieum_auth::{Argon2Hasher, Argon2Params, JwtCodec};
+use ieum_domain::auth::{AuthPolicy, AuthService};
+use ieum_domain::ports::SystemClock;
+use ieum_domain::throttle::ThrottleConfig;
+use ieum_store::{SqlRefreshTokens, SqlUsers, Store, StoreOptions};
+
+use crate::config::Config;
+use crate::http;
+
+/// Everything a request handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+/// Connects the database, applies migrations and builds the use cases.
+pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
+    let store = Store::connect(
+        &config.database_url,
+        &StoreOptions {
+            max_connections: config.db_max_connections,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    let hasher = Argon2Hasher::new(Argon2Params {
+        memory_kib: config.argon2_memory_kib,
+        iterations: config.argon2_iterations,
+        parallelism: 1,
+    })
+    .map_err(BoxError::from)?;
+    let window = chrono::Duration::seconds(config.login_window_secs as i64);
+    let policy = AuthPolicy {
+        access_ttl: chrono::Duration::seconds(config.access_token_ttl_secs as i64),
+        refresh_ttl: chrono::Duration::seconds(config.refresh_token_ttl_secs as i64),
+        per_username: ThrottleConfig {
+            max_failures: config.login_max_failures_per_user,
+            window,
+            capacity: 100_000,
+        },
+        per_client: ThrottleConfig {
+            max_failures: config.login_max_failures_per_client,
+            window,
+            capacity: 100_000,
+        },
+    };
+    let auth = AuthService::new(
+        Arc::new(SqlUsers::new(store.clone())),
+        Arc::new(SqlRefreshTokens::new(store.clone())),
+        Arc::new(hasher),
+        Arc::new(JwtCodec::new(config.jwt_secret.bytes())),
+        Arc::new(SystemClock),
+        policy,
+    );
+    Ok(AppState {
+        auth: Arc::new(auth),
+        store,
+        config: Arc::new(config),
+    })
+}
+
+/// Mounts every route and the shared extractor settings.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        let json_limit = state.config.max_json_bytes;
+        cfg.app_data(web::Data::new(state))
+            .app_data(http::errors::json_config(json_limit))
+            .app_data(http::errors::path_config())
+            .app_data(http::errors::query_config())
+            .configure(http::health::routes)
+            .configure(http::auth::routes)
+            .configure(http::me::routes)
+            .configure(http::web_client::routes);
+    }
+}
+
+/// The whole application: middleware, routes and the fallback.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(from_fn(http::request_id::middleware))
+        .configure(configure(state))
+        .default_service(web::to(http::errors::not_found))
+}
+
+/// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let addr = config.addr;
+    let workers = config.workers;
+    let shutdown = config.shutdown_timeout_secs;
+    let state = build_state(config).await?;
+    let store = state.store.clone();
+    let mut server = HttpServer::new(move || app(state.clone()))
+        .shutdown_timeout(shutdown)
+        .client_request_timeout(Duration::from_secs(30));
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    let server = server
+        .bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    for a in server.addrs() {
+        tracing::info!(addr = %a, "ieum listening; open http://{a}/");
+    }
+    server.run().await?;
+    tracing::info!("stopped; closing the database");
+    store.close().await;
+    Ok(())
+}
+
+/// The binary's top-level error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

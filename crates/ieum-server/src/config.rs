@@ -1,0 +1,372 @@
+//! Configuration: flags override environment variables, which override an
+//! optional TOML file (`--config` / `IEUM_CONFIG`), which overrides defaults.
+//! Every key is listed in README.md.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(name = "ieum", version, about = "ieum: a real-time chat server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Serve HTTP and WebSocket (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Env {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Every setting, each optional so that layers can be merged.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// TOML file with any of these settings (snake_case keys).
+    #[arg(long, env = "IEUM_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "IEUM_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Directory for the SQLite database, uploads and the development secret.
+    #[arg(long, env = "IEUM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://... switches to PostgreSQL; default sqlite under the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// redis://... for multi-node fan-out, presence and cache.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// HS256 secret for tokens (at least 32 bytes). Required in production.
+    #[arg(long, env = "IEUM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// development or production.
+    #[arg(long = "env", env = "IEUM_ENV", value_enum)]
+    pub env: Option<Env>,
+    #[arg(long, env = "IEUM_ACCESS_TOKEN_TTL_SECS")]
+    pub access_token_ttl_secs: Option<u64>,
+    #[arg(long, env = "IEUM_REFRESH_TOKEN_TTL_SECS")]
+    pub refresh_token_ttl_secs: Option<u64>,
+    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER")]
+    pub login_max_failures_per_user: Option<u32>,
+    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_CLIENT")]
+    pub login_max_failures_per_client: Option<u32>,
+    #[arg(long, env = "IEUM_LOGIN_WINDOW_SECS")]
+    pub login_window_secs: Option<u64>,
+    /// Take the client address from X-Forwarded-For / Forwarded (behind a proxy).
+    #[arg(long, env = "IEUM_TRUST_PROXY_HEADERS")]
+    pub trust_proxy_headers: Option<bool>,
+    #[arg(long, env = "IEUM_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    #[arg(long, env = "IEUM_MAX_JSON_BYTES")]
+    pub max_json_bytes: Option<usize>,
+    #[arg(long, env = "IEUM_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+    #[arg(long, env = "IEUM_WORKERS")]
+    pub workers: Option<usize>,
+    #[arg(long, env = "IEUM_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[arg(long, env = "IEUM_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    #[arg(long, env = "IEUM_ARGON2_ITERATIONS")]
+    pub argon2_iterations: Option<u32>,
+}
+
+macro_rules! merge_fields {
+    ($hi:ident, $lo:ident; $($f:ident),+ $(,)?) => {
+        Settings { config: $hi.config.or($lo.config), $($f: $hi.$f.or($lo.$f)),+ }
+    };
+}
+
+impl Settings {
+    /// `self` wins over `lower` field by field.
+    pub fn over(self, lower: Settings) -> Settings {
+        let hi = self;
+        let lo = lower;
+        merge_fields!(hi, lo; addr, data_dir, database_url, redis_url, jwt_secret, env,
+            access_token_ttl_secs, refresh_token_ttl_secs, login_max_failures_per_user,
+            login_max_failures_per_client, login_window_secs, trust_proxy_headers,
+            db_max_connections, max_json_bytes, shutdown_timeout_secs, workers, log_format,
+            argon2_memory_kib, argon2_iterations)
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub jwt_secret: JwtSecret,
+    pub env: Env,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub login_max_failures_per_user: u32,
+    pub login_max_failures_per_client: u32,
+    pub login_window_secs: u64,
+    pub trust_proxy_headers: bool,
+    pub db_max_connections: u32,
+    pub max_json_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub workers: Option<usize>,
+    pub log_format: LogFormat,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+/// Where the token secret came from.
+#[derive(Clone)]
+pub enum JwtSecret {
+    Configured(String),
+    /// Development only: a random secret kept in the data dir so sessions survive restarts.
+    DevFile(String, PathBuf),
+}
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Configured(_) => f.write_str("Configured(<redacted>)"),
+            Self::DevFile(_, p) => write!(f, "DevFile({})", p.display()),
+        }
+    }
+}
+
+impl JwtSecret {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Configured(s) | Self::DevFile(s, _) => s.as_bytes(),
+        }
+    }
+}
+
+pub const DEV_SECRET_FILE: &str = "jwt-secret.dev";
+
+impl Config {
+    /// Reads flags and environment (and the TOML file they name).
+    pub fn load(cli: Settings) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => Settings::from_toml_file(path)?,
+            None => Settings::default(),
+        };
+        Self::resolve(cli.over(file))
+    }
+
+    /// Applies defaults and checks the result. Production refuses a missing or
+    /// development secret.
+    pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        let env = s.env.unwrap_or_default();
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = s
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("ieum.db").display()));
+        let jwt_secret = match (s.jwt_secret, env) {
+            (Some(secret), Env::Production) if ieum_auth::is_development_secret(&secret) => {
+                return Err(ConfigError(format!(
+                    "IEUM_ENV=production refuses this IEUM_JWT_SECRET: it is shorter than {} bytes or looks like a \
+                     development placeholder. Set IEUM_JWT_SECRET to a random value, e.g. `openssl rand -hex 32`.",
+                    ieum_auth::MIN_SECRET_BYTES
+                )));
+            }
+            (Some(secret), _) => JwtSecret::Configured(secret),
+            (None, Env::Production) => {
+                return Err(ConfigError(
+                    "IEUM_ENV=production needs IEUM_JWT_SECRET: set it to a random value of at least 32 bytes, \
+                     e.g. `openssl rand -hex 32`."
+                        .into(),
+                ));
+            }
+            (None, Env::Development) => dev_secret(&data_dir)?,
+        };
+        let positive = |name: &str, v: u64| {
+            if v == 0 {
+                Err(ConfigError(format!("{name} must be greater than 0")))
+            } else {
+                Ok(v)
+            }
+        };
+        Ok(Config {
+            addr: s.addr.unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
+            database_url,
+            redis_url: s.redis_url.filter(|u| !u.is_empty()),
+            jwt_secret,
+            env,
+            access_token_ttl_secs: positive(
+                "access_token_ttl_secs",
+                s.access_token_ttl_secs.unwrap_or(15 * 60),
+            )?,
+            refresh_token_ttl_secs: positive(
+                "refresh_token_ttl_secs",
+                s.refresh_token_ttl_secs.unwrap_or(30 * 24 * 3600),
+            )?,
+            login_max_failures_per_user: s.login_max_failures_per_user.unwrap_or(5),
+            login_max_failures_per_client: s.login_max_failures_per_client.unwrap_or(30),
+            login_window_secs: positive("login_window_secs", s.login_window_secs.unwrap_or(900))?,
+            trust_proxy_headers: s.trust_proxy_headers.unwrap_or(false),
+            db_max_connections: s.db_max_connections.unwrap_or(16).max(1),
+            max_json_bytes: s.max_json_bytes.unwrap_or(64 * 1024),
+            shutdown_timeout_secs: s.shutdown_timeout_secs.unwrap_or(30),
+            workers: s.workers,
+            log_format: s.log_format.unwrap_or_default(),
+            argon2_memory_kib: s.argon2_memory_kib.unwrap_or(19 * 1024),
+            argon2_iterations: s.argon2_iterations.unwrap_or(2),
+            data_dir,
+        })
+    }
+}
+
+/// Reads the development secret from the data dir, making it on first run.
+fn dev_secret(data_dir: &Path) -> Result<JwtSecret, ConfigError> {
+    let path = data_dir.join(DEV_SECRET_FILE);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_owned();
+        if s.len() >= ieum_auth::MIN_SECRET_BYTES {
+            return Ok(JwtSecret::DevFile(s, path));
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        ConfigError(format!(
+            "cannot create data dir {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    // 244 random bits from the OS (two v4 UUIDs), hex.
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, &secret)
+        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
+    Ok(JwtSecret::DevFile(secret, path))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(content.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ieum-cfg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn production_refuses_missing_or_development_secrets() {
+        let base = Settings {
+            env: Some(Env::Production),
+            data_dir: Some(temp_dir()),
+            ..Default::default()
+        };
+        let err = Config::resolve(base.clone()).unwrap_err().to_string();
+        assert!(err.contains("IEUM_JWT_SECRET"), "{err}");
+        for bad in ["short", "dev-secret-dev-secret-dev-secret-dev-secret"] {
+            let s = Settings {
+                jwt_secret: Some(bad.into()),
+                ..base.clone()
+            };
+            let err = Config::resolve(s).unwrap_err().to_string();
+            assert!(err.contains("openssl rand -hex 32"), "{err}");
+        }
+        let ok = Settings {
+            jwt_secret: Some(
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            ),
+            ..base
+        };
+        assert!(matches!(
+            Config::resolve(ok).unwrap().jwt_secret,
+            JwtSecret::Configured(_)
+        ));
+    }
+
+    #[test]
+    fn development_secret_is_made_once_and_kept() {
+        let dir = temp_dir();
+        let s = Settings {
+            data_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let a = Config::resolve(s.clone()).unwrap();
+        let b = Config::resolve(s).unwrap();
+        assert_eq!(a.jwt_secret.bytes(), b.jwt_secret.bytes());
+        assert!(a.jwt_secret.bytes().len() >= 32);
+        assert!(a.database_url.starts_with("sqlite://"));
+        assert_eq!(a.addr.to_string(), "127.0.0.1:8080");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn layers_merge_flags_over_file() {
+        let dir = temp_dir();
+        let file = dir.join("ieum.toml");
+        std::fs::write(
+            &file,
+            "addr = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 60\nenv = \"development\"\n",
+        )
+        .unwrap();
+        let cli = Settings {
+            config: Some(file.clone()),
+            access_token_ttl_secs: Some(120),
+            data_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(cli).unwrap();
+        assert_eq!(c.addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.access_token_ttl_secs, 120);
+        std::fs::write(&file, "no_such_key = 1\n").unwrap();
+        let err = Config::load(Settings {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

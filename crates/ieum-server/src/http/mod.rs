@@ -1,0 +1,9 @@
+//! HTTP adapters: each module maps routes onto use cases.
+
+pub mod auth;
+pub mod errors;
+pub mod extract;
+pub mod health;
+pub mod me;
+pub mod request_id;
+pub mod web_client;

@@ -1,0 +1,10 @@
+//! The ieum server: configuration, wiring of adapters, and the mapping of HTTP
+//! and WebSocket onto the domain's use cases. No business rule lives here.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod telemetry;
+
+pub use app::{AppState, build_state, configure, run};
+pub use config::{Cli, Command, Config};

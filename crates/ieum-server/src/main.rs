@@ -1,0 +1,36 @@
+use clap::Parser;
+use ieum_server::{Cli, Command, Config, telemetry};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ieum: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => actix_web::rt::System::new().block_on(ieum_server::run(config)),
+        Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("ieum: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Config) -> Result<(), ieum_server::app::BoxError> {
+    let store = ieum_store::Store::connect(&config.database_url, &Default::default()).await?;
+    let pending = store.pending_migrations().await?;
+    store.migrate().await?;
+    tracing::info!(applied = pending.len(), ?pending, "migrations applied");
+    println!("applied {} migration(s)", pending.len());
+    store.close().await;
+    Ok(())
+}

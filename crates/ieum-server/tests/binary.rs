@@ -1,0 +1,195 @@
+//! The real `ieum` binary as an operator runs it: embedded defaults, PostgreSQL
+//! by URL, `ieum migrate`, refusal of development secrets in production, and
+//! graceful exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ieum_test_support::PgDatabase;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ieum");
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Option<Child>,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn base_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("IEUM_ADDR", "127.0.0.1:0")
+        .env("IEUM_DATA_DIR", data_dir)
+        .env("IEUM_ARGON2_MEMORY_KIB", "64")
+        .env("IEUM_ARGON2_ITERATIONS", "1")
+        .env("IEUM_LOG", "info");
+    cmd
+}
+
+/// Starts the binary and waits for its "listening" log line, which names the port.
+fn start(mut cmd: Command) -> Server {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn ieum");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("open http://") {
+                let rest = &line[i + "open http://".len()..];
+                let addr = rest.split('/').next().unwrap().to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(WAIT)
+        .expect("server did not report listening in time");
+    Server {
+        child: Some(child),
+        addr,
+    }
+}
+
+fn http(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status: u16 = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ieum-bin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn sigterm(server: &mut Server) -> std::process::ExitStatus {
+    let mut child = server.child.take().expect("running");
+    let pid = child.id().to_string();
+    let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(ok.success());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("no exit within {WAIT:?} after SIGTERM");
+        }
+    }
+}
+
+#[test]
+fn embedded_defaults_serve_and_keep_accounts_across_restarts() {
+    let dir = temp_dir();
+    let mut server = start(base_command(&dir));
+    let (s, body) = http(&server.addr, "GET", "/health", None);
+    assert_eq!((s, &body["status"]), (200, &json!("ok")));
+    let (s, body) = http(
+        &server.addr,
+        "POST",
+        "/auth/signup",
+        Some(json!({"username":"testuser","password":"testpass"})),
+    );
+    assert_eq!(s, 201, "{body}");
+    assert!(
+        dir.join("ieum.db").exists(),
+        "SQLite file under the data dir"
+    );
+    let status = sigterm(&mut server);
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+
+    let server = start(base_command(&dir));
+    let (s, body) = http(
+        &server.addr,
+        "POST",
+        "/auth/login",
+        Some(json!({"username":"testuser","password":"testpass"})),
+    );
+    assert_eq!(s, 200, "account survived the restart: {body}");
+    assert_eq!(body["success"], true);
+    drop(server);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn production_refuses_a_development_secret() {
+    let dir = temp_dir();
+    for secret in [None, Some("dev-secret")] {
+        let mut cmd = base_command(&dir);
+        cmd.env("IEUM_ENV", "production");
+        if let Some(s) = secret {
+            cmd.env("IEUM_JWT_SECRET", s);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("IEUM_JWT_SECRET"), "{err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_by_url_with_migrate_subcommand() {
+    let db = PgDatabase::create().await;
+    let dir = temp_dir();
+    let url = db.url().to_owned();
+    let dir2 = dir.clone();
+    let handle = tokio::task::spawn_blocking(move || {
+        let out = base_command(&dir2)
+            .env("DATABASE_URL", &url)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("applied 1 migration"));
+        let mut cmd = base_command(&dir2);
+        cmd.env("DATABASE_URL", &url);
+        let server = start(cmd);
+        let (s, body) = http(&server.addr, "GET", "/ready", None);
+        assert_eq!(s, 200, "{body}");
+        let (s, _) = http(
+            &server.addr,
+            "POST",
+            "/auth/signup",
+            Some(json!({"username":"pguser","password":"testpass"})),
+        );
+        assert_eq!(s, 201);
+        assert!(
+            !dir2.join("ieum.db").exists(),
+            "no SQLite file when on PostgreSQL"
+        );
+    });
+    handle.await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,162 @@
+//! Users and refresh tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ieum_domain::ports::{RefreshTokenRecord, RefreshTokenRepository, UserRepository};
+use ieum_domain::user::{NewUser, User, UserCredentials};
+use ieum_domain::{DomainError, DomainResult};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entity::{refresh_token, user};
+use crate::error::{db_err, is_unique_violation};
+
+fn to_user(m: user::Model) -> User {
+    User {
+        id: m.id,
+        username: m.username,
+        display_name: m.display_name,
+        profile_image_url: m.profile_image_url,
+        status_message: m.status_message,
+        created_at: m.created_at,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlUsers {
+    store: Store,
+}
+
+impl SqlUsers {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqlUsers {
+    async fn create(&self, u: NewUser) -> DomainResult<User> {
+        let am = user::ActiveModel {
+            id: Set(u.id),
+            username: Set(u.username),
+            display_name: Set(u.display_name),
+            password_hash: Set(u.password_hash),
+            profile_image_url: Set(None),
+            status_message: Set(None),
+            created_at: Set(u.created_at),
+            updated_at: Set(u.created_at),
+        };
+        match user::Entity::insert(am)
+            .exec_with_returning(self.store.connection())
+            .await
+        {
+            Ok(m) => Ok(to_user(m)),
+            Err(e) if is_unique_violation(&e) => Err(DomainError::conflict(
+                "username_taken",
+                "that username is already taken",
+            )),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn find_credentials(&self, username: &str) -> DomainResult<Option<UserCredentials>> {
+        let found = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(found.map(|m| {
+            let password_hash = m.password_hash.clone();
+            UserCredentials {
+                user: to_user(m),
+                password_hash,
+            }
+        }))
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> DomainResult<Option<User>> {
+        Ok(user::Entity::find_by_id(id)
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .map(to_user))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlRefreshTokens {
+    store: Store,
+}
+
+impl SqlRefreshTokens {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+fn to_record(m: refresh_token::Model) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        id: m.id,
+        family_id: m.family_id,
+        user_id: m.user_id,
+        token_hash: m.token_hash,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        used_at: m.used_at,
+        revoked_at: m.revoked_at,
+    }
+}
+
+#[async_trait]
+impl RefreshTokenRepository for SqlRefreshTokens {
+    async fn insert(&self, r: RefreshTokenRecord) -> DomainResult<()> {
+        let am = refresh_token::ActiveModel {
+            id: Set(r.id),
+            family_id: Set(r.family_id),
+            user_id: Set(r.user_id),
+            token_hash: Set(r.token_hash),
+            created_at: Set(r.created_at),
+            expires_at: Set(r.expires_at),
+            used_at: Set(r.used_at),
+            revoked_at: Set(r.revoked_at),
+        };
+        refresh_token::Entity::insert(am)
+            .exec_without_returning(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find(&self, id: Uuid) -> DomainResult<Option<RefreshTokenRecord>> {
+        Ok(refresh_token::Entity::find_by_id(id)
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .map(to_record))
+    }
+
+    async fn mark_used(&self, id: Uuid, at: DateTime<Utc>) -> DomainResult<bool> {
+        let res = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(at))
+            .filter(refresh_token::Column::Id.eq(id))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn revoke_family(&self, family_id: Uuid, at: DateTime<Utc>) -> DomainResult<u64> {
+        let res = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(at))
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected)
+    }
+}

@@ -1,0 +1,259 @@
+//! Test helpers for real services.
+//!
+//! * [`PgDatabase`]: a fresh PostgreSQL database per test, dropped afterwards.
+//! * [`SqliteFile`]: a fresh SQLite file per test, removed afterwards.
+//! * [`TestDb`]: either, so one test body runs on both backends ([`both_backends!`]).
+//! * [`redis_url`] and [`RedisPrefix`]: a Redis key prefix per test.
+//!
+//! URLs come from `TEST_DATABASE_URL` and `TEST_REDIS_URL`, defaulting to the local
+//! services. A service that cannot be reached fails the test with a message that says
+//! how to start it: nothing is ever skipped.
+
+use std::path::PathBuf;
+
+use sea_orm::{ConnectionTrait, Database};
+use uuid::Uuid;
+
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The maintenance database URL tests create their databases from.
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    // Replace the path (the database name) and keep the query string.
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn unreachable_pg(url: &str, err: impl std::fmt::Display) -> ! {
+    panic!(
+        "PostgreSQL is not reachable at {url}: {err}\n\
+         Start it (on Debian: `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+         or run scripts/test which does that) or point TEST_DATABASE_URL at a server where the user may CREATE DATABASE. \
+         PostgreSQL tests are never skipped."
+    )
+}
+
+/// A PostgreSQL database made for one test and dropped when this value drops.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin_url = pg_admin_url();
+        let name = format!("ieum_test_{}", Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url.as_str())
+            .await
+            .unwrap_or_else(|e| unreachable_pg(&admin_url, e));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| unreachable_pg(&admin_url, e));
+        let _ = admin.close().await;
+        let url = with_database(&admin_url, &name);
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside a test's runtime, which cannot block on itself: use a
+        // thread with a runtime of its own.
+        let joined = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let admin = Database::connect(admin_url.as_str()).await?;
+                admin.execute_unprepared(&sql).await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = joined {
+            eprintln!("warning: could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// A SQLite database file for one test, removed (with its WAL files) on drop.
+pub struct SqliteFile {
+    dir: PathBuf,
+    url: String,
+}
+
+impl SqliteFile {
+    pub fn create() -> Self {
+        let dir = std::env::temp_dir().join(format!("ieum-test-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("ieum.db").display());
+        Self { dir, url }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A database for one test on either backend.
+pub enum TestDb {
+    Sqlite(SqliteFile),
+    Postgres(PgDatabase),
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        Self::Sqlite(SqliteFile::create())
+    }
+
+    pub async fn postgres() -> Self {
+        Self::Postgres(PgDatabase::create().await)
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite(s) => s.url(),
+            Self::Postgres(p) => p.url(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+/// A Redis key prefix unique to one test. Tests put every key they make under it;
+/// the Redis adapter's tests delete `prefix*` when done.
+#[derive(Debug, Clone)]
+pub struct RedisPrefix(pub String);
+
+impl RedisPrefix {
+    pub fn new() -> Self {
+        Self(format!("ieum-test:{}:", Uuid::new_v4().simple()))
+    }
+}
+
+impl Default for RedisPrefix {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs an `async fn(TestDb)` test body once on SQLite and once on PostgreSQL:
+/// `both_backends!(name_of_async_fn);` makes `name_of_async_fn_sqlite` and
+/// `name_of_async_fn_postgres` tests.
+#[macro_export]
+macro_rules! both_backends {
+    ($($case:ident),+ $(,)?) => {
+        $(
+            $crate::paste_backend_tests!($case);
+        )+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! paste_backend_tests {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$case($crate::TestDb::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$case($crate::TestDb::postgres().await).await;
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced_in_urls() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/test?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_postgres_database_is_made_and_dropped() {
+        let name;
+        {
+            let db = PgDatabase::create().await;
+            name = db.name.clone();
+            let conn = Database::connect(db.url())
+                .await
+                .expect("connect to new db");
+            conn.execute_unprepared("CREATE TABLE t (x int)")
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let admin = Database::connect(pg_admin_url().as_str()).await.unwrap();
+        let rows = admin
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+            ))
+            .await
+            .unwrap();
+        assert!(rows.is_empty(), "test database {name} was left behind");
+    }
+}

@@ -1,0 +1,16 @@
+//! ieum's schema, as SeaORM migrations that run on PostgreSQL and SQLite.
+//!
+//! The server applies pending migrations at start; `ieum migrate` applies them
+//! alone (for a Kubernetes migration Job).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_accounts;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_accounts::Migration)]
+    }
+}
