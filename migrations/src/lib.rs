@@ -6,11 +6,15 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_accounts;
+mod m20261124_000002_rooms_messages;
 
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_accounts::Migration)]
+        vec![
+            Box::new(m20261124_000001_accounts::Migration),
+            Box::new(m20261124_000002_rooms_messages::Migration),
+        ]
     }
 }

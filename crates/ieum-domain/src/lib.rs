@@ -6,8 +6,13 @@
 //! mockall mocks (the `mocks` feature exports them to other crates).
 
 pub mod auth;
+pub mod chat;
 pub mod error;
+pub mod hub;
+pub mod message;
 pub mod ports;
+pub mod room;
+pub mod rooms;
 pub mod throttle;
 pub mod user;
 

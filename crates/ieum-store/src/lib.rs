@@ -4,7 +4,12 @@
 mod db;
 pub mod entity;
 mod error;
+mod messages;
+mod rooms;
+mod sql;
 mod users;
 
 pub use db::{Backend, Store, StoreOptions};
+pub use messages::{SqlMessages, WriterOptions};
+pub use rooms::SqlRooms;
 pub use users::{SqlRefreshTokens, SqlUsers};

@@ -16,6 +16,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]
     pub refresh_tokens: HasMany<super::refresh_token::Entity>,
+    #[sea_orm(has_many)]
+    pub memberships: HasMany<super::room_member::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

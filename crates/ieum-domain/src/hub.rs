@@ -1,0 +1,468 @@
+//! The node's fan-out: one feed per room with local subscribers, delivering room
+//! events to connection mailboxes in seq order with no gap and no duplicate.
+//!
+//! Events reach a feed from this node's own sends and from other nodes (through
+//! the [`EventBus`]). They may arrive out of order or not at all (a lost Pub/Sub
+//! message). The store's per-room seq is the truth: an event at or below what the
+//! feed delivered is a duplicate and dropped; an event past a gap first pulls the
+//! missing messages from the store. That is sound because a seq only becomes
+//! visible after every lower seq of its room committed (seqs are allocated under
+//! the room row's lock inside the storing transaction).
+//!
+//! Every connection has one bounded mailbox. A mailbox that is full when the feed
+//! delivers is a slow consumer: it is dropped from every feed that meets it full
+//! and told through [`MailboxReceiver::overflowed`], so one slow phone never
+//! slows its room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::error::{DomainError, DomainResult};
+use crate::message::{HistoryQuery, Message};
+use crate::ports::{EventBus, MessageRepository};
+
+/// How many wire encodings of one event may be cached (one per protocol shape).
+pub const WIRE_SLOTS: usize = 4;
+/// The largest gap a feed fills from the store in one go.
+pub const MAX_GAP_FILL: i64 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventPayload {
+    Message(Message),
+}
+
+/// Something that happened in a room. Stored messages carry their seq; ephemeral
+/// events (typing, presence: later) carry none and are delivered as they come.
+#[derive(Debug)]
+pub struct RoomEvent {
+    pub room_id: String,
+    pub seq: Option<i64>,
+    pub payload: EventPayload,
+    wire: [OnceLock<Arc<[u8]>>; WIRE_SLOTS],
+}
+
+impl RoomEvent {
+    pub fn message(m: Message) -> Arc<Self> {
+        Arc::new(Self {
+            room_id: m.room_id.clone(),
+            seq: Some(m.seq),
+            payload: EventPayload::Message(m),
+            wire: Default::default(),
+        })
+    }
+
+    /// The event's encoding for one wire shape, made once per event and shared by
+    /// every subscriber of that shape.
+    pub fn wire(&self, slot: usize, encode: impl FnOnce(&RoomEvent) -> Vec<u8>) -> Arc<[u8]> {
+        self.wire[slot % WIRE_SLOTS]
+            .get_or_init(|| encode(self).into())
+            .clone()
+    }
+}
+
+/// One event for one subscription of a connection.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub subscription: Arc<str>,
+    /// Which wire shape the subscription speaks (opaque to the domain).
+    pub shape: u8,
+    pub event: Arc<RoomEvent>,
+}
+
+/// The sending half of a connection's outbound queue.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    id: u64,
+    tx: mpsc::Sender<Delivery>,
+    overflow: Arc<Notify>,
+}
+
+#[derive(Debug)]
+pub struct MailboxReceiver {
+    pub rx: mpsc::Receiver<Delivery>,
+    overflow: Arc<Notify>,
+}
+
+impl MailboxReceiver {
+    /// Resolves when a feed found this mailbox full and dropped it.
+    pub async fn overflowed(&self) {
+        self.overflow.notified().await
+    }
+}
+
+/// A bounded mailbox for one connection.
+pub fn mailbox(capacity: usize) -> (Mailbox, MailboxReceiver) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let overflow = Arc::new(Notify::new());
+    (
+        Mailbox {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            tx,
+            overflow: overflow.clone(),
+        },
+        MailboxReceiver { rx, overflow },
+    )
+}
+
+impl Mailbox {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Hands a delivery over without waiting. `false` when the receiver is gone or
+    /// full (then the owner is told it overflowed).
+    pub fn offer(&self, d: Delivery) -> bool {
+        match self.tx.try_send(d) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+struct Subscriber {
+    mailbox: Mailbox,
+    subscription: Arc<str>,
+    shape: u8,
+}
+
+enum FeedCmd {
+    Event(Arc<RoomEvent>),
+    Subscribe {
+        subscriber: Subscriber,
+        reply: oneshot::Sender<i64>,
+    },
+    Unsubscribe {
+        mailbox_id: u64,
+        subscription: Arc<str>,
+    },
+}
+
+type FeedMap = Mutex<HashMap<String, mpsc::UnboundedSender<FeedCmd>>>;
+
+pub struct Hub {
+    feeds: FeedMap,
+    messages: Arc<dyn MessageRepository>,
+    bus: Arc<dyn EventBus>,
+    this: Weak<Hub>,
+}
+
+impl Hub {
+    pub fn new(messages: Arc<dyn MessageRepository>, bus: Arc<dyn EventBus>) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
+            feeds: Mutex::new(HashMap::new()),
+            messages,
+            bus,
+            this: this.clone(),
+        })
+    }
+
+    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<FeedCmd>>> {
+        self.feeds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends an event to the other nodes and to this node's subscribers.
+    pub async fn publish(&self, event: Arc<RoomEvent>) {
+        if let Err(e) = self.bus.publish(&event).await {
+            // Other nodes fill the gap from the store when the next event arrives.
+            tracing::warn!(room = %event.room_id, error = %e, "bus publish failed");
+        }
+        self.deliver(event);
+    }
+
+    /// Hands an event to this node's feed of its room, if it has one.
+    pub fn deliver(&self, event: Arc<RoomEvent>) {
+        let tx = self.feeds().get(&event.room_id).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send(FeedCmd::Event(event));
+        }
+    }
+
+    /// Number of rooms with local subscribers.
+    pub fn active_rooms(&self) -> usize {
+        self.feeds().len()
+    }
+
+    /// Adds a subscription. Returns the seq the room's feed has delivered up to:
+    /// every later message reaches the mailbox; a resuming client reads the ones
+    /// before from the store.
+    pub async fn subscribe(
+        &self,
+        room_id: &str,
+        subscription: Arc<str>,
+        shape: u8,
+        mailbox: Mailbox,
+    ) -> DomainResult<i64> {
+        let (reply, answer) = oneshot::channel();
+        let cmd = FeedCmd::Subscribe {
+            subscriber: Subscriber {
+                mailbox,
+                subscription,
+                shape,
+            },
+            reply,
+        };
+        let created = {
+            let mut feeds = self.feeds();
+            let (created, tx) = match feeds.get(room_id) {
+                Some(tx) if !tx.is_closed() => (false, tx.clone()),
+                _ => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    feeds.insert(room_id.to_owned(), tx.clone());
+                    let hub = self.this.upgrade().expect("hub alive");
+                    tokio::spawn(run_feed(hub, room_id.to_owned(), rx));
+                    (true, tx)
+                }
+            };
+            // Sent under the lock, so a feed that is retiring sees it queued.
+            let _ = tx.send(cmd);
+            created
+        };
+        if created {
+            self.bus.watch(room_id).await;
+        }
+        answer
+            .await
+            .map_err(|_| DomainError::Unavailable("room feed stopped".into()))
+    }
+
+    pub fn unsubscribe(&self, room_id: &str, mailbox: &Mailbox, subscription: Arc<str>) {
+        if let Some(tx) = self.feeds().get(room_id) {
+            let _ = tx.send(FeedCmd::Unsubscribe {
+                mailbox_id: mailbox.id,
+                subscription,
+            });
+        }
+    }
+}
+
+struct Feed {
+    room_id: String,
+    delivered: i64,
+    subscribers: Vec<Subscriber>,
+}
+
+impl Feed {
+    fn fan_out(&mut self, event: &Arc<RoomEvent>) {
+        self.subscribers.retain(|s| {
+            s.mailbox.offer(Delivery {
+                subscription: s.subscription.clone(),
+                shape: s.shape,
+                event: event.clone(),
+            })
+        });
+    }
+
+    async fn on_event(&mut self, hub: &Hub, event: Arc<RoomEvent>) {
+        let Some(seq) = event.seq else {
+            self.fan_out(&event);
+            return;
+        };
+        if seq <= self.delivered {
+            return; // already delivered: a duplicate from another path
+        }
+        if seq > self.delivered + 1 {
+            self.fill_gap(hub, seq).await;
+        }
+        self.fan_out(&event);
+        self.delivered = seq;
+    }
+
+    async fn fill_gap(&mut self, hub: &Hub, upto: i64) {
+        let missing = upto - self.delivered - 1;
+        let after = if missing > MAX_GAP_FILL {
+            tracing::warn!(room = %self.room_id, missing, "gap larger than the fill limit; skipping ahead");
+            upto - 1 - MAX_GAP_FILL
+        } else {
+            self.delivered
+        };
+        let query = HistoryQuery {
+            after: Some(after),
+            before: Some(upto),
+            limit: (upto - after - 1) as u32,
+        };
+        match hub.messages.page(&self.room_id, query).await {
+            Ok(found) => {
+                for m in found {
+                    let seq = m.seq;
+                    self.fan_out(&RoomEvent::message(m));
+                    self.delivered = seq;
+                }
+            }
+            Err(e) => tracing::error!(room = %self.room_id, error = %e, "gap fill failed"),
+        }
+    }
+}
+
+/// Removes an idle feed from the hub, unless a command is already queued for it
+/// (subscribes are queued under the same lock, so none can be lost).
+fn retire(hub: &Hub, room_id: &str, rx: &mpsc::UnboundedReceiver<FeedCmd>) -> bool {
+    let mut feeds = hub.feeds();
+    if rx.is_empty() {
+        feeds.remove(room_id);
+        true
+    } else {
+        false
+    }
+}
+
+async fn run_feed(hub: Arc<Hub>, room_id: String, mut rx: mpsc::UnboundedReceiver<FeedCmd>) {
+    let delivered = match hub.messages.last_seq(&room_id).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::error!(room = %room_id, error = %e, "cannot read the room's last seq");
+            i64::MAX // deliver nothing sequenced rather than replay everything
+        }
+    };
+    let mut feed = Feed {
+        room_id,
+        delivered,
+        subscribers: Vec::new(),
+    };
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            FeedCmd::Event(e) => feed.on_event(&hub, e).await,
+            FeedCmd::Subscribe { subscriber, reply } => {
+                feed.subscribers.push(subscriber);
+                let _ = reply.send(feed.delivered);
+            }
+            FeedCmd::Unsubscribe {
+                mailbox_id,
+                subscription,
+            } => {
+                feed.subscribers
+                    .retain(|s| !(s.mailbox.id == mailbox_id && s.subscription == subscription));
+            }
+        }
+        // Drop subscribers whose connection is gone.
+        feed.subscribers.retain(|s| !s.mailbox.tx.is_closed());
+        if feed.subscribers.is_empty() && retire(&hub, &feed.room_id, &rx) {
+            hub.bus.unwatch(&feed.room_id).await;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MessageKind;
+    use crate::ports::{LocalBus, MockMessageRepository};
+    use chrono::Utc;
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    fn msg(seq: i64) -> Message {
+        Message {
+            id: Uuid::from_u128(seq as u128),
+            room_id: "r".into(),
+            seq,
+            sender_id: Uuid::nil(),
+            sender_username: "a".into(),
+            sender_name: "a".into(),
+            sender_image: None,
+            kind: MessageKind::Text,
+            content: format!("m{seq}"),
+            image_url: None,
+            client_msg_id: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    async fn recv(rx: &mut MailboxReceiver) -> i64 {
+        let d = tokio::time::timeout(Duration::from_secs(5), rx.rx.recv())
+            .await
+            .expect("delivery in time")
+            .expect("open");
+        d.event.seq.unwrap()
+    }
+
+    #[tokio::test]
+    async fn delivers_in_order_drops_duplicates_and_fills_gaps_from_the_store() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_last_seq().returning(|_| Ok(10));
+        repo.expect_page()
+            .withf(|room, q| room == "r" && q.after == Some(11) && q.before == Some(14))
+            .times(1)
+            .returning(|_, _| Ok(vec![msg(12), msg(13)]));
+        let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
+        let (mb, mut rx) = mailbox(16);
+        let upto = hub.subscribe("r", "sub-0".into(), 0, mb).await.unwrap();
+        assert_eq!(upto, 10);
+
+        hub.publish(RoomEvent::message(msg(10))).await; // old: dropped
+        hub.publish(RoomEvent::message(msg(11))).await;
+        hub.publish(RoomEvent::message(msg(14))).await; // gap 12..13 filled
+        hub.publish(RoomEvent::message(msg(12))).await; // late duplicate: dropped
+        hub.publish(RoomEvent::message(msg(15))).await;
+        let got = [
+            recv(&mut rx).await,
+            recv(&mut rx).await,
+            recv(&mut rx).await,
+            recv(&mut rx).await,
+            recv(&mut rx).await,
+        ];
+        assert_eq!(got, [11, 12, 13, 14, 15]);
+    }
+
+    #[tokio::test]
+    async fn a_full_mailbox_is_dropped_and_told_while_others_go_on() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_last_seq().returning(|_| Ok(0));
+        let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
+        let (slow, slow_rx) = mailbox(2);
+        let (fast, mut fast_rx) = mailbox(64);
+        hub.subscribe("r", "s".into(), 0, slow).await.unwrap();
+        hub.subscribe("r", "f".into(), 0, fast).await.unwrap();
+        for seq in 1..=5 {
+            hub.publish(RoomEvent::message(msg(seq))).await;
+        }
+        tokio::time::timeout(Duration::from_secs(5), slow_rx.overflowed())
+            .await
+            .expect("slow consumer told");
+        for seq in 1..=5 {
+            assert_eq!(recv(&mut fast_rx).await, seq);
+        }
+    }
+
+    #[tokio::test]
+    async fn feeds_retire_when_their_last_subscriber_leaves() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_last_seq().returning(|_| Ok(0));
+        let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
+        let (mb, _rx) = mailbox(4);
+        hub.subscribe("r", "s".into(), 0, mb.clone()).await.unwrap();
+        assert_eq!(hub.active_rooms(), 1);
+        hub.unsubscribe("r", &mb, "s".into());
+        // The feed retires on its own task: resubscribing afterwards still works.
+        for _ in 0..100 {
+            if hub.active_rooms() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hub.active_rooms(), 0);
+        let upto = hub.subscribe("r", "s2".into(), 0, mb).await.unwrap();
+        assert_eq!(upto, 0);
+    }
+
+    #[test]
+    fn wire_encodings_are_made_once() {
+        let e = RoomEvent::message(msg(1));
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..3 {
+            let b = e.wire(1, |_| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                b"x".to_vec()
+            });
+            assert_eq!(&*b, b"x");
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}

@@ -1,0 +1,242 @@
+//! Messages.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{DomainError, DomainResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MessageKind {
+    Text,
+    Image,
+    File,
+    Sticker,
+    System,
+    Thread,
+    Temp,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "TEXT",
+            Self::Image => "IMAGE",
+            Self::File => "FILE",
+            Self::Sticker => "STICKER",
+            Self::System => "SYSTEM",
+            Self::Thread => "THREAD",
+            Self::Temp => "TEMP",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "TEXT" => Self::Text,
+            "IMAGE" => Self::Image,
+            "FILE" => Self::File,
+            "STICKER" => Self::Sticker,
+            "SYSTEM" => Self::System,
+            "THREAD" => Self::Thread,
+            "TEMP" => Self::Temp,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored message. `seq` is the room's gapless order: 1, 2, 3, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: Uuid,
+    pub room_id: String,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub sender_username: String,
+    pub sender_name: String,
+    pub sender_image: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+    pub content: String,
+    pub image_url: Option<String>,
+    pub client_msg_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePreview {
+    pub id: Uuid,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub sender_name: String,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the store needs to append a message; it assigns `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub room_id: String,
+    pub sender_id: Uuid,
+    pub sender_username: String,
+    pub sender_name: String,
+    pub sender_image: Option<String>,
+    pub kind: MessageKind,
+    pub content: String,
+    pub image_url: Option<String>,
+    pub client_msg_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The result of an append: the stored message, and whether it was stored by an
+/// earlier send with the same client message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub message: Message,
+    pub duplicate: bool,
+}
+
+/// A page request over a room's seq order. Results are always oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryQuery {
+    /// Only messages with seq < before.
+    pub before: Option<i64>,
+    /// Only messages with seq > after.
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+pub const CLIENT_MSG_ID_MAX: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+pub struct MessagePolicy {
+    pub max_content_chars: usize,
+    pub max_page: u32,
+    pub default_page: u32,
+    /// Messages replayed on resume before the client must page history instead.
+    pub max_resume: u32,
+}
+
+impl Default for MessagePolicy {
+    fn default() -> Self {
+        Self {
+            max_content_chars: 4000,
+            max_page: 500,
+            default_page: 50,
+            max_resume: 5000,
+        }
+    }
+}
+
+/// What a client asks to send.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SendMessage {
+    pub kind: Option<MessageKind>,
+    pub content: String,
+    pub image_url: Option<String>,
+    pub client_msg_id: Option<String>,
+}
+
+impl MessagePolicy {
+    /// Checks a send and returns its normalized parts.
+    pub fn check(
+        &self,
+        m: &SendMessage,
+    ) -> DomainResult<(MessageKind, String, Option<String>, Option<String>)> {
+        let kind = m.kind.unwrap_or(MessageKind::Text);
+        if matches!(kind, MessageKind::System) {
+            return Err(DomainError::invalid(
+                "invalid_type",
+                "SYSTEM messages are made by the server",
+            ));
+        }
+        let content = m.content.clone();
+        if content.chars().count() > self.max_content_chars {
+            return Err(DomainError::invalid(
+                "content_too_long",
+                format!(
+                    "content must be at most {} characters",
+                    self.max_content_chars
+                ),
+            ));
+        }
+        let image_url = crate::room::check_url("invalid_image_url", m.image_url.as_deref())?;
+        match kind {
+            MessageKind::Image if image_url.is_none() => {
+                return Err(DomainError::invalid(
+                    "missing_image_url",
+                    "IMAGE messages need imageUrl",
+                ));
+            }
+            MessageKind::Text | MessageKind::Thread | MessageKind::Temp
+                if content.trim().is_empty() =>
+            {
+                return Err(DomainError::invalid(
+                    "empty_content",
+                    "message content is empty",
+                ));
+            }
+            _ => {}
+        }
+        let client_msg_id = match m.client_msg_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(id) if id.len() <= CLIENT_MSG_ID_MAX && !id.chars().any(char::is_control) => {
+                Some(id.to_owned())
+            }
+            Some(_) => {
+                return Err(DomainError::invalid(
+                    "invalid_client_msg_id",
+                    format!("client message id must be at most {CLIENT_MSG_ID_MAX} bytes"),
+                ));
+            }
+        };
+        Ok((kind, content, image_url, client_msg_id))
+    }
+
+    pub fn page(&self, requested: Option<u32>) -> u32 {
+        requested
+            .unwrap_or(self.default_page)
+            .clamp(1, self.max_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_sends() {
+        let p = MessagePolicy::default();
+        let ok = SendMessage {
+            content: "안녕 👋".into(),
+            ..Default::default()
+        };
+        assert_eq!(p.check(&ok).unwrap().0, MessageKind::Text);
+        let empty = SendMessage::default();
+        assert_eq!(p.check(&empty).unwrap_err().code(), "empty_content");
+        let long = SendMessage {
+            content: "가".repeat(4001),
+            ..Default::default()
+        };
+        assert_eq!(p.check(&long).unwrap_err().code(), "content_too_long");
+        let img = SendMessage {
+            kind: Some(MessageKind::Image),
+            ..Default::default()
+        };
+        assert_eq!(p.check(&img).unwrap_err().code(), "missing_image_url");
+        let sys = SendMessage {
+            kind: Some(MessageKind::System),
+            content: "x".into(),
+            ..Default::default()
+        };
+        assert!(p.check(&sys).is_err());
+        assert_eq!(p.page(Some(10_000)), 500);
+        assert_eq!(p.page(None), 50);
+        assert_eq!(MessageKind::parse("image"), Some(MessageKind::Image));
+    }
+}

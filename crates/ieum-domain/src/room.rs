@@ -1,0 +1,255 @@
+//! Rooms, memberships and the rules over them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{DomainError, DomainResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Direct,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    Active,
+    Left,
+    Banned,
+}
+
+macro_rules! str_enum {
+    ($t:ty { $($v:ident = $s:literal),+ }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+    };
+}
+str_enum!(RoomKind { Direct = "direct", Group = "group" });
+str_enum!(Visibility { Public = "public", Private = "private" });
+str_enum!(Role { Member = "member", Admin = "admin", Owner = "owner" });
+str_enum!(MemberState { Active = "active", Left = "left", Banned = "banned" });
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub id: String,
+    pub kind: RoomKind,
+    pub name: String,
+    pub description: Option<String>,
+    pub image_url: Option<String>,
+    pub visibility: Visibility,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub member_limit: u32,
+    pub member_count: u32,
+    #[serde(skip)]
+    pub invite_code: Option<String>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seq: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+}
+
+impl Room {
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoom {
+    pub id: String,
+    pub kind: RoomKind,
+    pub name: String,
+    pub description: Option<String>,
+    pub image_url: Option<String>,
+    pub visibility: Visibility,
+    pub password_hash: Option<String>,
+    pub member_limit: u32,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub room_id: String,
+    pub user_id: Uuid,
+    pub role: Role,
+    pub state: MemberState,
+    pub joined_at: DateTime<Utc>,
+    pub last_read_seq: i64,
+    pub favorite: bool,
+}
+
+impl Membership {
+    pub fn is_active(&self) -> bool {
+        self.state == MemberState::Active
+    }
+}
+
+/// A member as a member list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub profile_image_url: Option<String>,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A room in "my rooms": what a room list needs in one row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomSummary {
+    #[serde(flatten)]
+    pub room: Room,
+    pub role: Role,
+    pub favorite: bool,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+    pub last_message: Option<crate::message::MessagePreview>,
+}
+
+pub const ROOM_NAME_MAX: usize = 100;
+pub const ROOM_DESCRIPTION_MAX: usize = 1000;
+pub const ROOM_ID_MAX: usize = 64;
+pub const URL_MAX: usize = 2048;
+
+/// Room ids chosen by clients (contract A's `room-1`): 1 to 64 of
+/// `A-Z a-z 0-9 _ - .`. Server-made ids are UUIDs (groups) or `dm:<uuid>:<uuid>`
+/// (direct rooms), so the two never collide.
+pub fn check_client_room_id(id: &str) -> DomainResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= ROOM_ID_MAX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "invalid_room_id",
+            format!("room id must be 1 to {ROOM_ID_MAX} of A-Z a-z 0-9 _ - ."),
+        ))
+    }
+}
+
+/// Any room id the server may hold (client-chosen, UUID or direct).
+pub fn check_room_id(id: &str) -> DomainResult<()> {
+    if id.len() <= 80
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        && !id.is_empty()
+    {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("invalid_room_id", "malformed room id"))
+    }
+}
+
+/// The one direct room of a pair of users.
+pub fn direct_room_id(a: Uuid, b: Uuid) -> String {
+    let (x, y) = if a < b { (a, b) } else { (b, a) };
+    format!("dm:{}:{}", x.simple(), y.simple())
+}
+
+pub fn normalize_room_name(raw: &str) -> DomainResult<String> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    if n == 0 || n > ROOM_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "invalid_room_name",
+            format!("room name must be 1 to {ROOM_NAME_MAX} characters without control characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn normalize_description(raw: Option<&str>) -> DomainResult<Option<String>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(d) if d.chars().count() <= ROOM_DESCRIPTION_MAX => Ok(Some(d.to_owned())),
+        Some(_) => Err(DomainError::invalid(
+            "invalid_description",
+            format!("description must be at most {ROOM_DESCRIPTION_MAX} characters"),
+        )),
+    }
+}
+
+pub fn check_url(field: &'static str, raw: Option<&str>) -> DomainResult<Option<String>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(u)
+            if u.len() <= URL_MAX
+                && (u.starts_with("https://")
+                    || u.starts_with("http://")
+                    || u.starts_with('/')) =>
+        {
+            Ok(Some(u.to_owned()))
+        }
+        Some(_) => Err(DomainError::invalid(
+            field,
+            "must be an http(s) URL or a server path of at most 2048 bytes",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_ids_are_symmetric_and_distinct_from_client_ids() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(2);
+        assert_eq!(direct_room_id(a, b), direct_room_id(b, a));
+        assert!(check_client_room_id(&direct_room_id(a, b)).is_err());
+        assert!(check_room_id(&direct_room_id(a, b)).is_ok());
+        assert!(check_client_room_id("room-1").is_ok());
+        assert!(check_client_room_id("").is_err());
+        assert!(check_client_room_id("방1").is_err());
+        assert!(check_client_room_id(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn names_and_urls() {
+        assert_eq!(normalize_room_name(" 우리 방 🏠 ").unwrap(), "우리 방 🏠");
+        assert!(normalize_room_name(" ").is_err());
+        assert!(check_url("invalid_image_url", Some("javascript:alert(1)")).is_err());
+        assert_eq!(
+            check_url("invalid_image_url", Some("https://x/y.png"))
+                .unwrap()
+                .as_deref(),
+            Some("https://x/y.png")
+        );
+        assert_eq!(normalize_description(Some("  ")).unwrap(), None);
+    }
+}

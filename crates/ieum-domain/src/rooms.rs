@@ -1,0 +1,649 @@
+//! Room use cases: create, open a direct room, join (password, invite code,
+//! member limit, bans), leave, roles, favorites, invite codes, room lists.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{DomainError, DomainResult};
+use crate::ports::{Clock, JoinOutcome, PasswordHasher, RoomRepository, UserRepository};
+use crate::room::{
+    MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind, RoomSummary, Visibility,
+    check_client_room_id, check_room_id, check_url, direct_room_id, normalize_description,
+    normalize_room_name,
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct RoomPolicy {
+    pub default_member_limit: u32,
+    pub max_member_limit: u32,
+}
+
+impl Default for RoomPolicy {
+    fn default() -> Self {
+        Self {
+            default_member_limit: 50,
+            max_member_limit: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateRoom {
+    /// A client-chosen id (contract paths); a UUID is made when absent.
+    pub id: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub image_url: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub password: Option<String>,
+    pub member_limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    pub password: Option<String>,
+    pub invite_code: Option<String>,
+}
+
+/// How a contract that has no membership concept enters rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The user must already be a member.
+    MembersOnly,
+    /// Join on first use, creating a public group room when the id is new
+    /// (contract A).
+    AutoJoin,
+}
+
+pub struct RoomService {
+    rooms: Arc<dyn RoomRepository>,
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+    policy: RoomPolicy,
+}
+
+fn not_found() -> DomainError {
+    DomainError::not_found("room_not_found", "no such room")
+}
+
+fn not_member() -> DomainError {
+    DomainError::forbidden("not_a_member", "you are not a member of this room")
+}
+
+fn invite_code() -> String {
+    // 12 characters from 122 random bits: unguessable, easy to type.
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bits = Uuid::new_v4().as_u128();
+    (0..12)
+        .map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char)
+        .collect()
+}
+
+impl RoomService {
+    pub fn new(
+        rooms: Arc<dyn RoomRepository>,
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        policy: RoomPolicy,
+    ) -> Self {
+        Self {
+            rooms,
+            users,
+            hasher,
+            clock,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> RoomPolicy {
+        self.policy
+    }
+
+    fn member_limit(&self, requested: Option<u32>) -> DomainResult<u32> {
+        let limit = requested.unwrap_or(self.policy.default_member_limit);
+        if !(2..=self.policy.max_member_limit).contains(&limit) {
+            return Err(DomainError::invalid(
+                "invalid_member_limit",
+                format!("member limit must be 2 to {}", self.policy.max_member_limit),
+            ));
+        }
+        Ok(limit)
+    }
+
+    pub async fn create_group(&self, who: &Principal, req: CreateRoom) -> DomainResult<Room> {
+        let id = match req.id {
+            Some(id) => {
+                check_client_room_id(&id)?;
+                id
+            }
+            None => Uuid::now_v7().to_string(),
+        };
+        let password_hash = match req.password.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) if p.len() > crate::user::PASSWORD_MAX_BYTES => {
+                return Err(DomainError::invalid(
+                    "invalid_password",
+                    "room password is too long",
+                ));
+            }
+            Some(p) => Some(self.hasher.hash(p.to_owned()).await?),
+            None => None,
+        };
+        let room = self
+            .rooms
+            .create(NewRoom {
+                id,
+                kind: RoomKind::Group,
+                name: normalize_room_name(&req.name)?,
+                description: normalize_description(req.description.as_deref())?,
+                image_url: check_url("invalid_image_url", req.image_url.as_deref())?,
+                visibility: req.visibility.unwrap_or(Visibility::Public),
+                password_hash,
+                member_limit: self.member_limit(req.member_limit)?,
+                created_by: who.user_id,
+                created_at: self.clock.now(),
+            })
+            .await?;
+        tracing::info!(room = %room.id, by = %who.user_id, "room created");
+        Ok(room)
+    }
+
+    /// The one direct room of the caller and `peer`, made on first use.
+    pub async fn open_direct(&self, who: &Principal, peer: Uuid) -> DomainResult<Room> {
+        if peer == who.user_id {
+            return Err(DomainError::invalid(
+                "invalid_peer",
+                "a direct room needs another user",
+            ));
+        }
+        let peer_user = self
+            .users
+            .find_by_id(peer)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user_not_found", "no such user"))?;
+        let id = direct_room_id(who.user_id, peer);
+        if let Some(room) = self.rooms.find(&id).await? {
+            // Someone who left comes back.
+            self.rooms
+                .add_member(&id, who.user_id, Role::Member, self.clock.now())
+                .await?;
+            return Ok(room);
+        }
+        let created = self
+            .rooms
+            .create(NewRoom {
+                id: id.clone(),
+                kind: RoomKind::Direct,
+                name: format!("{} & {}", who.username, peer_user.username),
+                description: None,
+                image_url: None,
+                visibility: Visibility::Private,
+                password_hash: None,
+                member_limit: 2,
+                created_by: who.user_id,
+                created_at: self.clock.now(),
+            })
+            .await;
+        let room = match created {
+            Ok(room) => room,
+            // Both opened it at once: the other call made it.
+            Err(DomainError::Conflict { .. }) => {
+                self.rooms.find(&id).await?.ok_or_else(not_found)?
+            }
+            Err(e) => return Err(e),
+        };
+        self.rooms
+            .add_member(&id, peer, Role::Member, self.clock.now())
+            .await?;
+        Ok(room)
+    }
+
+    async fn room(&self, id: &str) -> DomainResult<Room> {
+        check_room_id(id)?;
+        self.rooms.find(id).await?.ok_or_else(not_found)
+    }
+
+    /// The room, if the caller may see it (a member, or any public group room).
+    pub async fn get(&self, who: &Principal, id: &str) -> DomainResult<Room> {
+        let room = self.room(id).await?;
+        let member = self.rooms.membership(id, who.user_id).await?;
+        if member.as_ref().is_some_and(Membership::is_active)
+            || (room.kind == RoomKind::Group && room.visibility == Visibility::Public)
+        {
+            Ok(room)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Joins a room under its rules: no direct rooms, no bans, the invite code of
+    /// a private room, the password of a password room, a free seat.
+    pub async fn join(&self, who: &Principal, id: &str, req: JoinRequest) -> DomainResult<Room> {
+        let room = self.room(id).await?;
+        self.admit(who, &room, &req).await?;
+        self.rooms.find(id).await?.ok_or_else(not_found)
+    }
+
+    async fn admit(&self, who: &Principal, room: &Room, req: &JoinRequest) -> DomainResult<()> {
+        let existing = self.rooms.membership(&room.id, who.user_id).await?;
+        match existing.as_ref().map(|m| m.state) {
+            Some(MemberState::Active) => return Ok(()),
+            Some(MemberState::Banned) => {
+                return Err(DomainError::forbidden(
+                    "banned",
+                    "you are banned from this room",
+                ));
+            }
+            _ => {}
+        }
+        if room.kind == RoomKind::Direct {
+            return Err(DomainError::forbidden(
+                "direct_room",
+                "direct rooms cannot be joined",
+            ));
+        }
+        let by_code = match (&room.invite_code, &req.invite_code) {
+            (Some(code), Some(given)) => code == given.trim(),
+            _ => false,
+        };
+        if room.visibility == Visibility::Private && !by_code {
+            return Err(DomainError::forbidden(
+                "private_room",
+                "this room is private: join with its invite code",
+            ));
+        }
+        if let Some(hash) = &room.password_hash {
+            let ok = match req.password.as_deref() {
+                Some(p) if p.len() <= crate::user::PASSWORD_MAX_BYTES => {
+                    self.hasher.verify(p.to_owned(), hash.clone()).await?
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(DomainError::forbidden(
+                    "wrong_password",
+                    "wrong room password",
+                ));
+            }
+        }
+        match self
+            .rooms
+            .add_member(&room.id, who.user_id, Role::Member, self.clock.now())
+            .await?
+        {
+            JoinOutcome::Joined | JoinOutcome::AlreadyMember => Ok(()),
+            JoinOutcome::Banned => Err(DomainError::forbidden(
+                "banned",
+                "you are banned from this room",
+            )),
+            JoinOutcome::Full => Err(DomainError::conflict(
+                "room_full",
+                format!("the room is full ({} members)", room.member_limit),
+            )),
+        }
+    }
+
+    pub async fn join_by_code(&self, who: &Principal, code: &str) -> DomainResult<Room> {
+        let room = self
+            .rooms
+            .find_by_invite_code(code.trim())
+            .await?
+            .ok_or_else(|| {
+                DomainError::not_found("invalid_invite_code", "no room has that invite code")
+            })?;
+        let req = JoinRequest {
+            password: None,
+            invite_code: Some(code.to_owned()),
+        };
+        // An invite code stands in for the password too.
+        let room_for_admit = Room {
+            password_hash: None,
+            ..room.clone()
+        };
+        self.admit(who, &room_for_admit, &req).await?;
+        Ok(room)
+    }
+
+    /// What a send or subscribe needs: an active membership, joining first under
+    /// `Entry::AutoJoin`.
+    pub async fn enter(&self, who: &Principal, id: &str, entry: Entry) -> DomainResult<Membership> {
+        if let Some(m) = self.rooms.membership(id, who.user_id).await?
+            && m.is_active()
+        {
+            return Ok(m);
+        }
+        match entry {
+            Entry::MembersOnly => {
+                check_room_id(id)?;
+                Err(not_member())
+            }
+            Entry::AutoJoin => {
+                let room = match self.rooms.find(id).await? {
+                    Some(room) => room,
+                    None => {
+                        check_client_room_id(id)?;
+                        let created = self
+                            .create_group(
+                                who,
+                                CreateRoom {
+                                    id: Some(id.to_owned()),
+                                    name: id.to_owned(),
+                                    ..Default::default()
+                                },
+                            )
+                            .await;
+                        match created {
+                            Ok(room) => room,
+                            Err(DomainError::Conflict { .. }) => self.room(id).await?,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                self.admit(who, &room, &JoinRequest::default()).await?;
+                self.rooms
+                    .membership(id, who.user_id)
+                    .await?
+                    .filter(Membership::is_active)
+                    .ok_or_else(not_member)
+            }
+        }
+    }
+
+    /// An active membership or `Forbidden`.
+    pub async fn require_member(&self, user_id: Uuid, id: &str) -> DomainResult<Membership> {
+        self.rooms
+            .membership(id, user_id)
+            .await?
+            .filter(Membership::is_active)
+            .ok_or_else(not_member)
+    }
+
+    pub async fn leave(&self, who: &Principal, id: &str) -> DomainResult<()> {
+        let me = self.require_member(who.user_id, id).await?;
+        self.rooms
+            .remove_member(id, who.user_id, MemberState::Left)
+            .await?;
+        if me.role == Role::Owner {
+            // Hand the room to the longest-standing admin, else member.
+            let members = self.rooms.members(id).await?;
+            let heir = members
+                .iter()
+                .find(|m| m.role == Role::Admin)
+                .or_else(|| members.first());
+            if let Some(heir) = heir {
+                self.rooms.set_role(id, heir.user_id, Role::Owner).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn require_role(
+        &self,
+        who: &Principal,
+        id: &str,
+        at_least: Role,
+    ) -> DomainResult<Membership> {
+        let m = self.require_member(who.user_id, id).await?;
+        if m.role < at_least {
+            return Err(DomainError::forbidden(
+                "insufficient_role",
+                format!("this needs the {} role", at_least.as_str()),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Makes (or replaces) the room's invite code. Admins and the owner only.
+    pub async fn rotate_invite_code(&self, who: &Principal, id: &str) -> DomainResult<String> {
+        self.require_role(who, id, Role::Admin).await?;
+        let room = self.room(id).await?;
+        if room.kind == RoomKind::Direct {
+            return Err(DomainError::forbidden(
+                "direct_room",
+                "direct rooms have no invite code",
+            ));
+        }
+        let code = invite_code();
+        self.rooms.set_invite_code(id, Some(code.clone())).await?;
+        Ok(code)
+    }
+
+    /// The current invite code (admins and the owner only).
+    pub async fn invite_code(&self, who: &Principal, id: &str) -> DomainResult<Option<String>> {
+        self.require_role(who, id, Role::Admin).await?;
+        Ok(self.room(id).await?.invite_code)
+    }
+
+    pub async fn revoke_invite_code(&self, who: &Principal, id: &str) -> DomainResult<()> {
+        self.require_role(who, id, Role::Admin).await?;
+        self.rooms.set_invite_code(id, None).await
+    }
+
+    /// The owner makes a member admin or member (and may hand over ownership).
+    pub async fn set_role(
+        &self,
+        who: &Principal,
+        id: &str,
+        target: Uuid,
+        role: Role,
+    ) -> DomainResult<()> {
+        self.require_role(who, id, Role::Owner).await?;
+        if target == who.user_id {
+            return Err(DomainError::invalid(
+                "own_role",
+                "you cannot change your own role",
+            ));
+        }
+        self.require_member(target, id)
+            .await
+            .map_err(|_| DomainError::not_found("member_not_found", "no such member"))?;
+        self.rooms.set_role(id, target, role).await?;
+        if role == Role::Owner {
+            self.rooms.set_role(id, who.user_id, Role::Admin).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn set_favorite(
+        &self,
+        who: &Principal,
+        id: &str,
+        favorite: bool,
+    ) -> DomainResult<()> {
+        self.require_member(who.user_id, id).await?;
+        self.rooms.set_favorite(id, who.user_id, favorite).await?;
+        Ok(())
+    }
+
+    pub async fn members(&self, who: &Principal, id: &str) -> DomainResult<Vec<MemberView>> {
+        self.require_member(who.user_id, id).await?;
+        self.rooms.members(id).await
+    }
+
+    pub async fn my_rooms(&self, who: &Principal) -> DomainResult<Vec<RoomSummary>> {
+        self.rooms.rooms_of(who.user_id).await
+    }
+
+    pub async fn mark_read(&self, who: &Principal, id: &str, seq: i64) -> DomainResult<i64> {
+        self.require_member(who.user_id, id).await?;
+        // Never past the newest message, so later messages still count as unread.
+        let last = self.room(id).await?.last_seq;
+        self.rooms
+            .mark_read(id, who.user_id, seq.clamp(0, last))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockClock, MockPasswordHasher, MockRoomRepository, MockUserRepository};
+    use chrono::Utc;
+
+    fn who() -> Principal {
+        Principal {
+            user_id: Uuid::from_u128(1),
+            username: "alice".into(),
+        }
+    }
+
+    fn room(visibility: Visibility, password: bool) -> Room {
+        Room {
+            id: "room-1".into(),
+            kind: RoomKind::Group,
+            name: "room-1".into(),
+            description: None,
+            image_url: None,
+            visibility,
+            password_hash: password.then(|| "HASH".into()),
+            member_limit: 50,
+            member_count: 1,
+            invite_code: Some("CODE".into()),
+            created_by: Uuid::from_u128(9),
+            created_at: Utc::now(),
+            last_seq: 0,
+            last_message_at: None,
+        }
+    }
+
+    fn service(rooms: MockRoomRepository, hasher: MockPasswordHasher) -> RoomService {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(Utc::now);
+        RoomService::new(
+            Arc::new(rooms),
+            Arc::new(MockUserRepository::new()),
+            Arc::new(hasher),
+            Arc::new(clock),
+            RoomPolicy::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn joining_checks_privacy_password_and_seats() {
+        // private without code
+        let mut rooms = MockRoomRepository::new();
+        rooms
+            .expect_find()
+            .returning(|_| Ok(Some(room(Visibility::Private, false))));
+        rooms.expect_membership().returning(|_, _| Ok(None));
+        rooms.expect_add_member().never();
+        let svc = service(rooms, MockPasswordHasher::new());
+        let err = svc
+            .join(&who(), "room-1", JoinRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "private_room");
+
+        // wrong password
+        let mut rooms = MockRoomRepository::new();
+        rooms
+            .expect_find()
+            .returning(|_| Ok(Some(room(Visibility::Public, true))));
+        rooms.expect_membership().returning(|_, _| Ok(None));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|p, _| Ok(p == "right"));
+        let svc = service(rooms, hasher);
+        let wrong = JoinRequest {
+            password: Some("wrong".into()),
+            invite_code: None,
+        };
+        assert_eq!(
+            svc.join(&who(), "room-1", wrong).await.unwrap_err().code(),
+            "wrong_password"
+        );
+
+        // full
+        let mut rooms = MockRoomRepository::new();
+        rooms
+            .expect_find()
+            .returning(|_| Ok(Some(room(Visibility::Public, false))));
+        rooms.expect_membership().returning(|_, _| Ok(None));
+        rooms
+            .expect_add_member()
+            .returning(|_, _, _, _| Ok(JoinOutcome::Full));
+        let svc = service(rooms, MockPasswordHasher::new());
+        let err = svc
+            .join(&who(), "room-1", JoinRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "room_full");
+    }
+
+    #[tokio::test]
+    async fn banned_users_stay_out_even_with_auto_join() {
+        let mut rooms = MockRoomRepository::new();
+        rooms
+            .expect_find()
+            .returning(|_| Ok(Some(room(Visibility::Public, false))));
+        rooms.expect_membership().returning(|r, u| {
+            Ok(Some(Membership {
+                room_id: r.into(),
+                user_id: u,
+                role: Role::Member,
+                state: MemberState::Banned,
+                joined_at: Utc::now(),
+                last_read_seq: 0,
+                favorite: false,
+            }))
+        });
+        rooms.expect_add_member().never();
+        let svc = service(rooms, MockPasswordHasher::new());
+        let err = svc
+            .enter(&who(), "room-1", Entry::AutoJoin)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "banned");
+    }
+
+    #[tokio::test]
+    async fn auto_join_creates_unknown_rooms_as_public_groups() {
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_find().returning(|_| Ok(None));
+        rooms
+            .expect_create()
+            .withf(|r| {
+                r.id == "room-7" && r.visibility == Visibility::Public && r.kind == RoomKind::Group
+            })
+            .times(1)
+            .returning(|r| {
+                Ok(Room {
+                    id: r.id,
+                    ..room(Visibility::Public, false)
+                })
+            });
+        let mut calls = 0;
+        rooms.expect_membership().returning(move |r, u| {
+            calls += 1;
+            Ok((r == "room-7" && calls > 2).then(|| Membership {
+                room_id: r.into(),
+                user_id: u,
+                role: Role::Owner,
+                state: MemberState::Active,
+                joined_at: Utc::now(),
+                last_read_seq: 0,
+                favorite: false,
+            }))
+        });
+        rooms
+            .expect_add_member()
+            .returning(|_, _, _, _| Ok(JoinOutcome::AlreadyMember));
+        let svc = service(rooms, MockPasswordHasher::new());
+        let m = svc.enter(&who(), "room-7", Entry::AutoJoin).await.unwrap();
+        assert!(m.is_active());
+        let err = svc
+            .enter(&who(), "bad id!", Entry::AutoJoin)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_room_id");
+    }
+
+    #[test]
+    fn invite_codes_look_random() {
+        let a = invite_code();
+        assert_eq!(a.len(), 12);
+        assert_ne!(a, invite_code());
+    }
+}

@@ -1,0 +1,384 @@
+//! Rooms and memberships.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ieum_domain::message::{MessageKind, MessagePreview};
+use ieum_domain::ports::{JoinOutcome, RoomRepository};
+use ieum_domain::room::{
+    MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind, RoomSummary, Visibility,
+};
+use ieum_domain::{DomainError, DomainResult};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    QueryResult, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entity::{room, room_member};
+use crate::error::{db_err, is_unique_violation};
+use crate::sql::stmt;
+
+fn bad_row(what: &str) -> DomainError {
+    DomainError::Internal(format!("stored {what} is not readable"))
+}
+
+pub(crate) fn to_room(m: room::Model) -> DomainResult<Room> {
+    Ok(Room {
+        kind: RoomKind::parse(&m.kind).ok_or_else(|| bad_row("room kind"))?,
+        visibility: Visibility::parse(&m.visibility).ok_or_else(|| bad_row("visibility"))?,
+        id: m.id,
+        name: m.name,
+        description: m.description,
+        image_url: m.image_url,
+        password_hash: m.password_hash,
+        member_limit: Ord::max(m.member_limit, 0) as u32,
+        member_count: Ord::max(m.member_count, 0) as u32,
+        invite_code: m.invite_code,
+        created_by: m.created_by,
+        created_at: m.created_at,
+        last_seq: m.last_seq,
+        last_message_at: m.last_message_at,
+    })
+}
+
+fn to_membership(m: room_member::Model) -> DomainResult<Membership> {
+    Ok(Membership {
+        role: Role::parse(&m.role).ok_or_else(|| bad_row("role"))?,
+        state: MemberState::parse(&m.state).ok_or_else(|| bad_row("member state"))?,
+        room_id: m.room_id,
+        user_id: m.user_id,
+        joined_at: m.joined_at,
+        last_read_seq: m.last_read_seq,
+        favorite: m.favorite,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlRooms {
+    store: Store,
+}
+
+impl SqlRooms {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> DomainResult<T> {
+    row.try_get::<T>("", col)
+        .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
+}
+
+#[async_trait]
+impl RoomRepository for SqlRooms {
+    async fn create(&self, r: NewRoom) -> DomainResult<Room> {
+        let db = self.store.connection();
+        let tx = db.begin().await.map_err(db_err)?;
+        let am = room::ActiveModel {
+            id: Set(r.id.clone()),
+            kind: Set(r.kind.as_str().to_owned()),
+            name: Set(r.name),
+            description: Set(r.description),
+            image_url: Set(r.image_url),
+            visibility: Set(r.visibility.as_str().to_owned()),
+            password_hash: Set(r.password_hash),
+            member_limit: Set(r.member_limit as i32),
+            member_count: Set(1),
+            invite_code: Set(None),
+            created_by: Set(r.created_by),
+            created_at: Set(r.created_at),
+            last_seq: Set(0),
+            last_message_at: Set(None),
+        };
+        let created = match room::Entity::insert(am).exec_with_returning(&tx).await {
+            Ok(m) => m,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(DomainError::conflict(
+                    "room_exists",
+                    "a room with that id exists",
+                ));
+            }
+            Err(e) => return Err(db_err(e)),
+        };
+        room_member::Entity::insert(room_member::ActiveModel {
+            room_id: Set(r.id),
+            user_id: Set(r.created_by),
+            role: Set(Role::Owner.as_str().to_owned()),
+            state: Set(MemberState::Active.as_str().to_owned()),
+            joined_at: Set(r.created_at),
+            last_read_seq: Set(0),
+            favorite: Set(false),
+        })
+        .exec_without_returning(&tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        to_room(created)
+    }
+
+    async fn find(&self, id: &str) -> DomainResult<Option<Room>> {
+        room::Entity::find_by_id(id.to_owned())
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .map(to_room)
+            .transpose()
+    }
+
+    async fn find_by_invite_code(&self, code: &str) -> DomainResult<Option<Room>> {
+        room::Entity::find()
+            .filter(room::Column::InviteCode.eq(code))
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .map(to_room)
+            .transpose()
+    }
+
+    async fn membership(&self, room_id: &str, user_id: Uuid) -> DomainResult<Option<Membership>> {
+        room_member::Entity::find_by_id((room_id.to_owned(), user_id))
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .map(to_membership)
+            .transpose()
+    }
+
+    async fn add_member(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> DomainResult<JoinOutcome> {
+        let db = self.store.connection();
+        let tx = db.begin().await.map_err(db_err)?;
+        let existing = room_member::Entity::find_by_id((room_id.to_owned(), user_id))
+            .one(&tx)
+            .await
+            .map_err(db_err)?;
+        match existing.as_ref().map(|m| m.state.as_str()) {
+            Some("active") => return Ok(JoinOutcome::AlreadyMember),
+            Some("banned") => return Ok(JoinOutcome::Banned),
+            _ => {}
+        }
+        // Take a seat atomically: the row update fails when the room is full.
+        let seat = room::Entity::update_many()
+            .col_expr(
+                room::Column::MemberCount,
+                Expr::col(room::Column::MemberCount).add(1),
+            )
+            .filter(room::Column::Id.eq(room_id))
+            .filter(Expr::col(room::Column::MemberCount).lt(Expr::col(room::Column::MemberLimit)))
+            .exec(&tx)
+            .await
+            .map_err(db_err)?;
+        if seat.rows_affected == 0 {
+            return Ok(JoinOutcome::Full);
+        }
+        let am = room_member::ActiveModel {
+            room_id: Set(room_id.to_owned()),
+            user_id: Set(user_id),
+            role: Set(role.as_str().to_owned()),
+            state: Set(MemberState::Active.as_str().to_owned()),
+            joined_at: Set(at),
+            last_read_seq: Set(existing.as_ref().map(|m| m.last_read_seq).unwrap_or(0)),
+            favorite: Set(existing.as_ref().is_some_and(|m| m.favorite)),
+        };
+        let res = if existing.is_some() {
+            room_member::Entity::update(am).exec(&tx).await.map(|_| ())
+        } else {
+            room_member::Entity::insert(am)
+                .exec_without_returning(&tx)
+                .await
+                .map(|_| ())
+        };
+        match res {
+            Ok(()) => {}
+            // A concurrent join of the same user won: they are a member.
+            Err(e) if is_unique_violation(&e) => return Ok(JoinOutcome::AlreadyMember),
+            Err(e) => return Err(db_err(e)),
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(JoinOutcome::Joined)
+    }
+
+    async fn remove_member(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        state: MemberState,
+    ) -> DomainResult<bool> {
+        let db = self.store.connection();
+        let tx = db.begin().await.map_err(db_err)?;
+        let res = room_member::Entity::update_many()
+            .col_expr(room_member::Column::State, Expr::value(state.as_str()))
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .filter(room_member::Column::UserId.eq(user_id))
+            .filter(room_member::Column::State.eq(MemberState::Active.as_str()))
+            .exec(&tx)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 1 {
+            room::Entity::update_many()
+                .col_expr(
+                    room::Column::MemberCount,
+                    Expr::col(room::Column::MemberCount).sub(1),
+                )
+                .filter(room::Column::Id.eq(room_id))
+                .exec(&tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn set_role(&self, room_id: &str, user_id: Uuid, role: Role) -> DomainResult<bool> {
+        let res = room_member::Entity::update_many()
+            .col_expr(room_member::Column::Role, Expr::value(role.as_str()))
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .filter(room_member::Column::UserId.eq(user_id))
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn set_favorite(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        favorite: bool,
+    ) -> DomainResult<bool> {
+        let res = room_member::Entity::update_many()
+            .col_expr(room_member::Column::Favorite, Expr::value(favorite))
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .filter(room_member::Column::UserId.eq(user_id))
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn set_invite_code(&self, room_id: &str, code: Option<String>) -> DomainResult<()> {
+        room::Entity::update_many()
+            .col_expr(room::Column::InviteCode, Expr::value(code))
+            .filter(room::Column::Id.eq(room_id))
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn members(&self, room_id: &str) -> DomainResult<Vec<MemberView>> {
+        let db = self.store.connection();
+        let rows = db
+            .query_all_raw(stmt(
+                db.get_database_backend(),
+                "SELECT m.user_id, m.role, m.joined_at, u.username, u.display_name, u.profile_image_url \
+                 FROM room_members m JOIN users u ON u.id = m.user_id \
+                 WHERE m.room_id = ? AND m.state = 'active' ORDER BY m.joined_at, m.user_id",
+                vec![room_id.into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberView {
+                    user_id: get(r, "user_id")?,
+                    role: Role::parse(&get::<String>(r, "role")?).ok_or_else(|| bad_row("role"))?,
+                    joined_at: get(r, "joined_at")?,
+                    username: get(r, "username")?,
+                    display_name: get(r, "display_name")?,
+                    profile_image_url: get(r, "profile_image_url")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rooms_of(&self, user_id: Uuid) -> DomainResult<Vec<RoomSummary>> {
+        let db = self.store.connection();
+        let rows = db
+            .query_all_raw(stmt(
+                db.get_database_backend(),
+                "SELECT r.*, m.role AS my_role, m.favorite AS my_favorite, m.last_read_seq AS my_last_read_seq, \
+                   (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.seq > m.last_read_seq \
+                      AND x.sender_id <> ?) AS unread_count, \
+                   lm.id AS lm_id, lm.seq AS lm_seq, lm.sender_id AS lm_sender_id, \
+                   lm.sender_name AS lm_sender_name, lm.kind AS lm_kind, lm.content AS lm_content, \
+                   lm.created_at AS lm_created_at \
+                 FROM room_members m JOIN rooms r ON r.id = m.room_id \
+                 LEFT JOIN messages lm ON lm.room_id = r.id AND lm.seq = r.last_seq \
+                 WHERE m.user_id = ? AND m.state = 'active' \
+                 ORDER BY m.favorite DESC, COALESCE(r.last_message_at, r.created_at) DESC, r.id",
+                vec![user_id.into(), user_id.into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let room = to_room(room::Model {
+                    id: get(r, "id")?,
+                    kind: get(r, "kind")?,
+                    name: get(r, "name")?,
+                    description: get(r, "description")?,
+                    image_url: get(r, "image_url")?,
+                    visibility: get(r, "visibility")?,
+                    password_hash: get(r, "password_hash")?,
+                    member_limit: get(r, "member_limit")?,
+                    member_count: get(r, "member_count")?,
+                    invite_code: get(r, "invite_code")?,
+                    created_by: get(r, "created_by")?,
+                    created_at: get(r, "created_at")?,
+                    last_seq: get(r, "last_seq")?,
+                    last_message_at: get(r, "last_message_at")?,
+                })?;
+                let last_message = match get::<Option<Uuid>>(r, "lm_id")? {
+                    Some(id) => Some(MessagePreview {
+                        id,
+                        seq: get(r, "lm_seq")?,
+                        sender_id: get(r, "lm_sender_id")?,
+                        sender_name: get(r, "lm_sender_name")?,
+                        kind: MessageKind::parse(&get::<String>(r, "lm_kind")?)
+                            .ok_or_else(|| bad_row("message kind"))?,
+                        content: get(r, "lm_content")?,
+                        created_at: get(r, "lm_created_at")?,
+                    }),
+                    None => None,
+                };
+                Ok(RoomSummary {
+                    room,
+                    role: Role::parse(&get::<String>(r, "my_role")?)
+                        .ok_or_else(|| bad_row("role"))?,
+                    favorite: get(r, "my_favorite")?,
+                    last_read_seq: get(r, "my_last_read_seq")?,
+                    unread_count: get(r, "unread_count")?,
+                    last_message,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_read(&self, room_id: &str, user_id: Uuid, seq: i64) -> DomainResult<i64> {
+        let db = self.store.connection();
+        room_member::Entity::update_many()
+            .col_expr(room_member::Column::LastReadSeq, Expr::value(seq))
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .filter(room_member::Column::UserId.eq(user_id))
+            .filter(room_member::Column::LastReadSeq.lt(seq))
+            .exec(db)
+            .await
+            .map_err(db_err)?;
+        Ok(
+            room_member::Entity::find_by_id((room_id.to_owned(), user_id))
+                .one(db)
+                .await
+                .map_err(db_err)?
+                .map(|m| m.last_read_seq)
+                .unwrap_or(0),
+        )
+    }
+}

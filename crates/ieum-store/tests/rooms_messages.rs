@@ -1,0 +1,325 @@
+//! Rooms and messages in the store, on SQLite and on PostgreSQL.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use ieum_domain::message::{HistoryQuery, MessageKind, NewMessage};
+use ieum_domain::ports::{JoinOutcome, MessageRepository, RoomRepository, UserRepository};
+use ieum_domain::room::{MemberState, NewRoom, Role, RoomKind, Visibility};
+use ieum_domain::user::{NewUser, User};
+use ieum_store::{SqlMessages, SqlRooms, SqlUsers, Store, StoreOptions, WriterOptions};
+use ieum_test_support::{TestDb, both_backends};
+use uuid::Uuid;
+
+async fn store(db: &TestDb) -> Store {
+    let s = Store::connect(db.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+async fn user(store: &Store, name: &str) -> User {
+    SqlUsers::new(store.clone())
+        .create(NewUser {
+            id: Uuid::now_v7(),
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: "x".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap()
+}
+
+fn new_room(id: &str, owner: Uuid, limit: u32) -> NewRoom {
+    NewRoom {
+        id: id.into(),
+        kind: RoomKind::Group,
+        name: format!("방 {id}"),
+        description: None,
+        image_url: None,
+        visibility: Visibility::Public,
+        password_hash: None,
+        member_limit: limit,
+        created_by: owner,
+        created_at: Utc::now(),
+    }
+}
+
+fn msg(room: &str, sender: &User, content: &str, cmid: Option<&str>) -> NewMessage {
+    NewMessage {
+        id: Uuid::now_v7(),
+        room_id: room.into(),
+        sender_id: sender.id,
+        sender_username: sender.username.clone(),
+        sender_name: sender.display_name.clone(),
+        sender_image: None,
+        kind: MessageKind::Text,
+        content: content.into(),
+        image_url: None,
+        client_msg_id: cmid.map(str::to_owned),
+        created_at: Utc::now(),
+    }
+}
+
+fn writer_options(db: &TestDb) -> WriterOptions {
+    WriterOptions {
+        writers: if db.is_postgres() { 4 } else { 1 },
+        ..WriterOptions::default()
+    }
+}
+
+async fn seats_are_limited_and_freed(db: TestDb) {
+    let store = store(&db).await;
+    let rooms = SqlRooms::new(store.clone());
+    let (a, b, c) = (
+        user(&store, "alice").await,
+        user(&store, "bob").await,
+        user(&store, "carol").await,
+    );
+    let room = rooms.create(new_room("room-1", a.id, 2)).await.unwrap();
+    assert_eq!(room.member_count, 1);
+    assert_eq!(
+        rooms
+            .create(new_room("room-1", a.id, 2))
+            .await
+            .unwrap_err()
+            .code(),
+        "room_exists"
+    );
+    let now = Utc::now();
+    assert_eq!(
+        rooms
+            .add_member("room-1", a.id, Role::Member, now)
+            .await
+            .unwrap(),
+        JoinOutcome::AlreadyMember
+    );
+    assert_eq!(
+        rooms
+            .add_member("room-1", b.id, Role::Member, now)
+            .await
+            .unwrap(),
+        JoinOutcome::Joined
+    );
+    assert_eq!(
+        rooms
+            .add_member("room-1", c.id, Role::Member, now)
+            .await
+            .unwrap(),
+        JoinOutcome::Full
+    );
+    assert!(
+        rooms
+            .remove_member("room-1", b.id, MemberState::Left)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !rooms
+            .remove_member("room-1", b.id, MemberState::Left)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        rooms
+            .add_member("room-1", c.id, Role::Member, now)
+            .await
+            .unwrap(),
+        JoinOutcome::Joined
+    );
+    assert_eq!(rooms.find("room-1").await.unwrap().unwrap().member_count, 2);
+    assert!(
+        rooms
+            .remove_member("room-1", c.id, MemberState::Banned)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        rooms
+            .add_member("room-1", c.id, Role::Member, now)
+            .await
+            .unwrap(),
+        JoinOutcome::Banned
+    );
+    let members = rooms.members("room-1").await.unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.username.as_str())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert_eq!(members[0].role, Role::Owner);
+    rooms
+        .set_invite_code("room-1", Some("ABC".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rooms.find_by_invite_code("ABC").await.unwrap().unwrap().id,
+        "room-1"
+    );
+    store.close().await;
+}
+
+async fn seqs_are_gapless_under_concurrent_sends(db: TestDb) {
+    let store = store(&db).await;
+    let rooms = SqlRooms::new(store.clone());
+    let messages = Arc::new(SqlMessages::new(store.clone(), writer_options(&db)));
+    let a = user(&store, "alice").await;
+    for r in ["r1", "r2", "r3"] {
+        rooms.create(new_room(r, a.id, 50)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let messages = messages.clone();
+        let m = msg(["r1", "r2", "r3"][i % 3], &a, &format!("안녕 {i} 👋"), None);
+        tasks.push(tokio::spawn(
+            async move { messages.append(m).await.unwrap() },
+        ));
+    }
+    for t in tasks {
+        assert!(!t.await.unwrap().duplicate);
+    }
+    for r in ["r1", "r2", "r3"] {
+        let page = messages
+            .page(
+                r,
+                HistoryQuery {
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let seqs: Vec<i64> = page.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=50).collect::<Vec<_>>(), "room {r}");
+        assert_eq!(messages.last_seq(r).await.unwrap(), 50);
+    }
+    let err = messages
+        .append(msg("nope", &a, "x", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "room_not_found");
+    store.close().await;
+}
+
+async fn client_ids_dedupe_even_when_racing(db: TestDb) {
+    let store = store(&db).await;
+    let rooms = SqlRooms::new(store.clone());
+    let messages = Arc::new(SqlMessages::new(store.clone(), writer_options(&db)));
+    let (a, b) = (user(&store, "alice").await, user(&store, "bob").await);
+    rooms.create(new_room("r", a.id, 50)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let messages = messages.clone();
+        let m = msg("r", &a, "once", Some("tmp-1"));
+        tasks.push(tokio::spawn(
+            async move { messages.append(m).await.unwrap() },
+        ));
+    }
+    let mut ids = HashSet::new();
+    let mut fresh = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        ids.insert(r.message.id);
+        fresh += usize::from(!r.duplicate);
+    }
+    assert_eq!((ids.len(), fresh), (1, 1));
+    // Later retry: the stored one again.
+    let again = messages
+        .append(msg("r", &a, "once", Some("tmp-1")))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert!(ids.contains(&again.message.id));
+    // Another sender may use the same client id.
+    let other = messages
+        .append(msg("r", &b, "mine", Some("tmp-1")))
+        .await
+        .unwrap();
+    assert!(!other.duplicate);
+    assert_eq!(messages.last_seq("r").await.unwrap(), 2);
+    store.close().await;
+}
+
+async fn history_pages_and_room_lists(db: TestDb) {
+    let store = store(&db).await;
+    let rooms = SqlRooms::new(store.clone());
+    let messages = SqlMessages::new(store.clone(), writer_options(&db));
+    let (a, b) = (user(&store, "alice").await, user(&store, "bob").await);
+    rooms.create(new_room("quiet", a.id, 50)).await.unwrap();
+    rooms.create(new_room("busy", a.id, 50)).await.unwrap();
+    rooms
+        .add_member("busy", b.id, Role::Member, Utc::now())
+        .await
+        .unwrap();
+    for i in 1..=10 {
+        let sender = if i % 2 == 0 { &a } else { &b };
+        messages
+            .append(msg("busy", sender, &format!("m{i}"), None))
+            .await
+            .unwrap();
+    }
+    let q = |before, after, limit| HistoryQuery {
+        before,
+        after,
+        limit,
+    };
+    let seqs = |v: Vec<ieum_domain::message::Message>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(messages.page("busy", q(None, None, 3)).await.unwrap()),
+        [8, 9, 10]
+    );
+    assert_eq!(
+        seqs(messages.page("busy", q(Some(8), None, 3)).await.unwrap()),
+        [5, 6, 7]
+    );
+    assert_eq!(
+        seqs(messages.page("busy", q(None, Some(7), 10)).await.unwrap()),
+        [8, 9, 10]
+    );
+    assert_eq!(
+        seqs(
+            messages
+                .page("busy", q(Some(5), Some(1), 10))
+                .await
+                .unwrap()
+        ),
+        [2, 3, 4]
+    );
+
+    let list = rooms.rooms_of(a.id).await.unwrap();
+    assert_eq!(
+        list.iter().map(|r| r.room.id.as_str()).collect::<Vec<_>>(),
+        ["busy", "quiet"]
+    );
+    assert_eq!(list[0].unread_count, 5, "bob's five messages");
+    assert_eq!(list[0].last_message.as_ref().unwrap().content, "m10");
+    assert!(list[1].last_message.is_none());
+    assert_eq!(rooms.mark_read("busy", a.id, 9).await.unwrap(), 9);
+    assert_eq!(
+        rooms.mark_read("busy", a.id, 3).await.unwrap(),
+        9,
+        "never backwards"
+    );
+    assert_eq!(
+        rooms.rooms_of(a.id).await.unwrap()[0].unread_count,
+        0,
+        "m10 is alice's own"
+    );
+    rooms.set_favorite("quiet", a.id, true).await.unwrap();
+    let list = rooms.rooms_of(a.id).await.unwrap();
+    assert_eq!(list[0].room.id, "quiet", "favorites first");
+    assert!(list[0].favorite);
+    store.close().await;
+}
+
+both_backends!(
+    seats_are_limited_and_freed,
+    seqs_are_gapless_under_concurrent_sends,
+    client_ids_dedupe_even_when_racing,
+    history_pages_and_room_lists,
+);
