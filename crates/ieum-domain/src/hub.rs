@@ -82,13 +82,23 @@ pub struct Mailbox {
 #[derive(Debug)]
 pub struct MailboxReceiver {
     pub rx: mpsc::Receiver<Delivery>,
-    overflow: Arc<Notify>,
+    pub overflow: Overflow,
+}
+
+/// Tells a connection that a feed found its mailbox full and dropped it.
+#[derive(Debug)]
+pub struct Overflow(Arc<Notify>);
+
+impl Overflow {
+    /// Resolves when a feed found the mailbox full.
+    pub async fn wait(&self) {
+        self.0.notified().await
+    }
 }
 
 impl MailboxReceiver {
-    /// Resolves when a feed found this mailbox full and dropped it.
     pub async fn overflowed(&self) {
-        self.overflow.notified().await
+        self.overflow.wait().await
     }
 }
 
@@ -103,7 +113,10 @@ pub fn mailbox(capacity: usize) -> (Mailbox, MailboxReceiver) {
             tx,
             overflow: overflow.clone(),
         },
-        MailboxReceiver { rx, overflow },
+        MailboxReceiver {
+            rx,
+            overflow: Overflow(overflow),
+        },
     )
 }
 

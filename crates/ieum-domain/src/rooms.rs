@@ -53,8 +53,11 @@ pub enum Entry {
     /// The user must already be a member.
     MembersOnly,
     /// Join on first use, creating a public group room when the id is new
-    /// (contract A).
+    /// (contract A's SEND and SUBSCRIBE).
     AutoJoin,
+    /// Join an existing room on first use if its rules allow; never create
+    /// (contract A's history).
+    AutoJoinExisting,
 }
 
 pub struct RoomService {
@@ -319,6 +322,11 @@ impl RoomService {
             Entry::MembersOnly => {
                 check_room_id(id)?;
                 Err(not_member())
+            }
+            Entry::AutoJoinExisting => {
+                let room = self.room(id).await?;
+                self.admit(who, &room, &JoinRequest::default()).await?;
+                self.require_member(who.user_id, id).await
             }
             Entry::AutoJoin => {
                 let room = match self.rooms.find(id).await? {

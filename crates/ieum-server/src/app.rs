@@ -9,9 +9,15 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use ieum_auth::{Argon2Hasher, Argon2Params, JwtCodec};
 use ieum_domain::auth::{AuthPolicy, AuthService};
-use ieum_domain::ports::SystemClock;
+use ieum_domain::chat::ChatService;
+use ieum_domain::hub::Hub;
+use ieum_domain::message::MessagePolicy;
+use ieum_domain::ports::{LocalBus, SystemClock};
+use ieum_domain::rooms::{RoomPolicy, RoomService};
 use ieum_domain::throttle::ThrottleConfig;
-use ieum_store::{SqlRefreshTokens, SqlUsers, Store, StoreOptions};
+use ieum_store::{
+    Backend, SqlMessages, SqlRefreshTokens, SqlRooms, SqlUsers, Store, StoreOptions, WriterOptions,
+};
 
 use crate::config::Config;
 use crate::http;
@@ -20,6 +26,8 @@ use crate::http;
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<AuthService>,
+    pub rooms: Arc<RoomService>,
+    pub chat: Arc<ChatService>,
     pub store: Store,
     pub config: Arc<Config>,
 }
@@ -56,16 +64,53 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
             capacity: 100_000,
         },
     };
+    let clock = Arc::new(SystemClock);
+    let hasher = Arc::new(hasher);
+    let users = Arc::new(SqlUsers::new(store.clone()));
     let auth = AuthService::new(
-        Arc::new(SqlUsers::new(store.clone())),
+        users.clone(),
         Arc::new(SqlRefreshTokens::new(store.clone())),
-        Arc::new(hasher),
+        hasher.clone(),
         Arc::new(JwtCodec::new(config.jwt_secret.bytes())),
-        Arc::new(SystemClock),
+        clock.clone(),
         policy,
+    );
+    let writers = config.db_writers.unwrap_or(match store.backend() {
+        Backend::Postgres => 4,
+        Backend::Sqlite => 1,
+    });
+    let messages = Arc::new(SqlMessages::new(
+        store.clone(),
+        WriterOptions {
+            writers,
+            ..WriterOptions::default()
+        },
+    ));
+    let rooms = Arc::new(RoomService::new(
+        Arc::new(SqlRooms::new(store.clone())),
+        users,
+        hasher,
+        clock.clone(),
+        RoomPolicy {
+            default_member_limit: config.room_member_limit.min(config.room_member_limit_max),
+            max_member_limit: config.room_member_limit_max,
+        },
+    ));
+    let hub = Hub::new(messages.clone(), Arc::new(LocalBus));
+    let chat = ChatService::new(
+        rooms.clone(),
+        messages,
+        hub,
+        clock,
+        MessagePolicy {
+            max_content_chars: config.max_message_chars,
+            ..MessagePolicy::default()
+        },
     );
     Ok(AppState {
         auth: Arc::new(auth),
+        rooms,
+        chat: Arc::new(chat),
         store,
         config: Arc::new(config),
     })
@@ -82,6 +127,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(http::health::routes)
             .configure(http::auth::routes)
             .configure(http::me::routes)
+            .configure(http::rooms::routes)
+            .configure(http::history::routes)
+            .configure(crate::ws::routes)
             .configure(http::web_client::routes);
     }
 }

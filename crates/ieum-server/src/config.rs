@@ -94,6 +94,39 @@ pub struct Settings {
     pub argon2_memory_kib: Option<u32>,
     #[arg(long, env = "IEUM_ARGON2_ITERATIONS")]
     pub argon2_iterations: Option<u32>,
+    /// Message writer tasks (group commit); default 4 on PostgreSQL, 1 on SQLite.
+    #[arg(long, env = "IEUM_DB_WRITERS")]
+    pub db_writers: Option<usize>,
+    /// Largest STOMP frame (command, headers and body).
+    #[arg(long, env = "IEUM_STOMP_MAX_FRAME_BYTES")]
+    pub stomp_max_frame_bytes: Option<usize>,
+    #[arg(long, env = "IEUM_STOMP_MAX_HEADERS")]
+    pub stomp_max_headers: Option<usize>,
+    #[arg(long, env = "IEUM_STOMP_MAX_HEADER_BYTES")]
+    pub stomp_max_header_bytes: Option<usize>,
+    /// Heart-beat the server offers both ways (ms); 0 disables.
+    #[arg(long, env = "IEUM_STOMP_HEARTBEAT_MS")]
+    pub stomp_heartbeat_ms: Option<u64>,
+    /// A frame not completed (no NUL) within this long is an error.
+    #[arg(long, env = "IEUM_STOMP_PARTIAL_FRAME_TIMEOUT_MS")]
+    pub stomp_partial_frame_timeout_ms: Option<u64>,
+    /// A connection that has not sent CONNECT within this long is closed.
+    #[arg(long, env = "IEUM_STOMP_CONNECT_TIMEOUT_MS")]
+    pub stomp_connect_timeout_ms: Option<u64>,
+    /// Outbound queue per connection; a consumer that falls this far behind is dropped.
+    #[arg(long, env = "IEUM_WS_OUTBOUND_QUEUE")]
+    pub ws_outbound_queue: Option<usize>,
+    /// Sends per second per connection (burst twice that).
+    #[arg(long, env = "IEUM_WS_SEND_RATE")]
+    pub ws_send_rate: Option<u32>,
+    /// Longest message content in characters.
+    #[arg(long, env = "IEUM_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<usize>,
+    /// Default member limit of a new room, and the most a room may set.
+    #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT")]
+    pub room_member_limit: Option<u32>,
+    #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT_MAX")]
+    pub room_member_limit_max: Option<u32>,
 }
 
 macro_rules! merge_fields {
@@ -111,7 +144,10 @@ impl Settings {
             access_token_ttl_secs, refresh_token_ttl_secs, login_max_failures_per_user,
             login_max_failures_per_client, login_window_secs, trust_proxy_headers,
             db_max_connections, max_json_bytes, shutdown_timeout_secs, workers, log_format,
-            argon2_memory_kib, argon2_iterations)
+            argon2_memory_kib, argon2_iterations, db_writers, stomp_max_frame_bytes,
+            stomp_max_headers, stomp_max_header_bytes, stomp_heartbeat_ms,
+            stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
+            ws_send_rate, max_message_chars, room_member_limit, room_member_limit_max)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -147,6 +183,18 @@ pub struct Config {
     pub log_format: LogFormat,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    pub db_writers: Option<usize>,
+    pub stomp_max_frame_bytes: usize,
+    pub stomp_max_headers: usize,
+    pub stomp_max_header_bytes: usize,
+    pub stomp_heartbeat_ms: u64,
+    pub stomp_partial_frame_timeout_ms: u64,
+    pub stomp_connect_timeout_ms: u64,
+    pub ws_outbound_queue: usize,
+    pub ws_send_rate: u32,
+    pub max_message_chars: usize,
+    pub room_member_limit: u32,
+    pub room_member_limit_max: u32,
 }
 
 /// Where the token secret came from.
@@ -244,6 +292,21 @@ impl Config {
             log_format: s.log_format.unwrap_or_default(),
             argon2_memory_kib: s.argon2_memory_kib.unwrap_or(19 * 1024),
             argon2_iterations: s.argon2_iterations.unwrap_or(2),
+            db_writers: s.db_writers.filter(|w| *w > 0),
+            stomp_max_frame_bytes: s.stomp_max_frame_bytes.unwrap_or(64 * 1024).max(1024),
+            stomp_max_headers: s.stomp_max_headers.unwrap_or(64).max(4),
+            stomp_max_header_bytes: s.stomp_max_header_bytes.unwrap_or(8 * 1024).max(256),
+            stomp_heartbeat_ms: s.stomp_heartbeat_ms.unwrap_or(10_000),
+            stomp_partial_frame_timeout_ms: s
+                .stomp_partial_frame_timeout_ms
+                .unwrap_or(5_000)
+                .max(1),
+            stomp_connect_timeout_ms: s.stomp_connect_timeout_ms.unwrap_or(10_000).max(1),
+            ws_outbound_queue: s.ws_outbound_queue.unwrap_or(1024).max(1),
+            ws_send_rate: s.ws_send_rate.unwrap_or(50).max(1),
+            max_message_chars: s.max_message_chars.unwrap_or(4000).max(1),
+            room_member_limit: s.room_member_limit.unwrap_or(50).max(2),
+            room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),
             data_dir,
         })
     }

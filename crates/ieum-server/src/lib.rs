@@ -5,6 +5,8 @@ pub mod app;
 pub mod config;
 pub mod http;
 pub mod telemetry;
+pub mod wire;
+pub mod ws;
 
 pub use app::{AppState, build_state, configure, run};
 pub use config::{Cli, Command, Config};

@@ -49,15 +49,15 @@ pub enum StompError {
 impl StompError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::FrameTooLarge { .. } => "frame-too-large",
-            Self::TooManyHeaders { .. } => "too-many-headers",
-            Self::HeaderTooLong { .. } => "header-too-long",
-            Self::UnknownCommand(_) => "unknown-command",
-            Self::MalformedHeader(_) => "malformed-header",
-            Self::InvalidEscape(_) => "invalid-escape",
-            Self::InvalidContentLength(_) => "invalid-content-length",
-            Self::MissingNul => "missing-nul",
-            Self::InvalidUtf8 => "invalid-utf8",
+            Self::FrameTooLarge { .. } => "frame_too_large",
+            Self::TooManyHeaders { .. } => "too_many_headers",
+            Self::HeaderTooLong { .. } => "header_too_long",
+            Self::UnknownCommand(_) => "unknown_command",
+            Self::MalformedHeader(_) => "malformed_header",
+            Self::InvalidEscape(_) => "invalid_escape",
+            Self::InvalidContentLength(_) => "invalid_content_length",
+            Self::MissingNul => "missing_nul",
+            Self::InvalidUtf8 => "invalid_utf8",
         }
     }
 }
@@ -280,6 +280,11 @@ impl Decoder {
                 }
             },
         };
+        if frame_end > limits.max_frame_bytes {
+            return Err(StompError::FrameTooLarge {
+                limit: limits.max_frame_bytes,
+            });
+        }
         let frame = Frame {
             command,
             headers,
@@ -407,6 +412,16 @@ mod tests {
         d.push(b"SEND\ncontent-length:1000\n\n");
         assert_eq!(d.next(), Err(StompError::FrameTooLarge { limit: 100 }));
         let mut d = Decoder::new(limits);
+        let mut whole = b"SEND\n\n".to_vec();
+        whole.extend([b'y'; 150]);
+        whole.push(0);
+        d.push(&whole);
+        assert_eq!(
+            d.next(),
+            Err(StompError::FrameTooLarge { limit: 100 }),
+            "complete but too large"
+        );
+        let mut d = Decoder::new(limits);
         d.push(&[b'A'; 50]);
         assert_eq!(d.next(), Err(StompError::HeaderTooLong { limit: 20 }));
     }
@@ -429,7 +444,7 @@ mod tests {
             decode_all(b"SEND\nk:\xff\n\n\0"),
             Err(StompError::InvalidUtf8)
         );
-        assert_eq!(StompError::MissingNul.code(), "missing-nul");
+        assert_eq!(StompError::MissingNul.code(), "missing_nul");
     }
 
     #[test]

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod errors;
 pub mod extract;
 pub mod health;
+pub mod history;
 pub mod me;
 pub mod request_id;
+pub mod rooms;
 pub mod web_client;

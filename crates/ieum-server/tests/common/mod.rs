@@ -72,3 +72,315 @@ where
 pub fn post_json(path: &str, body: Value) -> test::TestRequest {
     test::TestRequest::post().uri(path).set_json(body)
 }
+
+// ---------------------------------------------------------------------------
+// A real server on a loopback port, and a real STOMP-over-WebSocket client.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ieum_stomp::{Command, Decoder, Frame, Item, Limits};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The server running on its own actix system thread.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub data_dir: PathBuf,
+}
+
+impl TestServer {
+    pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let data_dir = temp_dir();
+        let mut s = settings(db, data_dir.clone());
+        s.ws_send_rate = Some(100_000);
+        tweak(&mut s);
+        let config = Config::resolve(s).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let state = build_state(config).await.expect("state");
+                let server =
+                    actix_web::HttpServer::new(move || ieum_server::app::app(state.clone()))
+                        .workers(2)
+                        .shutdown_timeout(1)
+                        .bind("127.0.0.1:0")
+                        .expect("bind");
+                let addr = server.addrs()[0];
+                let server = server.run();
+                let _ = tx.send((addr, server.handle()));
+                let _ = server.await;
+            })
+        });
+        let (addr, handle) = tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("server start")
+            .unwrap();
+        Self {
+            addr,
+            handle,
+            thread: Some(thread),
+            data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A tiny HTTP/1.1 client over std TCP (blocking, run on a blocking thread).
+pub async fn http_json(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = method.to_owned();
+    let path = path.to_owned();
+    let token = token.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let status: u16 = raw.split(' ').nth(1).unwrap().parse().unwrap();
+        let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        // Chunked bodies are not used by these endpoints' JSON responses.
+        (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+    })
+    .await
+    .unwrap()
+}
+
+/// Signs up and returns (access token, user id).
+pub async fn signup(server: &TestServer, username: &str) -> (String, String) {
+    let (s, body) = http_json(
+        server.addr,
+        "POST",
+        "/auth/signup",
+        None,
+        Some(serde_json::json!({"username": username, "password": "testpass"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let token = body["data"]["accessToken"].as_str().unwrap().to_owned();
+    let (_, me) = http_json(server.addr, "GET", "/api/me", Some(&token), None).await;
+    (token, me["id"].as_str().unwrap().to_owned())
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Stomp {
+    ws: Ws,
+    decoder: Decoder,
+    pending: std::collections::VecDeque<Frame>,
+    pub closed: bool,
+}
+
+impl Stomp {
+    /// Opens the WebSocket only.
+    pub async fn open(url: &str) -> Self {
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "v12.stomp".parse().unwrap());
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("ws connect in time")
+            .expect("ws connect");
+        Self {
+            ws,
+            decoder: Decoder::new(Limits {
+                max_frame_bytes: 16 * 1024 * 1024,
+                ..Limits::default()
+            }),
+            pending: Default::default(),
+            closed: false,
+        }
+    }
+
+    /// Opens and CONNECTs with a bearer token.
+    pub async fn connect(url: &str, token: &str) -> Self {
+        let mut c = Self::open(url).await;
+        c.send_frame(
+            &Frame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("host", "ieum")
+                .header("heart-beat", "0,0")
+                .header("Authorization", format!("Bearer {token}")),
+        )
+        .await;
+        let f = c.recv().await.expect("CONNECTED");
+        assert_eq!(f.command, Command::Connected, "{f:?}");
+        c
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.ws
+            .send(WsMessage::Text(
+                String::from_utf8_lossy(bytes).into_owned().into(),
+            ))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.ws
+            .send(WsMessage::Binary(bytes.to_vec().into()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_frame(&mut self, f: &Frame) {
+        let bytes = ieum_stomp::encode(f);
+        self.send_raw(&bytes).await;
+    }
+
+    /// The next frame, or None when the server closed the connection. Panics
+    /// after [`WAIT`].
+    pub async fn recv(&mut self) -> Option<Frame> {
+        self.recv_within(WAIT).await.expect("a frame in time")
+    }
+
+    /// Err(()) on timeout.
+    pub async fn recv_within(&mut self, wait: Duration) -> Result<Option<Frame>, ()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(f) = self.pending.pop_front() {
+                return Ok(Some(f));
+            }
+            if self.closed {
+                return Ok(None);
+            }
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Err(()),
+                Ok(m) => m,
+            };
+            match msg {
+                Some(Ok(WsMessage::Text(t))) => self.decoder.push(t.as_bytes()),
+                Some(Ok(WsMessage::Binary(b))) => self.decoder.push(&b),
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+                    self.closed = true;
+                    continue;
+                }
+                Some(Ok(_)) => continue,
+            }
+            while let Some(item) = self.decoder.next().expect("server frames decode") {
+                if let Item::Frame(f) = item {
+                    self.pending.push_back(f);
+                }
+            }
+        }
+    }
+
+    pub async fn subscribe(
+        &mut self,
+        id: &str,
+        destination: &str,
+        extra: &[(&str, &str)],
+    ) -> Frame {
+        let mut f = Frame::new(Command::Subscribe)
+            .header("id", id)
+            .header("destination", destination)
+            .header("receipt", format!("sub-{id}"));
+        for (k, v) in extra {
+            f = f.header(*k, *v);
+        }
+        self.send_frame(&f).await;
+        self.expect_receipt(&format!("sub-{id}")).await
+    }
+
+    /// Waits for the RECEIPT with this id; MESSAGE frames before it are kept.
+    pub async fn expect_receipt(&mut self, receipt: &str) -> Frame {
+        let mut kept = std::collections::VecDeque::new();
+        loop {
+            let f = self
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("closed before RECEIPT {receipt}"));
+            match f.command {
+                Command::Receipt if f.get("receipt-id") == Some(receipt) => {
+                    kept.extend(self.pending.drain(..));
+                    self.pending = kept;
+                    return f;
+                }
+                Command::Error => panic!("ERROR instead of RECEIPT {receipt}: {f:?}"),
+                _ => kept.push_back(f),
+            }
+        }
+    }
+
+    pub async fn send_json(
+        &mut self,
+        destination: &str,
+        body: &Value,
+        receipt: Option<&str>,
+        extra: &[(&str, &str)],
+    ) {
+        let mut f = Frame::new(Command::Send)
+            .header("destination", destination)
+            .header("content-type", "application/json");
+        if let Some(r) = receipt {
+            f = f.header("receipt", r);
+        }
+        for (k, v) in extra {
+            f = f.header(*k, *v);
+        }
+        self.send_frame(&f.body(body.to_string())).await;
+    }
+
+    /// The next MESSAGE frame's JSON body (other frames are skipped).
+    pub async fn next_message(&mut self) -> (Frame, Value) {
+        loop {
+            let f = self.recv().await.expect("connection open");
+            if f.command == Command::Message {
+                let v: Value = serde_json::from_slice(&f.body).expect("JSON body");
+                return (f, v);
+            }
+            assert_ne!(f.command, Command::Error, "{f:?}");
+        }
+    }
+
+    pub async fn disconnect(mut self) {
+        self.send_frame(&Frame::new(Command::Disconnect).header("receipt", "bye"))
+            .await;
+        let _ = self.expect_receipt("bye").await;
+    }
+}
