@@ -1,0 +1,42 @@
+//! Contract A end to end from the real `@stomp/stompjs` client under Node
+//! (e2e/contract-a.mjs), against a server on each backend. scripts/test installs
+//! e2e/node_modules (`npm ci`) before the suite runs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::TestServer;
+use ieum_test_support::{TestDb, both_backends};
+
+fn e2e_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+}
+
+async fn stompjs_speaks_contract_a(db: TestDb) {
+    let dir = e2e_dir();
+    assert!(
+        dir.join("node_modules/@stomp/stompjs").exists(),
+        "e2e/node_modules is missing: run `npm ci --prefix e2e` (scripts/test does it); this suite is never skipped"
+    );
+    let server = TestServer::start(&db).await;
+    let base = server.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("contract-a.mjs")
+            .arg(base)
+            .current_dir(dir)
+            .output()
+            .expect("node must be installed to run the contract tests")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stompjs contract A failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    server.stop().await;
+}
+
+both_backends!(stompjs_speaks_contract_a);
