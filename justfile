@@ -16,3 +16,8 @@ lint:
 # Everything CI runs.
 ci:
     .ci/run
+
+# Fuzz the STOMP decoder (cargo install cargo-fuzz first). RUSTC_BOOTSTRAP lets the
+# stable toolchain build with the sanitizer flags cargo-fuzz passes.
+fuzz seconds="300":
+    cd crates/ieum-stomp && RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time={{seconds}}

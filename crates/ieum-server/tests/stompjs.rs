@@ -34,7 +34,10 @@ async fn stompjs_speaks_contract_a(db: TestDb) {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stompjs contract A failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "stompjs contract A failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("all checks passed"), "{stdout}");
     server.stop().await;
 }

@@ -1,0 +1,130 @@
+//! STOMP session rules over a real WebSocket: handshake auth, subprotocols,
+//! heart-beats, receipts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Stomp, TestServer, signup};
+use futures_util::{SinkExt, StreamExt};
+use ieum_stomp::{Command, Frame};
+use ieum_test_support::TestDb;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_token_subprotocols_and_disconnect_receipt() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start(&db).await;
+    let (token, _) = signup(&server, "alice").await;
+
+    // ?token= on the handshake: CONNECT needs no header then.
+    let mut req = format!("{}?token={token}", server.ws_url())
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v11.stomp, v12.stomp".parse().unwrap(),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        resp.headers().get("sec-websocket-protocol").unwrap(),
+        "v11.stomp",
+        "the first offered protocol the server knows"
+    );
+    ws.send(WsMessage::Text(
+        "CONNECT\naccept-version:1.1,1.2\nhost:x\n\n\0".into(),
+    ))
+    .await
+    .unwrap();
+    let reply = tokio::time::timeout(common::WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = reply.into_text().unwrap();
+    assert!(text.starts_with("CONNECTED\n"), "{text}");
+    assert!(text.contains("version:1.2\n"), "{text}");
+    assert!(text.contains("user-name:alice\n"), "{text}");
+
+    // A bad token on the handshake is an HTTP 401.
+    let req = format!("{}?token=bad", server.ws_url())
+        .into_client_request()
+        .unwrap();
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("expected 401, got {other:?}"),
+    }
+
+    // No subprotocol offered at all still works.
+    let req = server.ws_url().into_client_request().unwrap();
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert!(resp.headers().get("sec-websocket-protocol").is_none());
+    ws.send(WsMessage::Text(
+        format!("CONNECT\naccept-version:1.2\nAuthorization:Bearer {token}\n\n\0").into(),
+    ))
+    .await
+    .unwrap();
+    let text = ws.next().await.unwrap().unwrap().into_text().unwrap();
+    assert!(text.starts_with("CONNECTED\n"), "{text}");
+
+    // DISCONNECT gets its RECEIPT, then the server closes.
+    let mut c = Stomp::connect(&server.ws_url(), &token).await;
+    c.send_frame(&Frame::new(Command::Disconnect).header("receipt", "bye"))
+        .await;
+    let f = c.recv().await.unwrap();
+    assert_eq!(
+        (f.command, f.get("receipt-id")),
+        (Command::Receipt, Some("bye"))
+    );
+    assert_eq!(c.recv().await, None);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_are_sent_and_silence_is_enforced() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start_with(&db, |s| s.stomp_heartbeat_ms = Some(200)).await;
+    let (token, _) = signup(&server, "alice").await;
+    let req = server.ws_url().into_client_request().unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(WsMessage::Text(
+        format!(
+            "CONNECT\naccept-version:1.2\nheart-beat:200,200\nAuthorization:Bearer {token}\n\n\0"
+        )
+        .into(),
+    ))
+    .await
+    .unwrap();
+    let text = ws.next().await.unwrap().unwrap().into_text().unwrap();
+    assert!(text.contains("heart-beat:200,200"), "{text}");
+    // The server's EOL heart-beats arrive; then, as we stay silent, an ERROR and a close.
+    let mut beats = 0;
+    let mut error = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match msg {
+            Ok(WsMessage::Text(t)) if t.as_str() == "\n" => beats += 1,
+            Ok(WsMessage::Text(t)) if t.starts_with("ERROR") => error = Some(t.to_string()),
+            Ok(WsMessage::Close(_)) | Err(_) => break,
+            _ => {}
+        }
+    }
+    assert!(beats >= 1, "server heart-beats");
+    let error = error.expect("ERROR before close");
+    assert!(error.contains("code:heartbeat_timeout"), "{error}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_connect_is_closed() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start_with(&db, |s| s.stomp_connect_timeout_ms = Some(300)).await;
+    let mut c = Stomp::open(&server.ws_url()).await;
+    let f = c.recv().await.expect("ERROR");
+    assert_eq!(f.get("code"), Some("connect_timeout"));
+    assert_eq!(c.recv().await, None);
+    server.stop().await;
+}
