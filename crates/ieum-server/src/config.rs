@@ -116,6 +116,9 @@ pub struct Settings {
     /// Outbound queue per connection; a consumer that falls this far behind is dropped.
     #[arg(long, env = "IEUM_WS_OUTBOUND_QUEUE")]
     pub ws_outbound_queue: Option<usize>,
+    /// A write the client does not take within this long closes the connection.
+    #[arg(long, env = "IEUM_WS_WRITE_TIMEOUT_MS")]
+    pub ws_write_timeout_ms: Option<u64>,
     /// Sends per second per connection (burst twice that).
     #[arg(long, env = "IEUM_WS_SEND_RATE")]
     pub ws_send_rate: Option<u32>,
@@ -147,7 +150,8 @@ impl Settings {
             argon2_memory_kib, argon2_iterations, db_writers, stomp_max_frame_bytes,
             stomp_max_headers, stomp_max_header_bytes, stomp_heartbeat_ms,
             stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
-            ws_send_rate, max_message_chars, room_member_limit, room_member_limit_max)
+            ws_send_rate, max_message_chars, room_member_limit, room_member_limit_max,
+            ws_write_timeout_ms)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -192,6 +196,7 @@ pub struct Config {
     pub stomp_connect_timeout_ms: u64,
     pub ws_outbound_queue: usize,
     pub ws_send_rate: u32,
+    pub ws_write_timeout_ms: u64,
     pub max_message_chars: usize,
     pub room_member_limit: u32,
     pub room_member_limit_max: u32,
@@ -304,6 +309,7 @@ impl Config {
             stomp_connect_timeout_ms: s.stomp_connect_timeout_ms.unwrap_or(10_000).max(1),
             ws_outbound_queue: s.ws_outbound_queue.unwrap_or(1024).max(1),
             ws_send_rate: s.ws_send_rate.unwrap_or(50).max(1),
+            ws_write_timeout_ms: s.ws_write_timeout_ms.unwrap_or(10_000).max(100),
             max_message_chars: s.max_message_chars.unwrap_or(4000).max(1),
             room_member_limit: s.room_member_limit.unwrap_or(50).max(2),
             room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),

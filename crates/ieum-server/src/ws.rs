@@ -342,7 +342,13 @@ impl Conn {
 
     async fn write_text(&mut self, text: String) -> Step {
         self.last_send = Instant::now();
-        self.out.text(text).await.map_err(|_| Stop)
+        // A peer that takes no data for this long (its TCP window stays full) is
+        // closed, so a stalled phone cannot pin its session forever.
+        let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
+        match tokio::time::timeout(limit, self.out.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Stop),
+        }
     }
 
     async fn write_frame(&mut self, frame: &Frame) -> Step {
