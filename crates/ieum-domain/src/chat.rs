@@ -7,9 +7,13 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::error::DomainResult;
-use crate::hub::{Hub, Mailbox, RoomEvent};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::DomainError;
+use crate::hub::{EventPayload, Hub, Mailbox, RoomEvent};
 use crate::message::{Appended, HistoryQuery, Message, MessagePolicy, NewMessage, SendMessage};
-use crate::ports::{Clock, MessageRepository};
+use crate::ports::{Clock, MessageRepository, ReceiptRepository, RoomRepository, SocialRepository};
+use crate::room::RoomKind;
 use crate::rooms::{Entry, RoomService};
 use crate::user::User;
 
@@ -48,6 +52,8 @@ impl Sender {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscribed {
     pub live_after: i64,
+    /// A 1:1 room: deliveries to the other member count as "delivered".
+    pub direct: bool,
     /// Where replay starts (after this seq), when the client asked to resume.
     pub resume_after: Option<i64>,
     /// True when more was missed than `max_resume`: replay starts later and the
@@ -70,27 +76,156 @@ pub struct SubscribeRequest {
 
 pub struct ChatService {
     rooms: Arc<RoomService>,
+    room_repo: Arc<dyn RoomRepository>,
     messages: Arc<dyn MessageRepository>,
+    receipts: Arc<dyn ReceiptRepository>,
+    social: Arc<dyn SocialRepository>,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     policy: MessagePolicy,
 }
 
+/// How long a typing indicator lasts unless renewed; clients renew at most
+/// every [`TYPING_MIN_INTERVAL_MS`].
+pub const TYPING_TTL_MS: i64 = 5000;
+pub const TYPING_MIN_INTERVAL_MS: u64 = 1000;
+
+/// A read receipt as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReceipt {
+    pub last_read_seq: i64,
+    pub message_ids: Vec<Uuid>,
+    pub read_at: DateTime<Utc>,
+}
+
 impl ChatService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rooms: Arc<RoomService>,
+        room_repo: Arc<dyn RoomRepository>,
         messages: Arc<dyn MessageRepository>,
+        receipts: Arc<dyn ReceiptRepository>,
+        social: Arc<dyn SocialRepository>,
         hub: Arc<Hub>,
         clock: Arc<dyn Clock>,
         policy: MessagePolicy,
     ) -> Self {
         Self {
             rooms,
+            room_repo,
             messages,
+            receipts,
+            social,
             hub,
             clock,
             policy,
         }
+    }
+
+    /// In a 1:1 room, neither may write when one blocked the other.
+    async fn check_blocks(&self, who: Uuid, room_id: &str) -> DomainResult<()> {
+        for m in self.room_repo.members(room_id).await? {
+            if m.user_id != who && self.social.blocked_between(who, m.user_id).await? {
+                return Err(DomainError::forbidden(
+                    "blocked",
+                    "one of you blocked the other",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks messages read (the listed ones, or up to `upto`), moves the read
+    /// cursor and tells the room (all of the reader's devices included).
+    pub async fn mark_read(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        entry: Entry,
+        message_ids: Vec<Uuid>,
+        upto: Option<i64>,
+    ) -> DomainResult<ReadReceipt> {
+        let member = self.rooms.enter(who, room_id, entry).await?;
+        let at = self.clock.now();
+        let marked = if member.room_kind == RoomKind::Direct {
+            self.receipts
+                .mark_messages_read(room_id, who.user_id, message_ids, upto, at)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let seq = marked
+            .iter()
+            .map(|(_, s)| *s)
+            .chain(upto)
+            .max()
+            .unwrap_or(0);
+        let last_read_seq = self.rooms.mark_read(who, room_id, seq).await?;
+        let ids: Vec<Uuid> = marked.iter().map(|(id, _)| *id).collect();
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                room_id,
+                EventPayload::Read {
+                    user_id: who.user_id,
+                    seq: last_read_seq,
+                    message_ids: ids.clone(),
+                    read_at: at,
+                },
+                None,
+            ))
+            .await;
+        Ok(ReadReceipt {
+            last_read_seq,
+            message_ids: ids,
+            read_at: at,
+        })
+    }
+
+    /// A message of a 1:1 room reached one of `who`'s devices.
+    pub async fn delivered(&self, who: Uuid, room_id: &str, seq: i64) -> DomainResult<()> {
+        if self.receipts.mark_delivered(room_id, who, seq).await? {
+            self.hub
+                .publish(RoomEvent::ephemeral(
+                    room_id,
+                    EventPayload::Delivered { user_id: who, seq },
+                    None,
+                ))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Tells the room's other members that `who` is typing; never stored.
+    pub async fn typing(&self, who: &Principal, room_id: &str, entry: Entry) -> DomainResult<()> {
+        self.rooms.enter(who, room_id, entry).await?;
+        let at = self.clock.now();
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                room_id,
+                EventPayload::Typing {
+                    user_id: who.user_id,
+                    at,
+                    until: at + Duration::milliseconds(TYPING_TTL_MS),
+                },
+                Some(who.user_id),
+            ))
+            .await;
+        Ok(())
+    }
+
+    /// Subscribes a connection to a non-room feed (its user feed, the lobby).
+    pub async fn subscribe_feed(
+        &self,
+        who: &Principal,
+        feed: &str,
+        subscription: Arc<str>,
+        shape: u8,
+        mailbox: Mailbox,
+    ) -> DomainResult<()> {
+        self.hub
+            .subscribe(feed, who.user_id, subscription, shape, mailbox)
+            .await?;
+        Ok(())
     }
 
     pub fn policy(&self) -> MessagePolicy {
@@ -112,9 +247,13 @@ impl ChatService {
         req: SendMessage,
     ) -> DomainResult<Appended> {
         let (kind, content, image_url, client_msg_id) = self.policy.check(&req)?;
-        self.rooms
+        let member = self
+            .rooms
             .enter(&sender.principal(), room_id, entry)
             .await?;
+        if member.room_kind == RoomKind::Direct {
+            self.check_blocks(sender.id, room_id).await?;
+        }
         let appended = self
             .messages
             .append(NewMessage {
@@ -158,10 +297,16 @@ impl ChatService {
         who: &Principal,
         req: SubscribeRequest,
     ) -> DomainResult<Subscribed> {
-        self.rooms.enter(who, &req.room_id, req.entry).await?;
+        let member = self.rooms.enter(who, &req.room_id, req.entry).await?;
         let live_after = self
             .hub
-            .subscribe(&req.room_id, req.subscription, req.shape, req.mailbox)
+            .subscribe(
+                &req.room_id,
+                who.user_id,
+                req.subscription,
+                req.shape,
+                req.mailbox,
+            )
             .await?;
         let max = i64::from(self.policy.max_resume);
         let (resume_after, truncated) = match req.resume_after {
@@ -171,6 +316,7 @@ impl ChatService {
         };
         Ok(Subscribed {
             live_after,
+            direct: member.room_kind == RoomKind::Direct,
             resume_after,
             truncated,
         })

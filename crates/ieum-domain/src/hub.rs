@@ -19,9 +19,13 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
 use crate::error::{DomainError, DomainResult};
 use crate::message::{HistoryQuery, Message};
 use crate::ports::{EventBus, MessageRepository};
+use crate::room::Room;
 
 /// How many wire encodings of one event may be cached (one per protocol shape).
 pub const WIRE_SLOTS: usize = 4;
@@ -30,16 +34,60 @@ pub const MAX_GAP_FILL: i64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventPayload {
+    /// A stored message (sequenced).
     Message(Message),
+    /// A member read up to `seq` (and, in 1:1 rooms, these messages).
+    Read {
+        user_id: Uuid,
+        seq: i64,
+        message_ids: Vec<Uuid>,
+        read_at: DateTime<Utc>,
+    },
+    /// A message reached at least one device of this member (1:1 rooms).
+    Delivered {
+        user_id: Uuid,
+        seq: i64,
+    },
+    Typing {
+        user_id: Uuid,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    Presence {
+        user_id: Uuid,
+        online: bool,
+        at: DateTime<Utc>,
+    },
+    MemberJoined {
+        room: Box<Room>,
+        user_id: Uuid,
+        username: String,
+    },
+    MemberLeft {
+        room_id: String,
+        user_id: Uuid,
+        kicked: bool,
+    },
+    RoomCreated(Box<Room>),
 }
 
 /// Something that happened in a room. Stored messages carry their seq; ephemeral
 /// events (typing, presence: later) carry none and are delivered as they come.
+/// Feeds that carry no room: one per user (events for that user's devices) and
+/// one lobby (events for every connected events subscriber).
+pub fn user_feed(user_id: Uuid) -> String {
+    format!("user:{}", user_id.simple())
+}
+pub const LOBBY_FEED: &str = "lobby:";
+
 #[derive(Debug)]
 pub struct RoomEvent {
+    /// The feed: a room id, [`user_feed`] or [`LOBBY_FEED`].
     pub room_id: String,
     pub seq: Option<i64>,
     pub payload: EventPayload,
+    /// Not delivered to this user's connections (typing: "others get").
+    pub exclude_user: Option<Uuid>,
     wire: [OnceLock<Arc<[u8]>>; WIRE_SLOTS],
 }
 
@@ -49,6 +97,22 @@ impl RoomEvent {
             room_id: m.room_id.clone(),
             seq: Some(m.seq),
             payload: EventPayload::Message(m),
+            exclude_user: None,
+            wire: Default::default(),
+        })
+    }
+
+    /// An unsequenced event on a feed.
+    pub fn ephemeral(
+        feed: impl Into<String>,
+        payload: EventPayload,
+        exclude_user: Option<Uuid>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            room_id: feed.into(),
+            seq: None,
+            payload,
+            exclude_user,
             wire: Default::default(),
         })
     }
@@ -143,6 +207,7 @@ struct Subscriber {
     mailbox: Mailbox,
     subscription: Arc<str>,
     shape: u8,
+    user_id: Uuid,
 }
 
 enum FeedCmd {
@@ -154,6 +219,10 @@ enum FeedCmd {
     Unsubscribe {
         mailbox_id: u64,
         subscription: Arc<str>,
+    },
+    /// Drops every subscription of a user who left or was removed.
+    Evict {
+        user_id: Uuid,
     },
 }
 
@@ -208,6 +277,7 @@ impl Hub {
     pub async fn subscribe(
         &self,
         room_id: &str,
+        user_id: Uuid,
         subscription: Arc<str>,
         shape: u8,
         mailbox: Mailbox,
@@ -218,6 +288,7 @@ impl Hub {
                 mailbox,
                 subscription,
                 shape,
+                user_id,
             },
             reply,
         };
@@ -245,6 +316,13 @@ impl Hub {
             .map_err(|_| DomainError::Unavailable("room feed stopped".into()))
     }
 
+    /// Drops a user's subscriptions to a room on this node (after a leave or kick).
+    pub fn evict(&self, room_id: &str, user_id: Uuid) {
+        if let Some(tx) = self.feeds().get(room_id) {
+            let _ = tx.send(FeedCmd::Evict { user_id });
+        }
+    }
+
     pub fn unsubscribe(&self, room_id: &str, mailbox: &Mailbox, subscription: Arc<str>) {
         if let Some(tx) = self.feeds().get(room_id) {
             let _ = tx.send(FeedCmd::Unsubscribe {
@@ -264,6 +342,9 @@ struct Feed {
 impl Feed {
     fn fan_out(&mut self, event: &Arc<RoomEvent>) {
         self.subscribers.retain(|s| {
+            if event.exclude_user == Some(s.user_id) {
+                return true;
+            }
             s.mailbox.offer(Delivery {
                 subscription: s.subscription.clone(),
                 shape: s.shape,
@@ -352,6 +433,7 @@ async fn run_feed(hub: Arc<Hub>, room_id: String, mut rx: mpsc::UnboundedReceive
                 feed.subscribers
                     .retain(|s| !(s.mailbox.id == mailbox_id && s.subscription == subscription));
             }
+            FeedCmd::Evict { user_id } => feed.subscribers.retain(|s| s.user_id != user_id),
         }
         // Drop subscribers whose connection is gone.
         feed.subscribers.retain(|s| !s.mailbox.tx.is_closed());
@@ -367,9 +449,7 @@ mod tests {
     use super::*;
     use crate::message::MessageKind;
     use crate::ports::{LocalBus, MockMessageRepository};
-    use chrono::Utc;
     use std::time::Duration;
-    use uuid::Uuid;
 
     fn msg(seq: i64) -> Message {
         Message {
@@ -385,6 +465,7 @@ mod tests {
             image_url: None,
             client_msg_id: None,
             created_at: Utc::now(),
+            read_at: None,
         }
     }
 
@@ -406,7 +487,10 @@ mod tests {
             .returning(|_, _| Ok(vec![msg(12), msg(13)]));
         let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
         let (mb, mut rx) = mailbox(16);
-        let upto = hub.subscribe("r", "sub-0".into(), 0, mb).await.unwrap();
+        let upto = hub
+            .subscribe("r", Uuid::nil(), "sub-0".into(), 0, mb)
+            .await
+            .unwrap();
         assert_eq!(upto, 10);
 
         hub.publish(RoomEvent::message(msg(10))).await; // old: dropped
@@ -431,8 +515,12 @@ mod tests {
         let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
         let (slow, slow_rx) = mailbox(2);
         let (fast, mut fast_rx) = mailbox(64);
-        hub.subscribe("r", "s".into(), 0, slow).await.unwrap();
-        hub.subscribe("r", "f".into(), 0, fast).await.unwrap();
+        hub.subscribe("r", Uuid::nil(), "s".into(), 0, slow)
+            .await
+            .unwrap();
+        hub.subscribe("r", Uuid::nil(), "f".into(), 0, fast)
+            .await
+            .unwrap();
         for seq in 1..=5 {
             hub.publish(RoomEvent::message(msg(seq))).await;
         }
@@ -450,7 +538,9 @@ mod tests {
         repo.expect_last_seq().returning(|_| Ok(0));
         let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
         let (mb, _rx) = mailbox(4);
-        hub.subscribe("r", "s".into(), 0, mb.clone()).await.unwrap();
+        hub.subscribe("r", Uuid::nil(), "s".into(), 0, mb.clone())
+            .await
+            .unwrap();
         assert_eq!(hub.active_rooms(), 1);
         hub.unsubscribe("r", &mb, "s".into());
         // The feed retires on its own task: resubscribing afterwards still works.
@@ -461,7 +551,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(hub.active_rooms(), 0);
-        let upto = hub.subscribe("r", "s2".into(), 0, mb).await.unwrap();
+        let upto = hub
+            .subscribe("r", Uuid::nil(), "s2".into(), 0, mb)
+            .await
+            .unwrap();
         assert_eq!(upto, 0);
     }
 

@@ -7,12 +7,14 @@
 
 pub mod auth;
 pub mod chat;
+pub mod couples;
 pub mod error;
 pub mod hub;
 pub mod message;
 pub mod ports;
 pub mod room;
 pub mod rooms;
+pub mod social;
 pub mod throttle;
 pub mod user;
 

@@ -62,6 +62,8 @@ pub struct Message {
     pub image_url: Option<String>,
     pub client_msg_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// In 1:1 rooms: when the other member read it.
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

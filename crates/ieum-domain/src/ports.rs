@@ -188,3 +188,145 @@ impl EventBus for LocalBus {
         Ok(())
     }
 }
+
+/// Per-message and per-member receipt state.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReceiptRepository: Send + Sync {
+    /// Marks others' messages of the room read: the listed ones, or every one up
+    /// to `upto_seq`. Returns the (id, seq) of the messages marked now.
+    async fn mark_messages_read(
+        &self,
+        room_id: &str,
+        reader: Uuid,
+        ids: Vec<Uuid>,
+        upto_seq: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> DomainResult<Vec<(Uuid, i64)>>;
+    /// Moves the member's delivered cursor forward; true when it moved.
+    async fn mark_delivered(&self, room_id: &str, user_id: Uuid, seq: i64) -> DomainResult<bool>;
+    /// Whether two users share an active room.
+    async fn share_room(&self, a: Uuid, b: Uuid) -> DomainResult<bool>;
+    /// Ids of the user's active rooms.
+    async fn room_ids_of(&self, user_id: Uuid) -> DomainResult<Vec<String>>;
+}
+
+/// Which users are online, counted by connection. The in-process registry
+/// suffices on one node; the Redis adapter shares it across nodes.
+#[async_trait]
+pub trait PresenceRegistry: Send + Sync {
+    /// Counts a connection; true when the user was offline before.
+    async fn connected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool>;
+    /// Forgets a connection; true when it was the user's last.
+    async fn disconnected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool>;
+    async fn is_online(&self, user_id: Uuid) -> DomainResult<bool>;
+}
+
+/// The single-node presence registry.
+#[derive(Debug, Default)]
+pub struct LocalPresence {
+    online: std::sync::Mutex<std::collections::HashMap<Uuid, std::collections::HashSet<u64>>>,
+}
+
+#[async_trait]
+impl PresenceRegistry for LocalPresence {
+    async fn connected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool> {
+        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        let conns = online.entry(user_id).or_default();
+        let first = conns.is_empty();
+        conns.insert(connection);
+        Ok(first)
+    }
+
+    async fn disconnected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool> {
+        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(conns) = online.get_mut(&user_id) else {
+            return Ok(false);
+        };
+        let removed = conns.remove(&connection);
+        let last = conns.is_empty();
+        if last {
+            online.remove(&user_id);
+        }
+        Ok(removed && last)
+    }
+
+    async fn is_online(&self, user_id: Uuid) -> DomainResult<bool> {
+        let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(online.get(&user_id).is_some_and(|c| !c.is_empty()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoupleInvite {
+    pub code: String,
+    pub inviter_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Couple {
+    pub id: Uuid,
+    pub user_a: Uuid,
+    pub user_b: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CoupleRepository: Send + Sync {
+    async fn save_invite(&self, invite: CoupleInvite) -> DomainResult<()>;
+    async fn take_invite(&self, code: &str) -> DomainResult<Option<CoupleInvite>>;
+    async fn couple_of(&self, user_id: Uuid) -> DomainResult<Option<Couple>>;
+    /// Creates the couple and its 1:1 room (id = the couple id) with both users
+    /// as members, atomically. Either user already paired is
+    /// `Conflict { code: "already_paired" }`.
+    async fn create(&self, couple: Couple, room_name: String) -> DomainResult<Couple>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FriendState {
+    /// A request from this user to the other.
+    Requested,
+    Friends,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SocialRepository: Send + Sync {
+    /// The state of the edge from `user` to `other`.
+    async fn friend_state(&self, user: Uuid, other: Uuid) -> DomainResult<Option<FriendState>>;
+    async fn set_friend_state(
+        &self,
+        user: Uuid,
+        other: Uuid,
+        state: Option<FriendState>,
+        at: DateTime<Utc>,
+    ) -> DomainResult<()>;
+    /// Users with an edge from `user` in this state (friends, or requests sent).
+    async fn friends_of(&self, user: Uuid, state: FriendState) -> DomainResult<Vec<User>>;
+    /// Users who sent `user` a request.
+    async fn requests_to(&self, user: Uuid) -> DomainResult<Vec<User>>;
+    async fn set_block(
+        &self,
+        blocker: Uuid,
+        blocked: Uuid,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> DomainResult<()>;
+    /// True when either blocked the other.
+    async fn blocked_between(&self, a: Uuid, b: Uuid) -> DomainResult<bool>;
+    async fn blocks_of(&self, blocker: Uuid) -> DomainResult<Vec<User>>;
+    async fn update_profile(&self, user: Uuid, profile: ProfileUpdate) -> DomainResult<User>;
+    async fn set_last_seen(&self, user: Uuid, at: DateTime<Utc>) -> DomainResult<()>;
+    async fn last_seen(&self, user: Uuid) -> DomainResult<Option<DateTime<Utc>>>;
+}
+
+/// `Some(None)` clears a field; `None` leaves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub profile_image_url: Option<Option<String>>,
+    pub status_message: Option<Option<String>>,
+}

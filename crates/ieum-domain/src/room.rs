@@ -98,6 +98,7 @@ pub struct NewRoom {
 #[serde(rename_all = "camelCase")]
 pub struct Membership {
     pub room_id: String,
+    pub room_kind: RoomKind,
     pub user_id: Uuid,
     pub role: Role,
     pub state: MemberState,

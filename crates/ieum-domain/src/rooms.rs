@@ -7,7 +7,10 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult};
-use crate::ports::{Clock, JoinOutcome, PasswordHasher, RoomRepository, UserRepository};
+use crate::hub::{EventPayload, Hub, LOBBY_FEED, RoomEvent, user_feed};
+use crate::ports::{
+    Clock, JoinOutcome, PasswordHasher, RoomRepository, SocialRepository, UserRepository,
+};
 use crate::room::{
     MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind, RoomSummary, Visibility,
     check_client_room_id, check_room_id, check_url, direct_room_id, normalize_description,
@@ -63,7 +66,9 @@ pub enum Entry {
 pub struct RoomService {
     rooms: Arc<dyn RoomRepository>,
     users: Arc<dyn UserRepository>,
+    social: Arc<dyn SocialRepository>,
     hasher: Arc<dyn PasswordHasher>,
+    hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     policy: RoomPolicy,
 }
@@ -89,17 +94,25 @@ impl RoomService {
     pub fn new(
         rooms: Arc<dyn RoomRepository>,
         users: Arc<dyn UserRepository>,
+        social: Arc<dyn SocialRepository>,
         hasher: Arc<dyn PasswordHasher>,
+        hub: Arc<Hub>,
         clock: Arc<dyn Clock>,
         policy: RoomPolicy,
     ) -> Self {
         Self {
             rooms,
             users,
+            social,
             hasher,
+            hub,
             clock,
             policy,
         }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     pub fn policy(&self) -> RoomPolicy {
@@ -151,6 +164,17 @@ impl RoomService {
             })
             .await?;
         tracing::info!(room = %room.id, by = %who.user_id, "room created");
+        let feed = match room.visibility {
+            Visibility::Public => LOBBY_FEED.to_owned(),
+            Visibility::Private => user_feed(who.user_id),
+        };
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                feed,
+                EventPayload::RoomCreated(Box::new(room.clone())),
+                None,
+            ))
+            .await;
         Ok(room)
     }
 
@@ -160,6 +184,12 @@ impl RoomService {
             return Err(DomainError::invalid(
                 "invalid_peer",
                 "a direct room needs another user",
+            ));
+        }
+        if self.social.blocked_between(who.user_id, peer).await? {
+            return Err(DomainError::forbidden(
+                "blocked",
+                "one of you blocked the other",
             ));
         }
         let peer_user = self
@@ -204,7 +234,8 @@ impl RoomService {
         Ok(room)
     }
 
-    async fn room(&self, id: &str) -> DomainResult<Room> {
+    /// The room by id, whoever asks (callers check access).
+    pub async fn room(&self, id: &str) -> DomainResult<Room> {
         check_room_id(id)?;
         self.rooms.find(id).await?.ok_or_else(not_found)
     }
@@ -230,10 +261,11 @@ impl RoomService {
         self.rooms.find(id).await?.ok_or_else(not_found)
     }
 
-    async fn admit(&self, who: &Principal, room: &Room, req: &JoinRequest) -> DomainResult<()> {
+    /// Admits the user under the room's rules; true when they joined just now.
+    async fn admit(&self, who: &Principal, room: &Room, req: &JoinRequest) -> DomainResult<bool> {
         let existing = self.rooms.membership(&room.id, who.user_id).await?;
         match existing.as_ref().map(|m| m.state) {
-            Some(MemberState::Active) => return Ok(()),
+            Some(MemberState::Active) => return Ok(false),
             Some(MemberState::Banned) => {
                 return Err(DomainError::forbidden(
                     "banned",
@@ -277,7 +309,11 @@ impl RoomService {
             .add_member(&room.id, who.user_id, Role::Member, self.clock.now())
             .await?
         {
-            JoinOutcome::Joined | JoinOutcome::AlreadyMember => Ok(()),
+            JoinOutcome::Joined => {
+                self.announce_join(who, room).await;
+                Ok(true)
+            }
+            JoinOutcome::AlreadyMember => Ok(false),
             JoinOutcome::Banned => Err(DomainError::forbidden(
                 "banned",
                 "you are banned from this room",
@@ -287,6 +323,36 @@ impl RoomService {
                 format!("the room is full ({} members)", room.member_limit),
             )),
         }
+    }
+
+    /// Tells the room's members (and the joiner's own devices) that someone joined.
+    async fn announce_join(&self, who: &Principal, room: &Room) {
+        let payload = EventPayload::MemberJoined {
+            room: Box::new(room.clone()),
+            user_id: who.user_id,
+            username: who.username.clone(),
+        };
+        self.hub
+            .publish(RoomEvent::ephemeral(room.id.clone(), payload.clone(), None))
+            .await;
+        self.hub
+            .publish(RoomEvent::ephemeral(user_feed(who.user_id), payload, None))
+            .await;
+    }
+
+    async fn announce_leave(&self, room_id: &str, user_id: Uuid, kicked: bool) {
+        let payload = EventPayload::MemberLeft {
+            room_id: room_id.to_owned(),
+            user_id,
+            kicked,
+        };
+        // On the room's feed only: the leaver's connections are still subscribed
+        // there and get it before they are evicted.
+        self.hub
+            .publish(RoomEvent::ephemeral(room_id.to_owned(), payload, None))
+            .await;
+        // After the event (feeds keep order): the leaver's live subscriptions end.
+        self.hub.evict(room_id, user_id);
     }
 
     pub async fn join_by_code(&self, who: &Principal, code: &str) -> DomainResult<Room> {
@@ -374,6 +440,7 @@ impl RoomService {
         self.rooms
             .remove_member(id, who.user_id, MemberState::Left)
             .await?;
+        self.announce_leave(id, who.user_id, false).await;
         if me.role == Role::Owner {
             // Hand the room to the longest-standing admin, else member.
             let members = self.rooms.members(id).await?;
@@ -488,7 +555,10 @@ impl RoomService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockClock, MockPasswordHasher, MockRoomRepository, MockUserRepository};
+    use crate::ports::{
+        LocalBus, MockClock, MockMessageRepository, MockPasswordHasher, MockRoomRepository,
+        MockSocialRepository, MockUserRepository,
+    };
     use chrono::Utc;
 
     fn who() -> Principal {
@@ -520,10 +590,14 @@ mod tests {
     fn service(rooms: MockRoomRepository, hasher: MockPasswordHasher) -> RoomService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(Utc::now);
+        let mut messages = MockMessageRepository::new();
+        messages.expect_last_seq().returning(|_| Ok(0));
         RoomService::new(
             Arc::new(rooms),
             Arc::new(MockUserRepository::new()),
+            Arc::new(MockSocialRepository::new()),
             Arc::new(hasher),
+            Hub::new(Arc::new(messages), Arc::new(LocalBus)),
             Arc::new(clock),
             RoomPolicy::default(),
         )
@@ -589,6 +663,7 @@ mod tests {
         rooms.expect_membership().returning(|r, u| {
             Ok(Some(Membership {
                 room_id: r.into(),
+                room_kind: RoomKind::Group,
                 user_id: u,
                 role: Role::Member,
                 state: MemberState::Banned,
@@ -627,6 +702,7 @@ mod tests {
             calls += 1;
             Ok((r == "room-7" && calls > 2).then(|| Membership {
                 room_id: r.into(),
+                room_kind: RoomKind::Group,
                 user_id: u,
                 role: Role::Owner,
                 state: MemberState::Active,

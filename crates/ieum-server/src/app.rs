@@ -10,13 +10,16 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use ieum_auth::{Argon2Hasher, Argon2Params, JwtCodec};
 use ieum_domain::auth::{AuthPolicy, AuthService};
 use ieum_domain::chat::ChatService;
+use ieum_domain::couples::CoupleService;
 use ieum_domain::hub::Hub;
 use ieum_domain::message::MessagePolicy;
-use ieum_domain::ports::{LocalBus, SystemClock};
+use ieum_domain::ports::{LocalBus, LocalPresence, SystemClock};
 use ieum_domain::rooms::{RoomPolicy, RoomService};
+use ieum_domain::social::SocialService;
 use ieum_domain::throttle::ThrottleConfig;
 use ieum_store::{
-    Backend, SqlMessages, SqlRefreshTokens, SqlRooms, SqlUsers, Store, StoreOptions, WriterOptions,
+    Backend, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store, StoreOptions,
+    WriterOptions,
 };
 
 use crate::config::Config;
@@ -28,6 +31,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub rooms: Arc<RoomService>,
     pub chat: Arc<ChatService>,
+    pub social: Arc<SocialService>,
+    pub couples: Arc<CoupleService>,
     pub store: Store,
     pub config: Arc<Config>,
 }
@@ -86,31 +91,49 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
             ..WriterOptions::default()
         },
     ));
+    let hub = Hub::new(messages.clone(), Arc::new(LocalBus));
+    let room_repo = Arc::new(SqlRooms::new(store.clone()));
+    let social_repo = Arc::new(SqlSocial::new(store.clone()));
     let rooms = Arc::new(RoomService::new(
-        Arc::new(SqlRooms::new(store.clone())),
-        users,
+        room_repo.clone(),
+        users.clone(),
+        social_repo.clone(),
         hasher,
+        hub.clone(),
         clock.clone(),
         RoomPolicy {
             default_member_limit: config.room_member_limit.min(config.room_member_limit_max),
             max_member_limit: config.room_member_limit_max,
         },
     ));
-    let hub = Hub::new(messages.clone(), Arc::new(LocalBus));
     let chat = ChatService::new(
         rooms.clone(),
+        room_repo,
         messages,
-        hub,
-        clock,
+        social_repo.clone(),
+        social_repo.clone(),
+        hub.clone(),
+        clock.clone(),
         MessagePolicy {
             max_content_chars: config.max_message_chars,
             ..MessagePolicy::default()
         },
     );
+    let social = SocialService::new(
+        social_repo.clone(),
+        users.clone(),
+        social_repo.clone(),
+        Arc::new(LocalPresence::default()),
+        hub,
+        clock.clone(),
+    );
+    let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24));
     Ok(AppState {
         auth: Arc::new(auth),
         rooms,
         chat: Arc::new(chat),
+        social: Arc::new(social),
+        couples: Arc::new(couples),
         store,
         config: Arc::new(config),
     })
@@ -129,6 +152,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(http::me::routes)
             .configure(http::rooms::routes)
             .configure(http::history::routes)
+            .configure(http::social::routes)
+            .configure(http::contracts::routes)
             .configure(crate::ws::routes)
             .configure(http::web_client::routes);
     }

@@ -4,15 +4,27 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use ieum_domain::hub::{EventPayload, RoomEvent};
 use ieum_domain::message::Message;
+use ieum_domain::room::Room;
 use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Wire shapes, used as the hub's cache slots.
 pub const SHAPE_NATIVE: u8 = 0;
+/// Contract A (`/topic/chat.{roomId}`).
 pub const SHAPE_A: u8 = 1;
+/// Contract B (`/topic/couple/{coupleId}`).
+pub const SHAPE_B: u8 = 2;
+/// Contract C's events (`/user/queue/events`).
+pub const SHAPE_C: u8 = 3;
 
 pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Contract B's local date-time: `2024-01-11T10:10:00`, in UTC.
+pub fn local_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// Contract A's message: `roomId`, `sender`, `message`, `sentAt` (RFC 3339 UTC),
@@ -46,12 +58,174 @@ impl<'a> From<&'a Message> for ContractAMessage<'a> {
     }
 }
 
-/// The body of a MESSAGE frame for a subscription of `shape`.
-pub fn event_body(shape: u8, event: &RoomEvent) -> Vec<u8> {
-    let EventPayload::Message(m) = &event.payload;
-    let r = match shape {
-        SHAPE_A => serde_json::to_vec(&ContractAMessage::from(m)),
-        _ => serde_json::to_vec(m),
+/// Contract B's message, plus `seq` and `roomId`.
+pub fn contract_b_message(m: &Message) -> Value {
+    json!({
+        "id": m.id,
+        "senderId": m.sender_id,
+        "senderName": m.sender_name,
+        "senderProfileImage": m.sender_image,
+        "content": m.content,
+        "type": m.kind.as_str(),
+        "imageUrl": m.image_url,
+        "isRead": m.read_at.is_some(),
+        "readAt": m.read_at.as_ref().map(local_time),
+        "createdAt": local_time(&m.created_at),
+        "tempId": m.client_msg_id,
+        "seq": m.seq,
+        "roomId": m.room_id,
+    })
+}
+
+/// Contract C's message.
+pub fn contract_c_message(m: &Message) -> Value {
+    json!({
+        "msgSeq": m.seq,
+        "chatSeq": m.room_id,
+        "userId": m.sender_id,
+        "nickname": m.sender_name,
+        "message": m.content,
+        "type": m.kind.as_str(),
+        "createdAt": rfc3339(&m.created_at),
+    })
+}
+
+/// Contract C's room.
+pub fn contract_c_room(r: &Room) -> Value {
+    json!({
+        "chatSeq": r.id,
+        "chatName": r.name,
+        "chatType": r.visibility,
+        "isDirected": r.kind == ieum_domain::room::RoomKind::Direct,
+        "hasPassword": r.has_password(),
+        "memberCount": r.member_count,
+        "memberLimit": r.member_limit,
+    })
+}
+
+/// The `event` header of a MESSAGE frame carrying this payload.
+pub fn event_name(p: &EventPayload) -> &'static str {
+    match p {
+        EventPayload::Message(_) => "message",
+        EventPayload::Read { .. } => "read",
+        EventPayload::Delivered { .. } => "delivered",
+        EventPayload::Typing { .. } => "typing",
+        EventPayload::Presence { .. } => "presence",
+        EventPayload::MemberJoined { .. } => "member_joined",
+        EventPayload::MemberLeft { .. } => "member_left",
+        EventPayload::RoomCreated(_) => "room_created",
+    }
+}
+
+fn native(event: &RoomEvent) -> Option<Value> {
+    let room = &event.room_id;
+    Some(match &event.payload {
+        EventPayload::Message(m) => serde_json::to_value(m).ok()?,
+        EventPayload::Read {
+            user_id,
+            seq,
+            message_ids,
+            read_at,
+        } => json!({
+            "event": "READ", "roomId": room, "userId": user_id, "seq": seq,
+            "messageIds": message_ids, "readAt": rfc3339(read_at),
+        }),
+        EventPayload::Delivered { user_id, seq } => json!({
+            "event": "DELIVERED", "roomId": room, "userId": user_id, "seq": seq,
+        }),
+        EventPayload::Typing { user_id, at, until } => json!({
+            "event": "TYPING", "roomId": room, "userId": user_id, "at": rfc3339(at), "until": rfc3339(until),
+        }),
+        EventPayload::Presence {
+            user_id,
+            online,
+            at,
+        } => json!({
+            "event": "PRESENCE", "roomId": room, "userId": user_id, "online": online, "at": rfc3339(at),
+        }),
+        EventPayload::MemberJoined {
+            room,
+            user_id,
+            username,
+        } => json!({
+            "event": "MEMBER_JOINED", "roomId": room.id, "userId": user_id, "username": username,
+        }),
+        EventPayload::MemberLeft {
+            room_id,
+            user_id,
+            kicked,
+        } => json!({
+            "event": "MEMBER_LEFT", "roomId": room_id, "userId": user_id, "kicked": kicked,
+        }),
+        EventPayload::RoomCreated(_) => return None,
+    })
+}
+
+fn contract_b(event: &RoomEvent) -> Option<Value> {
+    Some(match &event.payload {
+        EventPayload::Message(m) => contract_b_message(m),
+        EventPayload::Read {
+            user_id,
+            message_ids,
+            read_at,
+            ..
+        } => json!({
+            "type": "READ_RECEIPT", "messageIds": message_ids, "readAt": local_time(read_at), "userId": user_id,
+        }),
+        EventPayload::Typing { user_id, at, .. } => json!({
+            "type": "SYSTEM", "event": "TYPING", "userId": user_id, "timestamp": local_time(at),
+        }),
+        EventPayload::Presence {
+            user_id,
+            online,
+            at,
+        } => json!({
+            "type": "SYSTEM",
+            "event": if *online { "USER_CONNECTED" } else { "USER_DISCONNECTED" },
+            "userId": user_id, "timestamp": local_time(at),
+        }),
+        _ => return None,
+    })
+}
+
+fn contract_c(event: &RoomEvent) -> Option<Value> {
+    let (name, data) = match &event.payload {
+        EventPayload::Message(m) => ("chat", contract_c_message(m)),
+        EventPayload::MemberJoined {
+            room,
+            user_id,
+            username,
+        } => (
+            "join room",
+            json!({ "chatSeq": room.id, "room": contract_c_room(room), "userId": user_id, "nickname": username }),
+        ),
+        EventPayload::MemberLeft {
+            room_id,
+            user_id,
+            kicked,
+        } => (
+            "user leave",
+            json!({ "chatSeq": room_id, "userId": user_id, "kicked": kicked }),
+        ),
+        EventPayload::RoomCreated(room) => ("new room", contract_c_room(room)),
+        _ => return None,
     };
-    r.unwrap_or_else(|_| b"{}".to_vec())
+    Some(json!({ "event": name, "data": data }))
+}
+
+/// The body of a MESSAGE frame for a subscription of `shape`; empty when that
+/// shape does not carry this kind of event.
+pub fn event_body(shape: u8, event: &RoomEvent) -> Vec<u8> {
+    let value = match shape {
+        SHAPE_A => match &event.payload {
+            EventPayload::Message(m) => serde_json::to_value(ContractAMessage::from(m)).ok(),
+            _ => None,
+        },
+        SHAPE_B => contract_b(event),
+        SHAPE_C => contract_c(event),
+        _ => native(event),
+    };
+    value
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_default()
 }

@@ -14,8 +14,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use ieum_domain::DomainError;
 use ieum_domain::auth::Principal;
-use ieum_domain::chat::{Sender as ChatSender, SubscribeRequest};
-use ieum_domain::hub::{Delivery, Mailbox, MailboxReceiver, RoomEvent, mailbox};
+use ieum_domain::chat::{Sender as ChatSender, SubscribeRequest, TYPING_MIN_INTERVAL_MS};
+use ieum_domain::error::ErrorKind;
+use ieum_domain::hub::{
+    Delivery, EventPayload, LOBBY_FEED, Mailbox, MailboxReceiver, RoomEvent, mailbox, user_feed,
+};
 use ieum_domain::message::{MessageKind, SendMessage};
 use ieum_domain::rooms::Entry;
 use ieum_stomp::{Command, Decoder, Frame, Item, Limits, encode};
@@ -26,7 +29,9 @@ use tokio::time::Instant;
 use crate::app::AppState;
 use crate::http::errors::problem_response;
 use crate::http::extract::bearer_token;
-use crate::wire::{SHAPE_A, SHAPE_NATIVE, event_body};
+use crate::wire::{
+    SHAPE_A, SHAPE_B, SHAPE_C, SHAPE_NATIVE, contract_c_room, event_body, event_name,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/chat", web::get().to(upgrade));
@@ -39,6 +44,14 @@ const SERVER: &str = concat!("ieum/", env!("CARGO_PKG_VERSION"));
 const WS_PING: Duration = Duration::from_secs(30);
 const WS_IDLE: Duration = Duration::from_secs(90);
 pub const ERRORS_DESTINATION: &str = "/user/queue/errors";
+pub const EVENTS_DESTINATION: &str = "/user/queue/events";
+
+/// Which client contract a frame speaks: decides the shape of its error notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    Native,
+    Couple,
+}
 
 #[derive(Deserialize)]
 struct HandshakeQuery {
@@ -89,6 +102,8 @@ enum Target {
         entry: Entry,
     },
     Errors,
+    /// Contract C's events: the user's rooms, their feed and the lobby.
+    Events,
 }
 
 fn subscribe_target(destination: &str) -> Option<Target> {
@@ -106,11 +121,26 @@ fn subscribe_target(destination: &str) -> Option<Target> {
             entry: Entry::MembersOnly,
         });
     }
-    (destination == ERRORS_DESTINATION).then_some(Target::Errors)
+    if let Some(room_id) = destination.strip_prefix("/topic/couple/") {
+        return Some(Target::Room {
+            room_id: room_id.to_owned(),
+            shape: SHAPE_B,
+            entry: Entry::MembersOnly,
+        });
+    }
+    match destination {
+        ERRORS_DESTINATION => Some(Target::Errors),
+        EVENTS_DESTINATION => Some(Target::Events),
+        _ => None,
+    }
 }
 
 struct Sub {
-    room_id: String,
+    /// The hub feeds this subscription listens to.
+    feeds: Vec<String>,
+    shape: u8,
+    /// A 1:1 room: what reaches this device counts as delivered.
+    direct: bool,
     /// "MESSAGE\ndestination:..\nsubscription:..\n", escaped once.
     prefix: String,
 }
@@ -183,6 +213,8 @@ struct Conn {
     last_ping: Instant,
     partial_since: Option<Instant>,
     bucket: Bucket,
+    last_typing: HashMap<String, Instant>,
+    delivered: HashMap<String, i64>,
     out: Session,
 }
 
@@ -214,6 +246,8 @@ impl Conn {
             last_ping: now,
             partial_since: None,
             bucket,
+            last_typing: HashMap::new(),
+            delivered: HashMap::new(),
             out,
         }
     }
@@ -273,9 +307,20 @@ impl Conn {
             }
         }
         for (sub_id, sub) in self.subs.drain() {
-            self.state
-                .chat
-                .unsubscribe(&sub.room_id, &self.mailbox, sub_id.into());
+            for feed in &sub.feeds {
+                self.state
+                    .chat
+                    .unsubscribe(feed, &self.mailbox, sub_id.as_str().into());
+            }
+        }
+        if let Some(user) = &self.user
+            && let Err(e) = self
+                .state
+                .social
+                .disconnected(user.id, self.mailbox.id())
+                .await
+        {
+            tracing::warn!(error = %e, "presence update failed");
         }
         let _ = self.out.close(close).await;
     }
@@ -385,12 +430,28 @@ impl Conn {
         let Some(sub) = self.errors_sub.clone() else {
             return self.fatal(err.code(), &err.public_message(), receipt).await;
         };
+        let profile = frame
+            .get("destination")
+            .map(profile_of)
+            .unwrap_or(Profile::Native);
+        let code = match profile {
+            Profile::Native => err.code(),
+            // Contract B's three codes.
+            Profile::Couple => match err.kind() {
+                ErrorKind::Unauthenticated => "AUTH_FAILED",
+                ErrorKind::Forbidden | ErrorKind::NotFound => "UNAUTHORIZED",
+                _ => "SEND_FAILED",
+            },
+        };
         let mut body = json!({
             "type": "ERROR",
-            "code": err.code(),
+            "code": code,
             "message": err.public_message(),
             "command": frame.command.as_str(),
         });
+        if profile == Profile::Couple {
+            body["reason"] = json!(err.code());
+        }
         if let Some(t) = temp_id {
             body["tempId"] = json!(t);
         }
@@ -544,7 +605,16 @@ impl Conn {
         self.user = Some(ChatSender::from(&user));
         tracing::debug!(user = %user.username, version, "stomp connected");
         self.write_frame(&reply).await?;
-        self.receipt(&f, &[]).await
+        self.receipt(&f, &[]).await?;
+        if let Err(e) = self
+            .state
+            .social
+            .connected(user.id, self.mailbox.id())
+            .await
+        {
+            tracing::warn!(error = %e, "presence update failed");
+        }
+        Ok(())
     }
 
     fn principal(&self) -> Principal {
@@ -581,6 +651,7 @@ impl Conn {
                 self.errors_sub = Some(id);
                 return self.receipt(&f, &[]).await;
             }
+            Target::Events => return self.subscribe_events(&f, id, destination).await,
             Target::Room {
                 room_id,
                 shape,
@@ -615,7 +686,9 @@ impl Conn {
         self.subs.insert(
             id.clone(),
             Sub {
-                room_id: room_id.clone(),
+                feeds: vec![room_id.clone()],
+                shape,
+                direct: subscribed.direct,
                 prefix,
             },
         );
@@ -647,7 +720,7 @@ impl Conn {
                 };
                 for m in page {
                     let event = RoomEvent::message(m);
-                    self.write_message(&id, shape, &event).await?;
+                    self.write_event(&id, shape, &event).await?;
                 }
                 after = last;
             }
@@ -664,9 +737,11 @@ impl Conn {
         if self.errors_sub.as_deref() == Some(id.as_str()) {
             self.errors_sub = None;
         } else if let Some(sub) = self.subs.remove(&id) {
-            self.state
-                .chat
-                .unsubscribe(&sub.room_id, &self.mailbox, id.into());
+            for feed in &sub.feeds {
+                self.state
+                    .chat
+                    .unsubscribe(feed, &self.mailbox, id.as_str().into());
+            }
         }
         self.receipt(&f, &[]).await
     }
@@ -678,57 +753,211 @@ impl Conn {
                 .await;
         };
         let header_cmid = f.get("client-msg-id").map(str::to_owned);
-        let parsed = parse_send(&destination, &f.body, header_cmid);
-        let (room_id, entry, msg) = match parsed {
-            Ok(p) => p,
+        let action = match parse_send(&destination, &f.body, header_cmid) {
+            Ok(a) => a,
             Err(e) => return self.app_error(&e, &f, None).await,
         };
-        let temp_id = msg.client_msg_id.clone();
-        if !self.bucket.take() {
-            let e = DomainError::RateLimited {
-                retry_after_secs: 1,
-            };
-            return self.app_error(&e, &f, temp_id.as_deref()).await;
-        }
         let sender = self.user.clone().expect("connected");
-        match self.state.chat.send(&sender, &room_id, entry, msg).await {
-            Ok(appended) => {
-                let m = &appended.message;
-                self.receipt(
-                    &f,
-                    &[
-                        ("message-id", m.id.to_string()),
-                        ("seq", m.seq.to_string()),
-                        ("room-id", m.room_id.clone()),
-                        ("duplicate", appended.duplicate.to_string()),
-                    ],
+        match action {
+            Action::Message {
+                room_id,
+                entry,
+                msg,
+            } => {
+                let temp_id = msg.client_msg_id.clone();
+                if !self.bucket.take() {
+                    let e = DomainError::RateLimited {
+                        retry_after_secs: 1,
+                    };
+                    return self.app_error(&e, &f, temp_id.as_deref()).await;
+                }
+                match self.state.chat.send(&sender, &room_id, entry, msg).await {
+                    Ok(appended) => {
+                        let m = &appended.message;
+                        self.receipt(
+                            &f,
+                            &[
+                                ("message-id", m.id.to_string()),
+                                ("seq", m.seq.to_string()),
+                                ("room-id", m.room_id.clone()),
+                                ("duplicate", appended.duplicate.to_string()),
+                            ],
+                        )
+                        .await
+                    }
+                    Err(e) => self.app_error(&e, &f, temp_id.as_deref()).await,
+                }
+            }
+            Action::Read {
+                room_id,
+                message_ids,
+                upto,
+            } => {
+                let who = sender.principal();
+                match self
+                    .state
+                    .chat
+                    .mark_read(&who, &room_id, Entry::MembersOnly, message_ids, upto)
+                    .await
+                {
+                    Ok(r) => {
+                        self.receipt(&f, &[("last-read-seq", r.last_read_seq.to_string())])
+                            .await
+                    }
+                    Err(e) => self.app_error(&e, &f, None).await,
+                }
+            }
+            Action::Typing { room_id } => {
+                // At most one typing event per room per interval; extra ones are dropped.
+                let now = Instant::now();
+                let min = Duration::from_millis(TYPING_MIN_INTERVAL_MS);
+                if self
+                    .last_typing
+                    .get(&room_id)
+                    .is_some_and(|t| now < *t + min)
+                {
+                    return self.receipt(&f, &[]).await;
+                }
+                if self.last_typing.len() > 256 {
+                    self.last_typing.clear();
+                }
+                self.last_typing.insert(room_id.clone(), now);
+                match self
+                    .state
+                    .chat
+                    .typing(&sender.principal(), &room_id, Entry::MembersOnly)
+                    .await
+                {
+                    Ok(()) => self.receipt(&f, &[]).await,
+                    Err(e) => self.app_error(&e, &f, None).await,
+                }
+            }
+        }
+    }
+
+    /// Contract C's events: the `rooms` list now, then the user's rooms, own feed
+    /// and the lobby.
+    async fn subscribe_events(&mut self, f: &Frame, id: String, destination: String) -> Step {
+        let who = self.principal();
+        let rooms = match self.state.rooms.my_rooms(&who).await {
+            Ok(r) => r,
+            Err(e) => return self.app_error(&e, f, None).await,
+        };
+        let mut feeds = vec![user_feed(who.user_id), LOBBY_FEED.to_owned()];
+        feeds.extend(rooms.iter().map(|r| r.room.id.clone()));
+        for feed in &feeds {
+            if let Err(e) = self
+                .state
+                .chat
+                .subscribe_feed(
+                    &who,
+                    feed,
+                    id.as_str().into(),
+                    SHAPE_C,
+                    self.mailbox.clone(),
                 )
                 .await
+            {
+                return self.app_error(&e, f, None).await;
             }
-            Err(e) => self.app_error(&e, &f, temp_id.as_deref()).await,
         }
+        let prefix = format!(
+            "MESSAGE\ndestination:{}\nsubscription:{}\n",
+            escape_header(&destination),
+            escape_header(&id)
+        );
+        self.subs.insert(
+            id.clone(),
+            Sub {
+                feeds,
+                shape: SHAPE_C,
+                direct: false,
+                prefix: prefix.clone(),
+            },
+        );
+        self.receipt(f, &[]).await?;
+        let list: Vec<_> = rooms.iter().map(|r| contract_c_room(&r.room)).collect();
+        let body = json!({ "event": "rooms", "data": list }).to_string();
+        let mut text = prefix;
+        text.push_str("message-id:");
+        text.push_str(&uuid::Uuid::new_v4().simple().to_string());
+        text.push_str("\nevent:rooms\ncontent-type:application/json\ncontent-length:");
+        text.push_str(&body.len().to_string());
+        text.push_str("\n\n");
+        text.push_str(&body);
+        text.push('\0');
+        self.write_text(text).await
     }
 
     async fn deliver(&mut self, d: Delivery) -> Step {
-        if !self.subs.contains_key(&*d.subscription) {
+        let me = self.user.as_ref().map(|u| u.id);
+        let Some(sub) = self.subs.get(&*d.subscription) else {
             return Ok(()); // unsubscribed meanwhile
+        };
+        let (shape, direct) = (sub.shape, sub.direct);
+        // An events subscription follows the user into rooms they join.
+        if shape == SHAPE_C
+            && let EventPayload::MemberJoined { room, user_id, .. } = &d.event.payload
+            && Some(*user_id) == me
+            && !sub.feeds.contains(&room.id)
+        {
+            let room_id = room.id.clone();
+            let who = self.principal();
+            if self
+                .state
+                .chat
+                .subscribe_feed(
+                    &who,
+                    &room_id,
+                    d.subscription.clone(),
+                    SHAPE_C,
+                    self.mailbox.clone(),
+                )
+                .await
+                .is_ok()
+                && let Some(sub) = self.subs.get_mut(&*d.subscription)
+            {
+                sub.feeds.push(room_id);
+            }
         }
-        self.write_message(&d.subscription, d.shape, &d.event).await
+        self.write_event(&d.subscription, shape, &d.event).await?;
+        // In 1:1 rooms, reaching a device of the recipient is "delivered".
+        if direct
+            && let EventPayload::Message(m) = &d.event.payload
+            && Some(m.sender_id) != me
+            && self.delivered.get(&m.room_id).is_none_or(|s| *s < m.seq)
+            && let Some(me) = me
+        {
+            self.delivered.insert(m.room_id.clone(), m.seq);
+            if let Err(e) = self.state.chat.delivered(me, &m.room_id, m.seq).await {
+                tracing::warn!(error = %e, "delivery receipt failed");
+            }
+        }
+        Ok(())
     }
 
-    async fn write_message(&mut self, sub_id: &str, shape: u8, event: &RoomEvent) -> Step {
+    async fn write_event(&mut self, sub_id: &str, shape: u8, event: &RoomEvent) -> Step {
         let Some(sub) = self.subs.get(sub_id) else {
             return Ok(());
         };
         let body = event.wire(shape as usize, |e| event_body(shape, e));
+        if body.is_empty() {
+            return Ok(()); // this shape does not carry this kind of event
+        }
         let body = String::from_utf8_lossy(&body);
-        let ieum_domain::hub::EventPayload::Message(m) = &event.payload;
         let mut text = String::with_capacity(sub.prefix.len() + body.len() + 160);
         text.push_str(&sub.prefix);
         text.push_str("message-id:");
-        text.push_str(&m.id.to_string());
-        text.push_str("\nseq:");
-        text.push_str(&m.seq.to_string());
+        match &event.payload {
+            EventPayload::Message(m) => {
+                text.push_str(&m.id.to_string());
+                text.push_str("\nseq:");
+                text.push_str(&m.seq.to_string());
+            }
+            _ => text.push_str(&uuid::Uuid::new_v4().simple().to_string()),
+        }
+        text.push_str("\nevent:");
+        text.push_str(event_name(&event.payload));
         text.push_str("\ncontent-type:application/json\ncontent-length:");
         text.push_str(&body.len().to_string());
         text.push_str("\n\n");
@@ -774,39 +1003,169 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<MessageKind>, DomainError> {
     }
 }
 
-/// Maps a SEND's destination and body onto (room, entry rule, message).
+/// What a SEND asks for.
+#[derive(Debug)]
+enum Action {
+    Message {
+        room_id: String,
+        entry: Entry,
+        msg: SendMessage,
+    },
+    Read {
+        room_id: String,
+        message_ids: Vec<uuid::Uuid>,
+        upto: Option<i64>,
+    },
+    Typing {
+        room_id: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CoupleSend {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    content: String,
+    image_url: Option<String>,
+    temp_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ReadBody {
+    #[serde(default)]
+    message_ids: Vec<uuid::Uuid>,
+    seq: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct EventsSend {
+    event: String,
+    data: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatEvent {
+    chat_seq: serde_json::Value,
+    message: String,
+}
+
+fn read_body(body: &[u8]) -> Result<ReadBody, DomainError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ReadBody::default());
+    }
+    serde_json::from_slice(body).map_err(bad_body)
+}
+
+fn profile_of(destination: &str) -> Profile {
+    if destination.starts_with("/app/chat/") || destination.starts_with("/topic/couple/") {
+        Profile::Couple
+    } else {
+        Profile::Native
+    }
+}
+
+/// Maps a SEND's destination and body onto an action.
 fn parse_send(
     destination: &str,
     body: &[u8],
     header_cmid: Option<String>,
-) -> Result<(String, Entry, SendMessage), DomainError> {
+) -> Result<Action, DomainError> {
     if destination == "/app/chat.send" {
         let b: ContractASend = serde_json::from_slice(body).map_err(bad_body)?;
-        return Ok((
-            b.room_id,
-            Entry::AutoJoin,
-            SendMessage {
+        return Ok(Action::Message {
+            room_id: b.room_id,
+            entry: Entry::AutoJoin,
+            msg: SendMessage {
                 kind: None,
                 content: b.message,
                 image_url: None,
                 client_msg_id: header_cmid,
             },
-        ));
+        });
     }
-    if let Some(rest) = destination.strip_prefix("/app/rooms/")
-        && let Some(room_id) = rest.strip_suffix("/messages")
-    {
-        let b: NativeSend = serde_json::from_slice(body).map_err(bad_body)?;
-        return Ok((
-            room_id.to_owned(),
-            Entry::MembersOnly,
-            SendMessage {
-                kind: parse_kind(b.kind.as_deref())?,
-                content: b.content,
-                image_url: b.image_url,
-                client_msg_id: b.client_msg_id.or(header_cmid),
+    if destination == "/app/events" {
+        let e: EventsSend = serde_json::from_slice(body).map_err(bad_body)?;
+        if e.event != "chat" {
+            return Err(DomainError::invalid(
+                "unknown_event",
+                format!("unknown event {:?}", e.event),
+            ));
+        }
+        let c: ChatEvent = serde_json::from_value(e.data).map_err(bad_body)?;
+        let room_id = match c.chat_seq {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        return Ok(Action::Message {
+            room_id,
+            entry: Entry::MembersOnly,
+            msg: SendMessage {
+                kind: None,
+                content: c.message,
+                image_url: None,
+                client_msg_id: header_cmid,
             },
-        ));
+        });
+    }
+    if let Some(rest) = destination.strip_prefix("/app/rooms/") {
+        if let Some(room_id) = rest.strip_suffix("/messages") {
+            let b: NativeSend = serde_json::from_slice(body).map_err(bad_body)?;
+            return Ok(Action::Message {
+                room_id: room_id.to_owned(),
+                entry: Entry::MembersOnly,
+                msg: SendMessage {
+                    kind: parse_kind(b.kind.as_deref())?,
+                    content: b.content,
+                    image_url: b.image_url,
+                    client_msg_id: b.client_msg_id.or(header_cmid),
+                },
+            });
+        }
+        if let Some(room_id) = rest.strip_suffix("/read") {
+            let b = read_body(body)?;
+            return Ok(Action::Read {
+                room_id: room_id.to_owned(),
+                message_ids: b.message_ids,
+                upto: b.seq,
+            });
+        }
+        if let Some(room_id) = rest.strip_suffix("/typing") {
+            return Ok(Action::Typing {
+                room_id: room_id.to_owned(),
+            });
+        }
+    }
+    if let Some(rest) = destination.strip_prefix("/app/chat/") {
+        if let Some(room_id) = rest.strip_suffix("/read") {
+            let b = read_body(body)?;
+            return Ok(Action::Read {
+                room_id: room_id.to_owned(),
+                message_ids: b.message_ids,
+                upto: b.seq,
+            });
+        }
+        if let Some(room_id) = rest.strip_suffix("/typing") {
+            return Ok(Action::Typing {
+                room_id: room_id.to_owned(),
+            });
+        }
+        if !rest.contains('/') {
+            let b: CoupleSend = serde_json::from_slice(body).map_err(bad_body)?;
+            return Ok(Action::Message {
+                room_id: rest.to_owned(),
+                entry: Entry::MembersOnly,
+                msg: SendMessage {
+                    kind: parse_kind(b.kind.as_deref())?,
+                    content: b.content,
+                    image_url: b.image_url,
+                    client_msg_id: b.temp_id.or(header_cmid),
+                },
+            });
+        }
     }
     Err(DomainError::not_found(
         "unknown_destination",
@@ -836,24 +1195,65 @@ mod tests {
             Some(Target::Errors)
         ));
         assert!(subscribe_target("/topic/other").is_none());
-        let (room, entry, msg) = parse_send(
+        let Action::Message {
+            room_id,
+            entry,
+            msg,
+        } = parse_send(
             "/app/chat.send",
             br#"{"roomId":"room-1","message":"hi"}"#,
             None,
         )
-        .unwrap();
+        .unwrap()
+        else {
+            panic!("a message")
+        };
         assert_eq!(
-            (room.as_str(), entry, msg.content.as_str()),
+            (room_id.as_str(), entry, msg.content.as_str()),
             ("room-1", Entry::AutoJoin, "hi")
         );
-        let (_, _, msg) = parse_send(
+        let Action::Message { msg, .. } = parse_send(
             "/app/rooms/x/messages",
             br#"{"type":"image","imageUrl":"https://i/x.png","clientMsgId":"c1"}"#,
             None,
         )
-        .unwrap();
+        .unwrap() else {
+            panic!("a message")
+        };
         assert_eq!(msg.kind, Some(MessageKind::Image));
         assert_eq!(msg.client_msg_id.as_deref(), Some("c1"));
+        let Action::Message { room_id, msg, .. } = parse_send(
+            "/app/chat/c-1",
+            br#"{"type":"TEXT","content":"hello","imageUrl":null,"tempId":"t-1"}"#,
+            None,
+        )
+        .unwrap() else {
+            panic!("a message")
+        };
+        assert_eq!(
+            (room_id.as_str(), msg.client_msg_id.as_deref()),
+            ("c-1", Some("t-1"))
+        );
+        assert!(matches!(
+            parse_send("/app/chat/c-1/typing", b"", None),
+            Ok(Action::Typing { .. })
+        ));
+        assert!(matches!(
+            parse_send(
+                "/app/chat/c-1/read",
+                br#"{"messageIds":["0197a3f5-6b1c-7c4e-9d2a-2f1e0b9c8d7e"]}"#,
+                None
+            ),
+            Ok(Action::Read { message_ids, .. }) if message_ids.len() == 1
+        ));
+        assert!(matches!(
+            parse_send(
+                "/app/events",
+                br#"{"event":"chat","data":{"chatSeq":"r","message":"m"}}"#,
+                None
+            ),
+            Ok(Action::Message { room_id, .. }) if room_id == "r"
+        ));
         assert_eq!(
             parse_send("/app/chat.send", b"{nope", None)
                 .unwrap_err()

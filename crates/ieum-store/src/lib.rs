@@ -6,10 +6,12 @@ pub mod entity;
 mod error;
 mod messages;
 mod rooms;
+mod social;
 mod sql;
 mod users;
 
 pub use db::{Backend, Store, StoreOptions};
 pub use messages::{SqlMessages, WriterOptions};
 pub use rooms::SqlRooms;
+pub use social::SqlSocial;
 pub use users::{SqlRefreshTokens, SqlUsers};

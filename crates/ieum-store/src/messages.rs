@@ -82,6 +82,7 @@ pub(crate) fn to_message(m: message::Model) -> DomainResult<Message> {
         image_url: m.image_url,
         client_msg_id: m.client_msg_id,
         created_at: m.created_at,
+        read_at: m.read_at,
     })
 }
 
@@ -267,6 +268,7 @@ async fn write_batch(
             image_url: Set(m.image_url.clone()),
             client_msg_id: Set(m.client_msg_id.clone()),
             created_at: Set(m.created_at),
+            read_at: Set(None),
         })
         .collect();
     for chunk in rows.chunks(500) {
@@ -301,6 +303,7 @@ async fn write_batch(
             image_url: m.image_url.clone(),
             client_msg_id: m.client_msg_id.clone(),
             created_at: m.created_at,
+            read_at: None,
         }
     };
     let mut out = Vec::with_capacity(msgs.len());

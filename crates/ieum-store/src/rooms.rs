@@ -43,8 +43,9 @@ pub(crate) fn to_room(m: room::Model) -> DomainResult<Room> {
     })
 }
 
-fn to_membership(m: room_member::Model) -> DomainResult<Membership> {
+fn to_membership(m: room_member::Model, kind: RoomKind) -> DomainResult<Membership> {
     Ok(Membership {
+        room_kind: kind,
         role: Role::parse(&m.role).ok_or_else(|| bad_row("role"))?,
         state: MemberState::parse(&m.state).ok_or_else(|| bad_row("member state"))?,
         room_id: m.room_id,
@@ -110,6 +111,7 @@ impl RoomRepository for SqlRooms {
             joined_at: Set(r.created_at),
             last_read_seq: Set(0),
             favorite: Set(false),
+            delivered_seq: Set(0),
         })
         .exec_without_returning(&tx)
         .await
@@ -138,12 +140,34 @@ impl RoomRepository for SqlRooms {
     }
 
     async fn membership(&self, room_id: &str, user_id: Uuid) -> DomainResult<Option<Membership>> {
-        room_member::Entity::find_by_id((room_id.to_owned(), user_id))
-            .one(self.store.connection())
+        let db = self.store.connection();
+        let row = db
+            .query_one_raw(stmt(
+                db.get_database_backend(),
+                "SELECT m.room_id, m.user_id, m.role, m.state, m.joined_at, m.last_read_seq, m.favorite, \
+                 r.kind AS room_kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
+                 WHERE m.room_id = ? AND m.user_id = ?",
+                vec![room_id.into(), user_id.into()],
+            ))
             .await
-            .map_err(db_err)?
-            .map(to_membership)
-            .transpose()
+            .map_err(db_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let kind = RoomKind::parse(&get::<String>(&r, "room_kind")?)
+            .ok_or_else(|| bad_row("room kind"))?;
+        to_membership(
+            room_member::Model {
+                room_id: get(&r, "room_id")?,
+                user_id: get(&r, "user_id")?,
+                role: get(&r, "role")?,
+                state: get(&r, "state")?,
+                joined_at: get(&r, "joined_at")?,
+                last_read_seq: get(&r, "last_read_seq")?,
+                favorite: get(&r, "favorite")?,
+                delivered_seq: 0,
+            },
+            kind,
+        )
+        .map(Some)
     }
 
     async fn add_member(
@@ -186,6 +210,7 @@ impl RoomRepository for SqlRooms {
             joined_at: Set(at),
             last_read_seq: Set(existing.as_ref().map(|m| m.last_read_seq).unwrap_or(0)),
             favorite: Set(existing.as_ref().is_some_and(|m| m.favorite)),
+            delivered_seq: Set(existing.as_ref().map(|m| m.delivered_seq).unwrap_or(0)),
         };
         let res = if existing.is_some() {
             room_member::Entity::update(am).exec(&tx).await.map(|_| ())

@@ -47,6 +47,7 @@ impl UserRepository for SqlUsers {
             status_message: Set(None),
             created_at: Set(u.created_at),
             updated_at: Set(u.created_at),
+            last_seen_at: Set(None),
         };
         match user::Entity::insert(am)
             .exec_with_returning(self.store.connection())

@@ -1,6 +1,7 @@
 //! HTTP adapters: each module maps routes onto use cases.
 
 pub mod auth;
+pub mod contracts;
 pub mod errors;
 pub mod extract;
 pub mod health;
@@ -8,4 +9,5 @@ pub mod history;
 pub mod me;
 pub mod request_id;
 pub mod rooms;
+pub mod social;
 pub mod web_client;

@@ -366,16 +366,38 @@ impl Stomp {
         self.send_frame(&f.body(body.to_string())).await;
     }
 
-    /// The next MESSAGE frame's JSON body (other frames are skipped).
+    /// The next MESSAGE frame carrying a chat message (or an error notice) and its
+    /// JSON body; events (presence, typing, receipts) and other frames are skipped.
     pub async fn next_message(&mut self) -> (Frame, Value) {
         loop {
             let f = self.recv().await.expect("connection open");
-            if f.command == Command::Message {
+            if f.command == Command::Message && f.get("event").is_none_or(|e| e == "message") {
                 let v: Value = serde_json::from_slice(&f.body).expect("JSON body");
                 return (f, v);
             }
             assert_ne!(f.command, Command::Error, "{f:?}");
         }
+    }
+
+    /// The next MESSAGE frame whose `event` header is `name`; others are skipped.
+    pub async fn next_event(&mut self, name: &str) -> (Frame, Value) {
+        loop {
+            let f = self.recv().await.expect("connection open");
+            if f.command == Command::Message && f.get("event") == Some(name) {
+                let v: Value = serde_json::from_slice(&f.body).expect("JSON body");
+                return (f, v);
+            }
+            assert_ne!(f.command, Command::Error, "{f:?}");
+        }
+    }
+
+    /// Frames that arrive within `wait`, stopping at the first quiet gap.
+    pub async fn drain(&mut self, wait: Duration) -> Vec<Frame> {
+        let mut out = Vec::new();
+        while let Ok(Some(f)) = self.recv_within(wait).await {
+            out.push(f);
+        }
+        out
     }
 
     pub async fn disconnect(mut self) {

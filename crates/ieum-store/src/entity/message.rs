@@ -18,6 +18,7 @@ pub struct Model {
     pub image_url: Option<String>,
     pub client_msg_id: Option<String>,
     pub created_at: DateTimeUtc,
+    pub read_at: Option<DateTimeUtc>,
     #[sea_orm(belongs_to, from = "room_id", to = "id")]
     pub room: BelongsTo<super::room::Entity>,
 }

@@ -14,6 +14,7 @@ pub struct Model {
     pub status_message: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub last_seen_at: Option<DateTimeUtc>,
     #[sea_orm(has_many)]
     pub refresh_tokens: HasMany<super::refresh_token::Entity>,
     #[sea_orm(has_many)]

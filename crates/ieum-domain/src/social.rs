@@ -1,0 +1,241 @@
+//! Profiles, friends, blocks and presence.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{DomainError, DomainResult};
+use crate::hub::{EventPayload, Hub, RoomEvent};
+use crate::ports::{
+    Clock, FriendState, PresenceRegistry, ProfileUpdate, ReceiptRepository, SocialRepository,
+    UserRepository,
+};
+use crate::room::check_url;
+use crate::user::{User, normalize_display_name};
+
+pub const STATUS_MESSAGE_MAX: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceView {
+    pub user_id: Uuid,
+    pub online: bool,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+pub struct SocialService {
+    social: Arc<dyn SocialRepository>,
+    users: Arc<dyn UserRepository>,
+    receipts: Arc<dyn ReceiptRepository>,
+    presence: Arc<dyn PresenceRegistry>,
+    hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
+}
+
+fn no_user() -> DomainError {
+    DomainError::not_found("user_not_found", "no such user")
+}
+
+impl SocialService {
+    pub fn new(
+        social: Arc<dyn SocialRepository>,
+        users: Arc<dyn UserRepository>,
+        receipts: Arc<dyn ReceiptRepository>,
+        presence: Arc<dyn PresenceRegistry>,
+        hub: Arc<Hub>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            social,
+            users,
+            receipts,
+            presence,
+            hub,
+            clock,
+        }
+    }
+
+    pub async fn user(&self, id: Uuid) -> DomainResult<User> {
+        self.users.find_by_id(id).await?.ok_or_else(no_user)
+    }
+
+    pub async fn update_profile(
+        &self,
+        who: &Principal,
+        mut p: ProfileUpdate,
+    ) -> DomainResult<User> {
+        if let Some(name) = &p.display_name {
+            p.display_name = Some(normalize_display_name(name)?);
+        }
+        if let Some(url) = &p.profile_image_url {
+            p.profile_image_url = Some(check_url("invalid_image_url", url.as_deref())?);
+        }
+        if let Some(Some(status)) = &p.status_message {
+            let status = status.trim();
+            if status.chars().count() > STATUS_MESSAGE_MAX || status.chars().any(char::is_control) {
+                return Err(DomainError::invalid(
+                    "invalid_status_message",
+                    format!("status message must be at most {STATUS_MESSAGE_MAX} characters"),
+                ));
+            }
+            p.status_message = Some((!status.is_empty()).then(|| status.to_owned()));
+        }
+        self.social.update_profile(who.user_id, p).await
+    }
+
+    /// Sends a friend request, or accepts theirs when they asked first.
+    pub async fn request_friend(&self, who: &Principal, other: Uuid) -> DomainResult<FriendState> {
+        if other == who.user_id {
+            return Err(DomainError::invalid(
+                "invalid_friend",
+                "you cannot befriend yourself",
+            ));
+        }
+        self.user(other).await?;
+        if self.social.blocked_between(who.user_id, other).await? {
+            return Err(DomainError::forbidden(
+                "blocked",
+                "one of you blocked the other",
+            ));
+        }
+        let now = self.clock.now();
+        match self.social.friend_state(other, who.user_id).await? {
+            Some(FriendState::Requested) | Some(FriendState::Friends) => {
+                self.social
+                    .set_friend_state(who.user_id, other, Some(FriendState::Friends), now)
+                    .await?;
+                self.social
+                    .set_friend_state(other, who.user_id, Some(FriendState::Friends), now)
+                    .await?;
+                Ok(FriendState::Friends)
+            }
+            None => {
+                if self.social.friend_state(who.user_id, other).await? == Some(FriendState::Friends)
+                {
+                    return Ok(FriendState::Friends);
+                }
+                self.social
+                    .set_friend_state(who.user_id, other, Some(FriendState::Requested), now)
+                    .await?;
+                Ok(FriendState::Requested)
+            }
+        }
+    }
+
+    /// Accepts a pending request from `other`.
+    pub async fn accept_friend(&self, who: &Principal, other: Uuid) -> DomainResult<()> {
+        if self.social.friend_state(other, who.user_id).await? != Some(FriendState::Requested) {
+            return Err(DomainError::not_found(
+                "no_request",
+                "no pending request from that user",
+            ));
+        }
+        self.request_friend(who, other).await.map(|_| ())
+    }
+
+    /// Removes a friend, or withdraws or declines a request. Idempotent.
+    pub async fn remove_friend(&self, who: &Principal, other: Uuid) -> DomainResult<()> {
+        let now = self.clock.now();
+        self.social
+            .set_friend_state(who.user_id, other, None, now)
+            .await?;
+        self.social
+            .set_friend_state(other, who.user_id, None, now)
+            .await
+    }
+
+    pub async fn friends(&self, who: &Principal) -> DomainResult<Vec<User>> {
+        self.social
+            .friends_of(who.user_id, FriendState::Friends)
+            .await
+    }
+
+    pub async fn incoming_requests(&self, who: &Principal) -> DomainResult<Vec<User>> {
+        self.social.requests_to(who.user_id).await
+    }
+
+    pub async fn outgoing_requests(&self, who: &Principal) -> DomainResult<Vec<User>> {
+        self.social
+            .friends_of(who.user_id, FriendState::Requested)
+            .await
+    }
+
+    /// Blocking also ends any friendship or request between the two.
+    pub async fn block(&self, who: &Principal, other: Uuid) -> DomainResult<()> {
+        if other == who.user_id {
+            return Err(DomainError::invalid(
+                "invalid_block",
+                "you cannot block yourself",
+            ));
+        }
+        self.user(other).await?;
+        self.remove_friend(who, other).await?;
+        self.social
+            .set_block(who.user_id, other, true, self.clock.now())
+            .await
+    }
+
+    pub async fn unblock(&self, who: &Principal, other: Uuid) -> DomainResult<()> {
+        self.social
+            .set_block(who.user_id, other, false, self.clock.now())
+            .await
+    }
+
+    pub async fn blocks(&self, who: &Principal) -> DomainResult<Vec<User>> {
+        self.social.blocks_of(who.user_id).await
+    }
+
+    pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> DomainResult<bool> {
+        self.social.blocked_between(a, b).await
+    }
+
+    /// Online state and last seen, only for someone who shares a room with the
+    /// viewer (or the viewer themself).
+    pub async fn presence_of(&self, who: &Principal, user: Uuid) -> DomainResult<PresenceView> {
+        if user != who.user_id && !self.receipts.share_room(who.user_id, user).await? {
+            return Err(no_user());
+        }
+        Ok(PresenceView {
+            user_id: user,
+            online: self.presence.is_online(user).await?,
+            last_seen_at: self.social.last_seen(user).await?,
+        })
+    }
+
+    /// A device connected. The first device of a user tells the user's rooms.
+    pub async fn connected(&self, user: Uuid, connection: u64) -> DomainResult<()> {
+        if self.presence.connected(user, connection).await? {
+            self.announce(user, true).await?;
+        }
+        Ok(())
+    }
+
+    /// A device went away. The last one records "last seen" and tells the rooms.
+    pub async fn disconnected(&self, user: Uuid, connection: u64) -> DomainResult<()> {
+        if self.presence.disconnected(user, connection).await? {
+            self.social.set_last_seen(user, self.clock.now()).await?;
+            self.announce(user, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn announce(&self, user: Uuid, online: bool) -> DomainResult<()> {
+        let at = self.clock.now();
+        for room in self.receipts.room_ids_of(user).await? {
+            let event = RoomEvent::ephemeral(
+                room,
+                EventPayload::Presence {
+                    user_id: user,
+                    online,
+                    at,
+                },
+                Some(user),
+            );
+            self.hub.publish(event).await;
+        }
+        Ok(())
+    }
+}

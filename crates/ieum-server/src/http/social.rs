@@ -1,0 +1,136 @@
+//! Profiles, friends, blocks and presence under `/api`.
+
+use actix_web::{HttpResponse, web};
+use ieum_domain::ports::ProfileUpdate;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::errors::ApiError;
+use crate::http::extract::Authenticated;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/me", web::patch().to(update_me))
+        .route("/api/users/{id}", web::get().to(user))
+        .route("/api/users/{id}/presence", web::get().to(presence))
+        .route("/api/friends", web::get().to(friends))
+        .route("/api/friends/requests", web::get().to(requests))
+        .route("/api/friends/{id}", web::post().to(add_friend))
+        .route("/api/friends/{id}", web::delete().to(remove_friend))
+        .route("/api/blocks", web::get().to(blocks))
+        .route("/api/blocks/{id}", web::put().to(block))
+        .route("/api/blocks/{id}", web::delete().to(unblock));
+}
+
+/// Absent fields are left alone; `null` clears a field.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileBody {
+    display_name: Option<String>,
+    #[serde(default, with = "double_option")]
+    profile_image_url: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    status_message: Option<Option<String>>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+async fn update_me(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: web::Json<ProfileBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let user = state
+        .social
+        .update_profile(
+            &who.0,
+            ProfileUpdate {
+                display_name: b.display_name,
+                profile_image_url: b.profile_image_url,
+                status_message: b.status_message,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+async fn user(
+    state: web::Data<AppState>,
+    _who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.social.user(*id).await?))
+}
+
+async fn presence(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.social.presence_of(&who.0, *id).await?))
+}
+
+async fn friends(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({ "friends": state.social.friends(&who.0).await? })))
+}
+
+async fn requests(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({
+        "incoming": state.social.incoming_requests(&who.0).await?,
+        "outgoing": state.social.outgoing_requests(&who.0).await?,
+    })))
+}
+
+/// Sends a request, or accepts the other's pending request.
+async fn add_friend(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let s = state.social.request_friend(&who.0, *id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "state": s })))
+}
+
+async fn remove_friend(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state.social.remove_friend(&who.0, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn blocks(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({ "blocked": state.social.blocks(&who.0).await? })))
+}
+
+async fn block(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state.social.block(&who.0, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn unblock(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    state.social.unblock(&who.0, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
