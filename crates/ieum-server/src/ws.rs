@@ -895,13 +895,18 @@ impl Conn {
             return Ok(()); // unsubscribed meanwhile
         };
         let (shape, direct) = (sub.shape, sub.direct);
-        // An events subscription follows the user into rooms they join.
+        // An events subscription follows the user into rooms they join or create.
+        let entered = match &d.event.payload {
+            EventPayload::MemberJoined { room, user_id, .. } if Some(*user_id) == me => {
+                Some(room.id.clone())
+            }
+            EventPayload::RoomCreated(room) if Some(room.created_by) == me => Some(room.id.clone()),
+            _ => None,
+        };
         if shape == SHAPE_C
-            && let EventPayload::MemberJoined { room, user_id, .. } = &d.event.payload
-            && Some(*user_id) == me
-            && !sub.feeds.contains(&room.id)
+            && let Some(room_id) = entered
+            && !sub.feeds.contains(&room_id)
         {
-            let room_id = room.id.clone();
             let who = self.principal();
             if self
                 .state

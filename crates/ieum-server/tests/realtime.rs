@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use common::{Stomp, TestServer, http_json, signup};
 use ieum_stomp::{Command, Frame};
 use ieum_test_support::{TestDb, both_backends};
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn make_room(server: &TestServer, token: &str, name: &str) -> String {
     let (s, body) = http_json(
@@ -422,6 +422,3 @@ both_backends!(
     bad_input_gets_an_error_and_harms_nobody,
     strangers_cannot_subscribe_or_send,
 );
-
-#[allow(dead_code)]
-fn _unused(_: Value) {}

@@ -14,7 +14,7 @@ fn e2e_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
 }
 
-async fn stompjs_speaks_contract_a(db: TestDb) {
+async fn run_script(db: TestDb, script: &'static str) {
     let dir = e2e_dir();
     assert!(
         dir.join("node_modules/@stomp/stompjs").exists(),
@@ -24,7 +24,7 @@ async fn stompjs_speaks_contract_a(db: TestDb) {
     let base = server.url("");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg("contract-a.mjs")
+            .arg(script)
             .arg(base)
             .current_dir(dir)
             .output()
@@ -42,4 +42,12 @@ async fn stompjs_speaks_contract_a(db: TestDb) {
     server.stop().await;
 }
 
-both_backends!(stompjs_speaks_contract_a);
+async fn stompjs_speaks_contract_a(db: TestDb) {
+    run_script(db, "contract-a.mjs").await;
+}
+
+async fn stompjs_speaks_contract_b(db: TestDb) {
+    run_script(db, "contract-b.mjs").await;
+}
+
+both_backends!(stompjs_speaks_contract_a, stompjs_speaks_contract_b);
