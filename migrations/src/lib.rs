@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_accounts;
 mod m20261124_000002_rooms_messages;
 mod m20261124_000003_conversations;
+mod m20261124_000004_rich_messages;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_accounts::Migration),
             Box::new(m20261124_000002_rooms_messages::Migration),
             Box::new(m20261124_000003_conversations::Migration),
+            Box::new(m20261124_000004_rich_messages::Migration),
         ]
     }
 }

@@ -11,9 +11,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::DomainError;
 use crate::hub::{EventPayload, Hub, Mailbox, RoomEvent};
-use crate::message::{Appended, HistoryQuery, Message, MessagePolicy, NewMessage, SendMessage};
+use crate::message::{
+    Appended, HistoryQuery, Message, MessageKind, MessagePolicy, NewMessage, SearchQuery,
+    SendMessage,
+};
 use crate::ports::{Clock, MessageRepository, ReceiptRepository, RoomRepository, SocialRepository};
-use crate::room::RoomKind;
+use crate::room::{PinPolicy, Role, RoomKind};
 use crate::rooms::{Entry, RoomService};
 use crate::user::User;
 
@@ -83,6 +86,7 @@ pub struct ChatService {
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
     policy: MessagePolicy,
+    expiry_wake: tokio::sync::Notify,
 }
 
 /// How long a typing indicator lasts unless renewed; clients renew at most
@@ -119,6 +123,7 @@ impl ChatService {
             hub,
             clock,
             policy,
+            expiry_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -246,7 +251,7 @@ impl ChatService {
         entry: Entry,
         req: SendMessage,
     ) -> DomainResult<Appended> {
-        let (kind, content, image_url, client_msg_id) = self.policy.check(&req)?;
+        let (mut kind, content, image_url, client_msg_id) = self.policy.check(&req)?;
         let member = self
             .rooms
             .enter(&sender.principal(), room_id, entry)
@@ -254,9 +259,47 @@ impl ChatService {
         if member.room_kind == RoomKind::Direct {
             self.check_blocks(sender.id, room_id).await?;
         }
+        let now = self.clock.now();
+        // A thread reply: the parent is a live, top-level message of this room.
+        if let Some(parent) = req.parent_id {
+            let p = self.messages.find(parent).await?;
+            match p {
+                Some(p) if p.room_id == room_id && !p.deleted && p.parent_id.is_none() => {}
+                _ => {
+                    return Err(DomainError::invalid(
+                        "invalid_parent",
+                        "a reply needs a live top-level message of this room",
+                    ));
+                }
+            }
+            kind = MessageKind::Thread;
+        }
+        let expires_at = match req.ttl_seconds {
+            Some(ttl) if ttl == 0 || ttl > self.policy.max_ttl_secs => {
+                return Err(DomainError::invalid(
+                    "invalid_ttl",
+                    format!("ttlSeconds must be 1 to {}", self.policy.max_ttl_secs),
+                ));
+            }
+            Some(ttl) => {
+                kind = MessageKind::Temp;
+                Some(now + Duration::seconds(i64::from(ttl)))
+            }
+            None if kind == MessageKind::Temp => {
+                return Err(DomainError::invalid(
+                    "invalid_ttl",
+                    "TEMP messages need ttlSeconds",
+                ));
+            }
+            None => None,
+        };
+        let mentions = self.resolve_mentions(room_id, &content).await?;
         let appended = self
             .messages
             .append(NewMessage {
+                parent_id: req.parent_id,
+                expires_at,
+                mentions,
                 id: Uuid::now_v7(),
                 room_id: room_id.to_owned(),
                 sender_id: sender.id,
@@ -267,9 +310,12 @@ impl ChatService {
                 content,
                 image_url,
                 client_msg_id,
-                created_at: self.clock.now(),
+                created_at: now,
             })
             .await?;
+        if expires_at.is_some() {
+            self.expiry_wake.notify_one();
+        }
         // Publishing a duplicate again is harmless (feeds drop seqs they delivered)
         // and repairs a crash between storing and publishing.
         self.hub
@@ -278,7 +324,26 @@ impl ChatService {
         Ok(appended)
     }
 
-    /// A page of history, oldest first.
+    /// `@username` mentions of the room's members.
+    async fn resolve_mentions(&self, room_id: &str, content: &str) -> DomainResult<Vec<Uuid>> {
+        if !content.contains('@') {
+            return Ok(Vec::new());
+        }
+        let names = crate::message::extract_mentions(content);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .room_repo
+            .members(room_id)
+            .await?
+            .into_iter()
+            .filter(|m| names.contains(&m.username))
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    /// A page of history, oldest first, within what the caller may read.
     pub async fn history(
         &self,
         who: &Principal,
@@ -286,9 +351,335 @@ impl ChatService {
         entry: Entry,
         mut q: HistoryQuery,
     ) -> DomainResult<Vec<Message>> {
-        self.rooms.enter(who, room_id, entry).await?;
+        let upto = self.rooms.readable_upto(who, room_id, entry).await?;
         q.limit = self.policy.page(Some(q.limit).filter(|l| *l > 0));
-        self.messages.page(room_id, q).await
+        if let Some(max) = upto {
+            q.before = Some(q.before.map_or(max + 1, |b| b.min(max + 1)));
+        }
+        let mut page = self.messages.page(room_id, q).await?;
+        self.attach_reactions(&mut page).await?;
+        Ok(page)
+    }
+
+    async fn attach_reactions(&self, page: &mut [Message]) -> DomainResult<()> {
+        let ids: Vec<Uuid> = page.iter().filter(|m| !m.deleted).map(|m| m.id).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (id, r) in self.messages.reactions(ids).await? {
+            if let Some(m) = page.iter_mut().find(|m| m.id == id) {
+                m.reactions.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// A message of the room the caller may act on.
+    async fn live_message(&self, room_id: &str, id: Uuid) -> DomainResult<Message> {
+        match self.messages.find(id).await? {
+            Some(m) if m.room_id == room_id && !m.deleted => Ok(m),
+            _ => Err(DomainError::not_found(
+                "message_not_found",
+                "no such message",
+            )),
+        }
+    }
+
+    /// The author edits within the edit window; the old text is kept.
+    pub async fn edit(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        id: Uuid,
+        content: String,
+    ) -> DomainResult<Message> {
+        self.rooms.require_member(who.user_id, room_id).await?;
+        let m = self.live_message(room_id, id).await?;
+        if m.sender_id != who.user_id {
+            return Err(DomainError::forbidden(
+                "not_author",
+                "only the author may edit",
+            ));
+        }
+        if !matches!(
+            m.kind,
+            MessageKind::Text | MessageKind::Thread | MessageKind::Temp
+        ) {
+            return Err(DomainError::invalid(
+                "not_editable",
+                "only text messages can be edited",
+            ));
+        }
+        let now = self.clock.now();
+        if now - m.created_at > self.policy.edit_window {
+            return Err(DomainError::forbidden(
+                "edit_window_passed",
+                "the time to edit this message has passed",
+            ));
+        }
+        self.policy.check_content(&content)?;
+        let edited = self
+            .messages
+            .edit(id, content, now)
+            .await?
+            .ok_or_else(|| DomainError::not_found("message_not_found", "no such message"))?;
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                room_id,
+                EventPayload::Edited {
+                    message_id: id,
+                    seq: edited.seq,
+                    content: edited.content.clone(),
+                    edited_at: now,
+                },
+                None,
+            ))
+            .await;
+        Ok(edited)
+    }
+
+    pub async fn edit_history(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        id: Uuid,
+    ) -> DomainResult<Vec<(String, DateTime<Utc>)>> {
+        self.rooms.require_member(who.user_id, room_id).await?;
+        self.live_message(room_id, id).await?;
+        self.messages.edits(id).await
+    }
+
+    /// The author deletes within the delete window; admins any time. A
+    /// tombstone stays in the seq order.
+    pub async fn delete(&self, who: &Principal, room_id: &str, id: Uuid) -> DomainResult<()> {
+        let me = self.rooms.require_member(who.user_id, room_id).await?;
+        let m = self.live_message(room_id, id).await?;
+        let now = self.clock.now();
+        let is_admin = me.role >= Role::Admin;
+        let author_in_time =
+            m.sender_id == who.user_id && now - m.created_at <= self.policy.delete_window;
+        if !is_admin && !author_in_time {
+            return Err(DomainError::forbidden(
+                if m.sender_id == who.user_id {
+                    "delete_window_passed"
+                } else {
+                    "not_author"
+                },
+                "you may not delete this message",
+            ));
+        }
+        self.tombstone(&m, false, now).await
+    }
+
+    async fn tombstone(&self, m: &Message, expired: bool, now: DateTime<Utc>) -> DomainResult<()> {
+        if self.messages.tombstone(m.id, now).await?.is_some() {
+            self.hub
+                .publish(RoomEvent::ephemeral(
+                    m.room_id.clone(),
+                    EventPayload::Deleted {
+                        message_id: m.id,
+                        seq: m.seq,
+                        expired,
+                    },
+                    None,
+                ))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Tombstones every self-destructing message whose time has come.
+    pub async fn expire_due(&self) -> DomainResult<usize> {
+        let now = self.clock.now();
+        let due = self.messages.due_expired(now, 500).await?;
+        for m in &due {
+            self.tombstone(m, true, now).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Runs for the process's life: expires messages when due. The next due time
+    /// is read from the store, so expiries survive restarts.
+    pub async fn run_expiry(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.expire_due().await {
+                tracing::warn!(error = %e, "expiring messages failed");
+            }
+            let wait = match self.messages.next_expiry().await {
+                Ok(Some(at)) => (at - self.clock.now()).to_std().unwrap_or_default(),
+                _ => std::time::Duration::from_secs(60),
+            }
+            .min(std::time::Duration::from_secs(60));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.expiry_wake.notified() => {}
+            }
+        }
+    }
+
+    pub async fn react(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        id: Uuid,
+        emoji: &str,
+        on: bool,
+    ) -> DomainResult<()> {
+        self.rooms.require_member(who.user_id, room_id).await?;
+        self.live_message(room_id, id).await?;
+        let emoji = crate::message::check_emoji(emoji)?;
+        if self
+            .messages
+            .set_reaction(id, who.user_id, &emoji, on, self.clock.now())
+            .await?
+        {
+            self.hub
+                .publish(RoomEvent::ephemeral(
+                    room_id,
+                    EventPayload::Reaction {
+                        message_id: id,
+                        user_id: who.user_id,
+                        emoji,
+                        added: on,
+                    },
+                    None,
+                ))
+                .await;
+        }
+        Ok(())
+    }
+
+    pub async fn reactions(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        id: Uuid,
+    ) -> DomainResult<Vec<crate::message::ReactionCount>> {
+        self.rooms.require_member(who.user_id, room_id).await?;
+        self.live_message(room_id, id).await?;
+        Ok(self
+            .messages
+            .reactions(vec![id])
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// Pins or unpins under the room's pin policy; a pin also leaves a SYSTEM
+    /// message in the room.
+    pub async fn pin(
+        &self,
+        sender: &Sender,
+        room_id: &str,
+        id: Uuid,
+        on: bool,
+    ) -> DomainResult<()> {
+        let who = sender.principal();
+        let me = self.rooms.require_member(who.user_id, room_id).await?;
+        let room = self.rooms.room(room_id).await?;
+        if room.pin_policy == PinPolicy::Admins && me.role < Role::Admin {
+            return Err(DomainError::forbidden(
+                "insufficient_role",
+                "only admins may pin in this room",
+            ));
+        }
+        self.live_message(room_id, id).await?;
+        let now = self.clock.now();
+        if !self
+            .messages
+            .set_pin(room_id, id, who.user_id, on, now)
+            .await?
+        {
+            return Ok(());
+        }
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                room_id,
+                EventPayload::Pinned {
+                    message_id: id,
+                    by: who.user_id,
+                    pinned: on,
+                },
+                None,
+            ))
+            .await;
+        if on {
+            let appended = self
+                .messages
+                .append(NewMessage {
+                    parent_id: None,
+                    expires_at: None,
+                    mentions: Vec::new(),
+                    id: Uuid::now_v7(),
+                    room_id: room_id.to_owned(),
+                    sender_id: sender.id,
+                    sender_username: sender.username.clone(),
+                    sender_name: sender.display_name.clone(),
+                    sender_image: sender.image.clone(),
+                    kind: MessageKind::System,
+                    content: format!("{} pinned a message", sender.display_name),
+                    image_url: None,
+                    client_msg_id: None,
+                    created_at: now,
+                })
+                .await?;
+            self.hub.publish(RoomEvent::message(appended.message)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn pins(
+        &self,
+        who: &Principal,
+        room_id: &str,
+    ) -> DomainResult<Vec<(Message, Uuid, DateTime<Utc>)>> {
+        self.rooms.require_member(who.user_id, room_id).await?;
+        self.messages.pins(room_id).await
+    }
+
+    /// Replies to a message, oldest first.
+    pub async fn thread(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        parent: Uuid,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> DomainResult<(Message, Vec<Message>)> {
+        let upto = self
+            .rooms
+            .readable_upto(who, room_id, Entry::MembersOnly)
+            .await?;
+        let p = self.live_message(room_id, parent).await?;
+        let mut replies = self
+            .messages
+            .thread(parent, after, self.policy.page(limit))
+            .await?;
+        if let Some(max) = upto {
+            replies.retain(|m| m.seq <= max);
+        }
+        self.attach_reactions(&mut replies).await?;
+        Ok((p, replies))
+    }
+
+    /// Substring search in what the caller may read.
+    pub async fn search(&self, mut q: SearchQuery) -> DomainResult<Vec<Message>> {
+        let text = q.text.trim().to_owned();
+        let n = text.chars().count();
+        if n == 0 || n > crate::message::SEARCH_MAX_CHARS {
+            return Err(DomainError::invalid(
+                "invalid_query",
+                format!(
+                    "q must be 1 to {} characters",
+                    crate::message::SEARCH_MAX_CHARS
+                ),
+            ));
+        }
+        q.text = text;
+        q.limit = self.policy.page(Some(q.limit).filter(|l| *l > 0));
+        q.now = self.clock.now();
+        self.messages.search(q).await
     }
 
     /// Subscribes a connection's mailbox to a room after checking membership.

@@ -32,6 +32,9 @@ pub const WIRE_SLOTS: usize = 4;
 /// The largest gap a feed fills from the store in one go.
 pub const MAX_GAP_FILL: i64 = 1000;
 
+// Events live behind an Arc and are made once per room event: the size of the
+// largest variant costs nothing per subscriber.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventPayload {
     /// A stored message (sequenced).
@@ -69,6 +72,30 @@ pub enum EventPayload {
         kicked: bool,
     },
     RoomCreated(Box<Room>),
+    RoomUpdated(Box<Room>),
+    Edited {
+        message_id: Uuid,
+        seq: i64,
+        content: String,
+        edited_at: DateTime<Utc>,
+    },
+    /// A tombstone: by its author or an admin, or a self-destruct that expired.
+    Deleted {
+        message_id: Uuid,
+        seq: i64,
+        expired: bool,
+    },
+    Reaction {
+        message_id: Uuid,
+        user_id: Uuid,
+        emoji: String,
+        added: bool,
+    },
+    Pinned {
+        message_id: Uuid,
+        by: Uuid,
+        pinned: bool,
+    },
 }
 
 /// Something that happened in a room. Stored messages carry their seq; ephemeral
@@ -466,6 +493,14 @@ mod tests {
             client_msg_id: None,
             created_at: Utc::now(),
             read_at: None,
+            parent_id: None,
+            reply_count: 0,
+            last_reply_at: None,
+            edited_at: None,
+            deleted: false,
+            expires_at: None,
+            mentions: Vec::new(),
+            reactions: Vec::new(),
         }
     }
 

@@ -64,7 +64,84 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     /// In 1:1 rooms: when the other member read it.
     pub read_at: Option<DateTime<Utc>>,
+    /// A thread reply names its parent.
+    pub parent_id: Option<Uuid>,
+    /// On a parent: how many replies, and the latest one's time.
+    pub reply_count: i32,
+    pub last_reply_at: Option<DateTime<Utc>>,
+    pub edited_at: Option<DateTime<Utc>>,
+    /// A tombstone: the content is gone.
+    pub deleted: bool,
+    /// Self-destructing messages (TEMP): when they go.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Users mentioned with `@username`.
+    pub mentions: Vec<Uuid>,
+    /// Filled by history pages; live deliveries carry none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionCount>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionCount {
+    pub emoji: String,
+    pub count: i64,
+    pub user_ids: Vec<Uuid>,
+}
+
+/// Finds `@username` mentions (lower-cased, without duplicates).
+pub fn extract_mentions(content: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in content.split(|c: char| c.is_whitespace()) {
+        let Some(rest) = word.strip_prefix('@') else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            .collect::<String>()
+            .trim_end_matches(['.', '-'])
+            .to_ascii_lowercase();
+        if name.len() >= crate::user::USERNAME_MIN && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+pub const EMOJI_MAX_BYTES: usize = 32;
+
+/// A reaction is one emoji (or short code such as `:+1:`): 1 to 32 bytes, no spaces.
+pub fn check_emoji(e: &str) -> DomainResult<String> {
+    let e = e.trim();
+    if e.is_empty()
+        || e.len() > EMOJI_MAX_BYTES
+        || e.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(DomainError::invalid(
+            "invalid_emoji",
+            "a reaction is 1 to 32 bytes without spaces",
+        ));
+    }
+    Ok(e.to_owned())
+}
+
+/// A search request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub user_id: Uuid,
+    pub text: String,
+    pub room_id: Option<String>,
+    pub sender_id: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Results older than this (created_at, id) cursor.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+    pub now: DateTime<Utc>,
+}
+
+pub const SEARCH_MAX_CHARS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,6 +159,9 @@ pub struct MessagePreview {
 /// What the store needs to append a message; it assigns `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
+    pub parent_id: Option<Uuid>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub mentions: Vec<Uuid>,
     pub id: Uuid,
     pub room_id: String,
     pub sender_id: Uuid,
@@ -117,6 +197,12 @@ pub const CLIENT_MSG_ID_MAX: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct MessagePolicy {
+    /// Authors may edit for this long after sending.
+    pub edit_window: chrono::Duration,
+    /// Authors may delete for this long after sending; admins any time.
+    pub delete_window: chrono::Duration,
+    /// The longest self-destruct lifetime.
+    pub max_ttl_secs: u32,
     pub max_content_chars: usize,
     pub max_page: u32,
     pub default_page: u32,
@@ -127,6 +213,9 @@ pub struct MessagePolicy {
 impl Default for MessagePolicy {
     fn default() -> Self {
         Self {
+            edit_window: chrono::Duration::minutes(15),
+            delete_window: chrono::Duration::hours(1),
+            max_ttl_secs: 7 * 24 * 3600,
             max_content_chars: 4000,
             max_page: 500,
             default_page: 50,
@@ -138,6 +227,10 @@ impl Default for MessagePolicy {
 /// What a client asks to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SendMessage {
+    /// A thread reply.
+    pub parent_id: Option<Uuid>,
+    /// Self-destruct after this many seconds (TEMP).
+    pub ttl_seconds: Option<u32>,
     pub kind: Option<MessageKind>,
     pub content: String,
     pub image_url: Option<String>,
@@ -200,6 +293,26 @@ impl MessagePolicy {
         Ok((kind, content, image_url, client_msg_id))
     }
 
+    /// Checks edited content.
+    pub fn check_content(&self, content: &str) -> DomainResult<()> {
+        if content.trim().is_empty() {
+            return Err(DomainError::invalid(
+                "empty_content",
+                "message content is empty",
+            ));
+        }
+        if content.chars().count() > self.max_content_chars {
+            return Err(DomainError::invalid(
+                "content_too_long",
+                format!(
+                    "content must be at most {} characters",
+                    self.max_content_chars
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn page(&self, requested: Option<u32>) -> u32 {
         requested
             .unwrap_or(self.default_page)
@@ -210,6 +323,18 @@ impl MessagePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentions_and_emoji() {
+        assert_eq!(
+            extract_mentions("hi @Alice, @bob.kim! and @al @alice"),
+            ["alice", "bob.kim"]
+        );
+        assert_eq!(extract_mentions("no mentions@here"), Vec::<String>::new());
+        assert_eq!(check_emoji(" 👍 ").unwrap(), "👍");
+        assert!(check_emoji("a b").is_err());
+        assert!(check_emoji("").is_err());
+    }
 
     #[test]
     fn checks_sends() {

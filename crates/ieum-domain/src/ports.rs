@@ -150,6 +150,11 @@ pub trait RoomRepository: Send + Sync {
     async fn rooms_of(&self, user_id: Uuid) -> DomainResult<Vec<RoomSummary>>;
     /// Moves the read cursor forward (never back). Returns the cursor now.
     async fn mark_read(&self, room_id: &str, user_id: Uuid, seq: i64) -> DomainResult<i64>;
+    async fn update_settings(
+        &self,
+        room_id: &str,
+        settings: crate::room::RoomSettings,
+    ) -> DomainResult<()>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -165,6 +170,55 @@ pub trait MessageRepository: Send + Sync {
     async fn page(&self, room_id: &str, query: HistoryQuery) -> DomainResult<Vec<Message>>;
     /// The highest seq stored for the room (0 when empty).
     async fn last_seq(&self, room_id: &str) -> DomainResult<i64>;
+    async fn find(&self, id: Uuid) -> DomainResult<Option<Message>>;
+    /// Replaces the content, keeping the old one in the edit history.
+    async fn edit(
+        &self,
+        id: Uuid,
+        content: String,
+        at: DateTime<Utc>,
+    ) -> DomainResult<Option<Message>>;
+    /// Earlier contents, oldest first: (content, replaced at).
+    async fn edits(&self, id: Uuid) -> DomainResult<Vec<(String, DateTime<Utc>)>>;
+    /// Makes a tombstone: content, edits, reactions, pins and mentions are gone.
+    async fn tombstone(&self, id: Uuid, at: DateTime<Utc>) -> DomainResult<Option<Message>>;
+    /// Self-destructing messages whose time has come (not yet tombstoned).
+    async fn due_expired(&self, now: DateTime<Utc>, limit: u32) -> DomainResult<Vec<Message>>;
+    /// The earliest pending expiry, if any.
+    async fn next_expiry(&self) -> DomainResult<Option<DateTime<Utc>>>;
+    /// Replies to `parent`, oldest first, after a seq.
+    async fn thread(
+        &self,
+        parent: Uuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> DomainResult<Vec<Message>>;
+    /// Adds or removes a reaction; true when something changed.
+    async fn set_reaction(
+        &self,
+        message: Uuid,
+        user: Uuid,
+        emoji: &str,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> DomainResult<bool>;
+    /// Reactions of these messages.
+    async fn reactions(
+        &self,
+        messages: Vec<Uuid>,
+    ) -> DomainResult<Vec<(Uuid, crate::message::ReactionCount)>>;
+    async fn set_pin(
+        &self,
+        room_id: &str,
+        message: Uuid,
+        by: Uuid,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> DomainResult<bool>;
+    /// Pinned messages, most recent pin first: (message, pinned by, pinned at).
+    async fn pins(&self, room_id: &str) -> DomainResult<Vec<(Message, Uuid, DateTime<Utc>)>>;
+    /// Substring search over what the user may read, newest first.
+    async fn search(&self, query: crate::message::SearchQuery) -> DomainResult<Vec<Message>>;
 }
 
 /// Carries room events between nodes. The in-process adapter does nothing (one

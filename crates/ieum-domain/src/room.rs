@@ -48,6 +48,25 @@ macro_rules! str_enum {
         }
     };
 }
+/// Whether someone who left may still read the room's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryVisibility {
+    All,
+    UntilLeave,
+    None,
+}
+
+/// Who may pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinPolicy {
+    Members,
+    Admins,
+}
+
+str_enum!(HistoryVisibility { All = "all", UntilLeave = "until_leave", None = "none" });
+str_enum!(PinPolicy { Members = "members", Admins = "admins" });
 str_enum!(RoomKind { Direct = "direct", Group = "group" });
 str_enum!(Visibility { Public = "public", Private = "private" });
 str_enum!(Role { Member = "member", Admin = "admin", Owner = "owner" });
@@ -72,12 +91,24 @@ pub struct Room {
     pub created_at: DateTime<Utc>,
     pub last_seq: i64,
     pub last_message_at: Option<DateTime<Utc>>,
+    pub history_visibility: HistoryVisibility,
+    pub pin_policy: PinPolicy,
 }
 
 impl Room {
     pub fn has_password(&self) -> bool {
         self.password_hash.is_some()
     }
+}
+
+/// Settings admins may change; `None` leaves a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub image_url: Option<Option<String>>,
+    pub history_visibility: Option<HistoryVisibility>,
+    pub pin_policy: Option<PinPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +136,8 @@ pub struct Membership {
     pub joined_at: DateTime<Utc>,
     pub last_read_seq: i64,
     pub favorite: bool,
+    /// The room's last seq when the member left.
+    pub left_seq: Option<i64>,
 }
 
 impl Membership {
@@ -135,6 +168,8 @@ pub struct RoomSummary {
     pub favorite: bool,
     pub last_read_seq: i64,
     pub unread_count: i64,
+    /// Unread messages that mention the user.
+    pub mention_count: i64,
     pub last_message: Option<crate::message::MessagePreview>,
 }
 

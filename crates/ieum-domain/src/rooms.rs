@@ -12,9 +12,9 @@ use crate::ports::{
     Clock, JoinOutcome, PasswordHasher, RoomRepository, SocialRepository, UserRepository,
 };
 use crate::room::{
-    MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind, RoomSummary, Visibility,
-    check_client_room_id, check_room_id, check_url, direct_room_id, normalize_description,
-    normalize_room_name,
+    HistoryVisibility, MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind,
+    RoomSettings, RoomSummary, Visibility, check_client_room_id, check_room_id, check_url,
+    direct_room_id, normalize_description, normalize_room_name,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -426,6 +426,107 @@ impl RoomService {
         }
     }
 
+    /// Up to which seq the caller may read the room's history: `None` for all of
+    /// it. Members read everything; someone who left reads under the room's
+    /// history visibility; anyone else must get in under `entry` first.
+    pub async fn readable_upto(
+        &self,
+        who: &Principal,
+        id: &str,
+        entry: Entry,
+    ) -> DomainResult<Option<i64>> {
+        match self.rooms.membership(id, who.user_id).await? {
+            Some(m) if m.is_active() => Ok(None),
+            Some(m) if m.state == MemberState::Left => {
+                let room = self.room(id).await?;
+                match room.history_visibility {
+                    HistoryVisibility::All => Ok(None),
+                    HistoryVisibility::UntilLeave => Ok(Some(m.left_seq.unwrap_or(0))),
+                    HistoryVisibility::None => Err(DomainError::forbidden(
+                        "history_hidden",
+                        "this room hides its history from people who left",
+                    )),
+                }
+            }
+            Some(_) => Err(DomainError::forbidden(
+                "banned",
+                "you are banned from this room",
+            )),
+            None => self.enter(who, id, entry).await.map(|_| None),
+        }
+    }
+
+    /// Admins change the room's name, description, image and settings.
+    pub async fn update_settings(
+        &self,
+        who: &Principal,
+        id: &str,
+        mut settings: RoomSettings,
+    ) -> DomainResult<Room> {
+        self.require_role(who, id, Role::Admin).await?;
+        if let Some(name) = &settings.name {
+            settings.name = Some(normalize_room_name(name)?);
+        }
+        if let Some(d) = &settings.description {
+            settings.description = Some(normalize_description(d.as_deref())?);
+        }
+        if let Some(u) = &settings.image_url {
+            settings.image_url = Some(check_url("invalid_image_url", u.as_deref())?);
+        }
+        self.rooms.update_settings(id, settings).await?;
+        let room = self.room(id).await?;
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                id,
+                EventPayload::RoomUpdated(Box::new(room.clone())),
+                None,
+            ))
+            .await;
+        Ok(room)
+    }
+
+    /// Admins remove a member (`ban` keeps them out for good).
+    pub async fn kick(
+        &self,
+        who: &Principal,
+        id: &str,
+        target: Uuid,
+        ban: bool,
+    ) -> DomainResult<()> {
+        let me = self.require_role(who, id, Role::Admin).await?;
+        if target == who.user_id {
+            return Err(DomainError::invalid("own_kick", "leave the room instead"));
+        }
+        let them = self.rooms.membership(id, target).await?;
+        if let Some(t) = &them
+            && t.role >= me.role
+        {
+            return Err(DomainError::forbidden(
+                "insufficient_role",
+                "you cannot remove someone of your role or higher",
+            ));
+        }
+        let state = if ban {
+            MemberState::Banned
+        } else {
+            MemberState::Left
+        };
+        let was_active = them.as_ref().is_some_and(Membership::is_active);
+        if was_active {
+            self.rooms.remove_member(id, target, state).await?;
+            self.announce_leave(id, target, true).await;
+        } else if ban {
+            // Ban someone who is not in the room (yet): keep them out.
+            self.rooms
+                .add_member(id, target, Role::Member, self.clock.now())
+                .await?;
+            self.rooms
+                .remove_member(id, target, MemberState::Banned)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// An active membership or `Forbidden`.
     pub async fn require_member(&self, user_id: Uuid, id: &str) -> DomainResult<Membership> {
         self.rooms
@@ -584,6 +685,8 @@ mod tests {
             created_at: Utc::now(),
             last_seq: 0,
             last_message_at: None,
+            history_visibility: HistoryVisibility::All,
+            pin_policy: crate::room::PinPolicy::Members,
         }
     }
 
@@ -670,6 +773,7 @@ mod tests {
                 joined_at: Utc::now(),
                 last_read_seq: 0,
                 favorite: false,
+                left_seq: None,
             }))
         });
         rooms.expect_add_member().never();
@@ -709,6 +813,7 @@ mod tests {
                 joined_at: Utc::now(),
                 last_read_seq: 0,
                 favorite: false,
+                left_seq: None,
             }))
         });
         rooms

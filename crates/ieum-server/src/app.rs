@@ -128,10 +128,13 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         clock.clone(),
     );
     let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24));
+    let chat = Arc::new(chat);
+    // Self-destructing messages expire on time, also after a restart.
+    tokio::spawn(chat.clone().run_expiry());
     Ok(AppState {
         auth: Arc::new(auth),
         rooms,
-        chat: Arc::new(chat),
+        chat,
         social: Arc::new(social),
         couples: Arc::new(couples),
         store,
@@ -153,6 +156,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(http::rooms::routes)
             .configure(http::history::routes)
             .configure(http::social::routes)
+            .configure(http::messages::routes)
             .configure(http::contracts::routes)
             .configure(crate::ws::routes)
             .configure(http::web_client::routes);

@@ -114,6 +114,11 @@ pub fn event_name(p: &EventPayload) -> &'static str {
         EventPayload::MemberJoined { .. } => "member_joined",
         EventPayload::MemberLeft { .. } => "member_left",
         EventPayload::RoomCreated(_) => "room_created",
+        EventPayload::RoomUpdated(_) => "room_updated",
+        EventPayload::Edited { .. } => "edited",
+        EventPayload::Deleted { .. } => "deleted",
+        EventPayload::Reaction { .. } => "reaction",
+        EventPayload::Pinned { .. } => "pinned",
     }
 }
 
@@ -158,6 +163,42 @@ fn native(event: &RoomEvent) -> Option<Value> {
             "event": "MEMBER_LEFT", "roomId": room_id, "userId": user_id, "kicked": kicked,
         }),
         EventPayload::RoomCreated(_) => return None,
+        EventPayload::RoomUpdated(r) => json!({
+            "event": "ROOM_UPDATED", "roomId": r.id, "room": serde_json::to_value(r.as_ref()).ok()?,
+        }),
+        EventPayload::Edited {
+            message_id,
+            seq,
+            content,
+            edited_at,
+        } => json!({
+            "event": "EDITED", "roomId": room, "messageId": message_id, "seq": seq,
+            "content": content, "editedAt": rfc3339(edited_at),
+        }),
+        EventPayload::Deleted {
+            message_id,
+            seq,
+            expired,
+        } => json!({
+            "event": "DELETED", "roomId": room, "messageId": message_id, "seq": seq, "expired": expired,
+        }),
+        EventPayload::Reaction {
+            message_id,
+            user_id,
+            emoji,
+            added,
+        } => json!({
+            "event": "REACTION", "roomId": room, "messageId": message_id, "userId": user_id,
+            "emoji": emoji, "added": added,
+        }),
+        EventPayload::Pinned {
+            message_id,
+            by,
+            pinned,
+        } => json!({
+            "event": if *pinned { "PINNED" } else { "UNPINNED" }, "roomId": room,
+            "messageId": message_id, "by": by,
+        }),
     })
 }
 

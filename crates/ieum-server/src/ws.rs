@@ -989,6 +989,8 @@ struct ContractASend {
 struct NativeSend {
     #[serde(rename = "type")]
     kind: Option<String>,
+    parent_id: Option<uuid::Uuid>,
+    ttl_seconds: Option<u32>,
     #[serde(default)]
     content: String,
     image_url: Option<String>,
@@ -1085,6 +1087,8 @@ fn parse_send(
             room_id: b.room_id,
             entry: Entry::AutoJoin,
             msg: SendMessage {
+                parent_id: None,
+                ttl_seconds: None,
                 kind: None,
                 content: b.message,
                 image_url: None,
@@ -1109,6 +1113,8 @@ fn parse_send(
             room_id,
             entry: Entry::MembersOnly,
             msg: SendMessage {
+                parent_id: None,
+                ttl_seconds: None,
                 kind: None,
                 content: c.message,
                 image_url: None,
@@ -1123,6 +1129,8 @@ fn parse_send(
                 room_id: room_id.to_owned(),
                 entry: Entry::MembersOnly,
                 msg: SendMessage {
+                    parent_id: b.parent_id,
+                    ttl_seconds: b.ttl_seconds,
                     kind: parse_kind(b.kind.as_deref())?,
                     content: b.content,
                     image_url: b.image_url,
@@ -1164,6 +1172,8 @@ fn parse_send(
                 room_id: rest.to_owned(),
                 entry: Entry::MembersOnly,
                 msg: SendMessage {
+                    parent_id: None,
+                    ttl_seconds: None,
                     kind: parse_kind(b.kind.as_deref())?,
                     content: b.content,
                     image_url: b.image_url,

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use async_trait::async_trait;
-use ieum_domain::message::{Appended, HistoryQuery, Message, MessageKind, NewMessage};
+use chrono::{DateTime, Utc};
+use ieum_domain::message::{
+    Appended, HistoryQuery, Message, MessageKind, NewMessage, ReactionCount, SearchQuery,
+};
 use ieum_domain::ports::MessageRepository;
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::{
@@ -21,6 +24,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::Store;
 use crate::entity::{message, room};
@@ -83,6 +87,14 @@ pub(crate) fn to_message(m: message::Model) -> DomainResult<Message> {
         client_msg_id: m.client_msg_id,
         created_at: m.created_at,
         read_at: m.read_at,
+        parent_id: m.parent_id,
+        reply_count: m.reply_count,
+        last_reply_at: m.last_reply_at,
+        edited_at: m.edited_at,
+        deleted: m.deleted_at.is_some(),
+        expires_at: m.expires_at,
+        mentions: Vec::new(),
+        reactions: Vec::new(),
     })
 }
 
@@ -269,6 +281,12 @@ async fn write_batch(
             client_msg_id: Set(m.client_msg_id.clone()),
             created_at: Set(m.created_at),
             read_at: Set(None),
+            edited_at: Set(None),
+            deleted_at: Set(None),
+            parent_id: Set(m.parent_id),
+            reply_count: Set(0),
+            last_reply_at: Set(None),
+            expires_at: Set(m.expires_at),
         })
         .collect();
     for chunk in rows.chunks(500) {
@@ -285,6 +303,34 @@ async fn write_batch(
                     db_err(e)
                 }
             })?;
+    }
+    for (i, m) in msgs.iter().enumerate() {
+        if !matches!(slots[i], Slot::New) {
+            continue;
+        }
+        for user in &m.mentions {
+            tx.execute_raw(stmt(
+                backend,
+                "INSERT INTO mentions (message_id, room_id, user_id, seq) VALUES (?, ?, ?, ?)",
+                vec![
+                    m.id.into(),
+                    m.room_id.as_str().into(),
+                    (*user).into(),
+                    seqs[i].into(),
+                ],
+            ))
+            .await
+            .map_err(db_err)?;
+        }
+        if let Some(parent) = m.parent_id {
+            tx.execute_raw(stmt(
+                backend,
+                "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = ? WHERE id = ?",
+                vec![m.created_at.into(), parent.into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        }
     }
     tx.commit().await.map_err(db_err)?;
 
@@ -304,6 +350,14 @@ async fn write_batch(
             client_msg_id: m.client_msg_id.clone(),
             created_at: m.created_at,
             read_at: None,
+            parent_id: m.parent_id,
+            reply_count: 0,
+            last_reply_at: None,
+            edited_at: None,
+            deleted: false,
+            expires_at: m.expires_at,
+            mentions: m.mentions.clone(),
+            reactions: Vec::new(),
         }
     };
     let mut out = Vec::with_capacity(msgs.len());
@@ -398,7 +452,12 @@ impl MessageRepository for SqlMessages {
             rows.reverse();
             rows
         };
-        rows.into_iter().map(to_message).collect()
+        let mut out = rows
+            .into_iter()
+            .map(to_message)
+            .collect::<DomainResult<Vec<_>>>()?;
+        self.attach_mentions(&mut out).await?;
+        Ok(out)
     }
 
     async fn last_seq(&self, room_id: &str) -> DomainResult<i64> {
@@ -408,5 +467,399 @@ impl MessageRepository for SqlMessages {
             .map_err(db_err)?
             .map(|r| r.last_seq)
             .unwrap_or(0))
+    }
+
+    async fn find(&self, id: Uuid) -> DomainResult<Option<Message>> {
+        let found = message::Entity::find_by_id(id)
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        let Some(m) = found else { return Ok(None) };
+        let mut out = vec![to_message(m)?];
+        self.attach_mentions(&mut out).await?;
+        Ok(out.pop())
+    }
+
+    async fn edit(
+        &self,
+        id: Uuid,
+        content: String,
+        at: DateTime<Utc>,
+    ) -> DomainResult<Option<Message>> {
+        let db = self.store.connection();
+        let tx = db.begin().await.map_err(db_err)?;
+        let Some(old) = message::Entity::find_by_id(id)
+            .one(&tx)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let backend = tx.get_database_backend();
+        tx.execute_raw(stmt(
+            backend,
+            "INSERT INTO message_edits (id, message_id, content, edited_at) VALUES (?, ?, ?, ?)",
+            vec![
+                Uuid::now_v7().into(),
+                id.into(),
+                old.content.clone().into(),
+                at.into(),
+            ],
+        ))
+        .await
+        .map_err(db_err)?;
+        tx.execute_raw(stmt(
+            backend,
+            "UPDATE messages SET content = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL",
+            vec![content.into(), at.into(), id.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        self.find(id).await
+    }
+
+    async fn edits(&self, id: Uuid) -> DomainResult<Vec<(String, DateTime<Utc>)>> {
+        let db = self.store.connection();
+        db.query_all_raw(stmt(
+            db.get_database_backend(),
+            "SELECT content, edited_at FROM message_edits WHERE message_id = ? ORDER BY edited_at, id",
+            vec![id.into()],
+        ))
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| Ok((get(r, "content")?, get(r, "edited_at")?)))
+        .collect()
+    }
+
+    async fn tombstone(&self, id: Uuid, at: DateTime<Utc>) -> DomainResult<Option<Message>> {
+        let db = self.store.connection();
+        let tx = db.begin().await.map_err(db_err)?;
+        let backend = tx.get_database_backend();
+        let n = tx
+            .execute_raw(stmt(
+                backend,
+                "UPDATE messages SET content = '', image_url = NULL, deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+                vec![at.into(), id.into()],
+            ))
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        for table in ["message_edits", "reactions", "pins", "mentions"] {
+            tx.execute_raw(stmt(
+                backend,
+                &format!("DELETE FROM {table} WHERE message_id = ?"),
+                vec![id.into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        self.find(id).await
+    }
+
+    async fn due_expired(&self, now: DateTime<Utc>, limit: u32) -> DomainResult<Vec<Message>> {
+        message::Entity::find()
+            .filter(message::Column::ExpiresAt.lte(now))
+            .filter(message::Column::DeletedAt.is_null())
+            .order_by_asc(message::Column::ExpiresAt)
+            .limit(u64::from(limit))
+            .all(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_message)
+            .collect()
+    }
+
+    async fn next_expiry(&self) -> DomainResult<Option<DateTime<Utc>>> {
+        Ok(message::Entity::find()
+            .filter(message::Column::ExpiresAt.is_not_null())
+            .filter(message::Column::DeletedAt.is_null())
+            .order_by_asc(message::Column::ExpiresAt)
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?
+            .and_then(|m| m.expires_at))
+    }
+
+    async fn thread(
+        &self,
+        parent: Uuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> DomainResult<Vec<Message>> {
+        let mut q = message::Entity::find().filter(message::Column::ParentId.eq(parent));
+        if let Some(a) = after {
+            q = q.filter(message::Column::Seq.gt(a));
+        }
+        let rows = q
+            .order_by_asc(message::Column::Seq)
+            .limit(u64::from(limit.max(1)))
+            .all(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        let mut out = rows
+            .into_iter()
+            .map(to_message)
+            .collect::<DomainResult<Vec<_>>>()?;
+        self.attach_mentions(&mut out).await?;
+        Ok(out)
+    }
+
+    async fn set_reaction(
+        &self,
+        message: Uuid,
+        user: Uuid,
+        emoji: &str,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> DomainResult<bool> {
+        let db = self.store.connection();
+        let backend = db.get_database_backend();
+        if on {
+            match db
+                .execute_raw(stmt(
+                    backend,
+                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
+                    vec![message.into(), user.into(), emoji.into(), at.into()],
+                ))
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if is_unique_violation(&e) => Ok(false),
+                Err(e) => Err(db_err(e)),
+            }
+        } else {
+            Ok(db
+                .execute_raw(stmt(
+                    backend,
+                    "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
+                    vec![message.into(), user.into(), emoji.into()],
+                ))
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                == 1)
+        }
+    }
+
+    async fn reactions(&self, messages: Vec<Uuid>) -> DomainResult<Vec<(Uuid, ReactionCount)>> {
+        let mut out: Vec<(Uuid, ReactionCount)> = Vec::new();
+        let db = self.store.connection();
+        for chunk in messages.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let rows = db
+                .query_all_raw(stmt(
+                    db.get_database_backend(),
+                    &format!(
+                        "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks}) ORDER BY created_at, user_id"
+                    ),
+                    chunk.iter().map(|id| (*id).into()).collect(),
+                ))
+                .await
+                .map_err(db_err)?;
+            for r in rows {
+                let (mid, emoji, user): (Uuid, String, Uuid) = (
+                    get(&r, "message_id")?,
+                    get(&r, "emoji")?,
+                    get(&r, "user_id")?,
+                );
+                match out.iter_mut().find(|(m, c)| *m == mid && c.emoji == emoji) {
+                    Some((_, c)) => {
+                        c.count += 1;
+                        c.user_ids.push(user);
+                    }
+                    None => out.push((
+                        mid,
+                        ReactionCount {
+                            emoji,
+                            count: 1,
+                            user_ids: vec![user],
+                        },
+                    )),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_pin(
+        &self,
+        room_id: &str,
+        message: Uuid,
+        by: Uuid,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> DomainResult<bool> {
+        let db = self.store.connection();
+        let backend = db.get_database_backend();
+        if on {
+            match db
+                .execute_raw(stmt(
+                    backend,
+                    "INSERT INTO pins (room_id, message_id, pinned_by, pinned_at) VALUES (?, ?, ?, ?)",
+                    vec![room_id.into(), message.into(), by.into(), at.into()],
+                ))
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if is_unique_violation(&e) => Ok(false),
+                Err(e) => Err(db_err(e)),
+            }
+        } else {
+            Ok(db
+                .execute_raw(stmt(
+                    backend,
+                    "DELETE FROM pins WHERE room_id = ? AND message_id = ?",
+                    vec![room_id.into(), message.into()],
+                ))
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                == 1)
+        }
+    }
+
+    async fn pins(&self, room_id: &str) -> DomainResult<Vec<(Message, Uuid, DateTime<Utc>)>> {
+        let db = self.store.connection();
+        let rows = db
+            .query_all_raw(stmt(
+                db.get_database_backend(),
+                "SELECT message_id, pinned_by, pinned_at FROM pins WHERE room_id = ? ORDER BY pinned_at DESC",
+                vec![room_id.into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: Uuid = get(&r, "message_id")?;
+            if let Some(m) = self.find(id).await? {
+                out.push((m, get(&r, "pinned_by")?, get(&r, "pinned_at")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn search(&self, q: SearchQuery) -> DomainResult<Vec<Message>> {
+        let db = self.store.connection();
+        let backend = db.get_database_backend();
+        let mut sql = String::from(
+            "SELECT m.* FROM messages m \
+             JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = ? \
+             JOIN rooms r ON r.id = m.room_id \
+             WHERE m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > ?) AND m.kind <> 'SYSTEM' \
+             AND (rm.state = 'active' OR (rm.state = 'left' AND (r.history_visibility = 'all' \
+                  OR (r.history_visibility = 'until_leave' AND m.seq <= COALESCE(rm.left_seq, 0)))))",
+        );
+        let mut values: Vec<sea_orm::Value> = vec![q.user_id.into(), q.now.into()];
+        if let Some(room) = &q.room_id {
+            sql.push_str(" AND m.room_id = ?");
+            values.push(room.as_str().into());
+        }
+        if let Some(sender) = q.sender_id {
+            sql.push_str(" AND m.sender_id = ?");
+            values.push(sender.into());
+        }
+        if let Some(from) = q.from {
+            sql.push_str(" AND m.created_at >= ?");
+            values.push(from.into());
+        }
+        if let Some(to) = q.to {
+            sql.push_str(" AND m.created_at < ?");
+            values.push(to.into());
+        }
+        if let Some((at, id)) = q.before {
+            sql.push_str(" AND (m.created_at < ? OR (m.created_at = ? AND m.id < ?))");
+            values.extend([at.into(), at.into(), id.into()]);
+        }
+        let like = format!("%{}%", escape_like(&q.text));
+        match backend {
+            sea_orm::DbBackend::Sqlite if q.text.chars().count() >= 3 => {
+                // The trigram FTS5 index finds substrings, case-insensitively.
+                sql.push_str(
+                    " AND m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)",
+                );
+                values.push(format!("\"{}\"", q.text.replace('"', "\"\"")).into());
+            }
+            sea_orm::DbBackend::Sqlite => {
+                sql.push_str(" AND m.content LIKE ? ESCAPE '\\'");
+                values.push(like.into());
+            }
+            _ => {
+                // pg_trgm's GIN index serves ILIKE for three characters or more; a
+                // shorter query is filtered within the user's rooms.
+                sql.push_str(" AND m.content ILIKE ? ESCAPE '\\'");
+                values.push(like.into());
+            }
+        }
+        sql.push_str(" ORDER BY m.created_at DESC, m.id DESC LIMIT ?");
+        values.push(i64::from(q.limit.max(1)).into());
+        let rows = db
+            .query_all_raw(stmt(backend, &sql, values))
+            .await
+            .map_err(db_err)?;
+        use sea_orm::FromQueryResult;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                message::Model::from_query_result(r, "")
+                    .map_err(db_err)
+                    .and_then(to_message)
+            })
+            .collect::<DomainResult<Vec<_>>>()?;
+        self.attach_mentions(&mut out).await?;
+        Ok(out)
+    }
+}
+
+/// `%`, `_` and `\` are text, not patterns.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn get<T: sea_orm::TryGetable>(row: &sea_orm::QueryResult, col: &str) -> DomainResult<T> {
+    row.try_get::<T>("", col)
+        .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
+}
+
+impl SqlMessages {
+    async fn attach_mentions(&self, msgs: &mut [Message]) -> DomainResult<()> {
+        let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let db = self.store.connection();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let rows = db
+                .query_all_raw(stmt(
+                    db.get_database_backend(),
+                    &format!(
+                        "SELECT message_id, user_id FROM mentions WHERE message_id IN ({marks})"
+                    ),
+                    chunk.iter().map(|id| (*id).into()).collect(),
+                ))
+                .await
+                .map_err(db_err)?;
+            for r in rows {
+                let (mid, user): (Uuid, Uuid) = (get(&r, "message_id")?, get(&r, "user_id")?);
+                if let Some(m) = msgs.iter_mut().find(|m| m.id == mid) {
+                    m.mentions.push(user);
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use ieum_domain::message::{MessageKind, MessagePreview};
 use ieum_domain::ports::{JoinOutcome, RoomRepository};
 use ieum_domain::room::{
-    MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind, RoomSummary, Visibility,
+    HistoryVisibility, MemberState, MemberView, Membership, NewRoom, PinPolicy, Role, Room,
+    RoomKind, RoomSettings, RoomSummary, Visibility,
 };
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::sea_query::Expr;
@@ -40,6 +41,9 @@ pub(crate) fn to_room(m: room::Model) -> DomainResult<Room> {
         created_at: m.created_at,
         last_seq: m.last_seq,
         last_message_at: m.last_message_at,
+        history_visibility: HistoryVisibility::parse(&m.history_visibility)
+            .ok_or_else(|| bad_row("history visibility"))?,
+        pin_policy: PinPolicy::parse(&m.pin_policy).ok_or_else(|| bad_row("pin policy"))?,
     })
 }
 
@@ -53,6 +57,7 @@ fn to_membership(m: room_member::Model, kind: RoomKind) -> DomainResult<Membersh
         joined_at: m.joined_at,
         last_read_seq: m.last_read_seq,
         favorite: m.favorite,
+        left_seq: m.left_seq,
     })
 }
 
@@ -92,6 +97,8 @@ impl RoomRepository for SqlRooms {
             created_at: Set(r.created_at),
             last_seq: Set(0),
             last_message_at: Set(None),
+            history_visibility: Set(HistoryVisibility::All.as_str().to_owned()),
+            pin_policy: Set(PinPolicy::Members.as_str().to_owned()),
         };
         let created = match room::Entity::insert(am).exec_with_returning(&tx).await {
             Ok(m) => m,
@@ -112,6 +119,7 @@ impl RoomRepository for SqlRooms {
             last_read_seq: Set(0),
             favorite: Set(false),
             delivered_seq: Set(0),
+            left_seq: Set(None),
         })
         .exec_without_returning(&tx)
         .await
@@ -145,7 +153,7 @@ impl RoomRepository for SqlRooms {
             .query_one_raw(stmt(
                 db.get_database_backend(),
                 "SELECT m.room_id, m.user_id, m.role, m.state, m.joined_at, m.last_read_seq, m.favorite, \
-                 r.kind AS room_kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
+                 m.left_seq, r.kind AS room_kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
                  WHERE m.room_id = ? AND m.user_id = ?",
                 vec![room_id.into(), user_id.into()],
             ))
@@ -164,6 +172,7 @@ impl RoomRepository for SqlRooms {
                 last_read_seq: get(&r, "last_read_seq")?,
                 favorite: get(&r, "favorite")?,
                 delivered_seq: 0,
+                left_seq: get(&r, "left_seq")?,
             },
             kind,
         )
@@ -211,6 +220,7 @@ impl RoomRepository for SqlRooms {
             last_read_seq: Set(existing.as_ref().map(|m| m.last_read_seq).unwrap_or(0)),
             favorite: Set(existing.as_ref().is_some_and(|m| m.favorite)),
             delivered_seq: Set(existing.as_ref().map(|m| m.delivered_seq).unwrap_or(0)),
+            left_seq: Set(None),
         };
         let res = if existing.is_some() {
             room_member::Entity::update(am).exec(&tx).await.map(|_| ())
@@ -238,8 +248,15 @@ impl RoomRepository for SqlRooms {
     ) -> DomainResult<bool> {
         let db = self.store.connection();
         let tx = db.begin().await.map_err(db_err)?;
+        let last_seq = room::Entity::find_by_id(room_id.to_owned())
+            .one(&tx)
+            .await
+            .map_err(db_err)?
+            .map(|r| r.last_seq)
+            .unwrap_or(0);
         let res = room_member::Entity::update_many()
             .col_expr(room_member::Column::State, Expr::value(state.as_str()))
+            .col_expr(room_member::Column::LeftSeq, Expr::value(last_seq))
             .filter(room_member::Column::RoomId.eq(room_id))
             .filter(room_member::Column::UserId.eq(user_id))
             .filter(room_member::Column::State.eq(MemberState::Active.as_str()))
@@ -332,6 +349,8 @@ impl RoomRepository for SqlRooms {
                 "SELECT r.*, m.role AS my_role, m.favorite AS my_favorite, m.last_read_seq AS my_last_read_seq, \
                    (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.seq > m.last_read_seq \
                       AND x.sender_id <> ?) AS unread_count, \
+                   (SELECT COUNT(*) FROM mentions mn WHERE mn.room_id = r.id AND mn.user_id = ? \
+                      AND mn.seq > m.last_read_seq) AS mention_count, \
                    lm.id AS lm_id, lm.seq AS lm_seq, lm.sender_id AS lm_sender_id, \
                    lm.sender_name AS lm_sender_name, lm.kind AS lm_kind, lm.content AS lm_content, \
                    lm.created_at AS lm_created_at \
@@ -339,7 +358,7 @@ impl RoomRepository for SqlRooms {
                  LEFT JOIN messages lm ON lm.room_id = r.id AND lm.seq = r.last_seq \
                  WHERE m.user_id = ? AND m.state = 'active' \
                  ORDER BY m.favorite DESC, COALESCE(r.last_message_at, r.created_at) DESC, r.id",
-                vec![user_id.into(), user_id.into()],
+                vec![user_id.into(), user_id.into(), user_id.into()],
             ))
             .await
             .map_err(db_err)?;
@@ -360,6 +379,8 @@ impl RoomRepository for SqlRooms {
                     created_at: get(r, "created_at")?,
                     last_seq: get(r, "last_seq")?,
                     last_message_at: get(r, "last_message_at")?,
+                    history_visibility: get(r, "history_visibility")?,
+                    pin_policy: get(r, "pin_policy")?,
                 })?;
                 let last_message = match get::<Option<Uuid>>(r, "lm_id")? {
                     Some(id) => Some(MessagePreview {
@@ -381,10 +402,40 @@ impl RoomRepository for SqlRooms {
                     favorite: get(r, "my_favorite")?,
                     last_read_seq: get(r, "my_last_read_seq")?,
                     unread_count: get(r, "unread_count")?,
+                    mention_count: get(r, "mention_count")?,
                     last_message,
                 })
             })
             .collect()
+    }
+
+    async fn update_settings(&self, room_id: &str, s: RoomSettings) -> DomainResult<()> {
+        let mut q = room::Entity::update_many().filter(room::Column::Id.eq(room_id));
+        let mut any = false;
+        if let Some(v) = s.name {
+            q = q.col_expr(room::Column::Name, Expr::value(v));
+            any = true;
+        }
+        if let Some(v) = s.description {
+            q = q.col_expr(room::Column::Description, Expr::value(v));
+            any = true;
+        }
+        if let Some(v) = s.image_url {
+            q = q.col_expr(room::Column::ImageUrl, Expr::value(v));
+            any = true;
+        }
+        if let Some(v) = s.history_visibility {
+            q = q.col_expr(room::Column::HistoryVisibility, Expr::value(v.as_str()));
+            any = true;
+        }
+        if let Some(v) = s.pin_policy {
+            q = q.col_expr(room::Column::PinPolicy, Expr::value(v.as_str()));
+            any = true;
+        }
+        if any {
+            q.exec(self.store.connection()).await.map_err(db_err)?;
+        }
+        Ok(())
     }
 
     async fn mark_read(&self, room_id: &str, user_id: Uuid, seq: i64) -> DomainResult<i64> {

@@ -50,6 +50,9 @@ fn new_room(id: &str, owner: Uuid, limit: u32) -> NewRoom {
 
 fn msg(room: &str, sender: &User, content: &str, cmid: Option<&str>) -> NewMessage {
     NewMessage {
+        parent_id: None,
+        expires_at: None,
+        mentions: Vec::new(),
         id: Uuid::now_v7(),
         room_id: room.into(),
         sender_id: sender.id,

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod history;
 pub mod me;
+pub mod messages;
 pub mod request_id;
 pub mod rooms;
 pub mod social;

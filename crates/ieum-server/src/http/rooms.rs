@@ -12,7 +12,7 @@ use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(crate::http::messages::room_routes(
         web::scope("/api/rooms")
             .route("", web::post().to(create))
             .route("", web::get().to(list))
@@ -33,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/{id}/messages",
                 web::get().to(crate::http::history::native_history),
             ),
-    );
+    ));
 }
 
 /// A room as clients see it (`hasPassword` instead of the hash).

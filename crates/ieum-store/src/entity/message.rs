@@ -19,6 +19,12 @@ pub struct Model {
     pub client_msg_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub read_at: Option<DateTimeUtc>,
+    pub edited_at: Option<DateTimeUtc>,
+    pub deleted_at: Option<DateTimeUtc>,
+    pub parent_id: Option<Uuid>,
+    pub reply_count: i32,
+    pub last_reply_at: Option<DateTimeUtc>,
+    pub expires_at: Option<DateTimeUtc>,
     #[sea_orm(belongs_to, from = "room_id", to = "id")]
     pub room: BelongsTo<super::room::Entity>,
 }

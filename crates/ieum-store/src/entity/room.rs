@@ -20,6 +20,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub last_seq: i64,
     pub last_message_at: Option<DateTimeUtc>,
+    pub history_visibility: String,
+    pub pin_policy: String,
     #[sea_orm(has_many)]
     pub members: HasMany<super::room_member::Entity>,
     #[sea_orm(has_many)]

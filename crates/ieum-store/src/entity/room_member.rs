@@ -14,6 +14,7 @@ pub struct Model {
     pub last_read_seq: i64,
     pub favorite: bool,
     pub delivered_seq: i64,
+    pub left_seq: Option<i64>,
     #[sea_orm(belongs_to, from = "room_id", to = "id")]
     pub room: BelongsTo<super::room::Entity>,
     #[sea_orm(belongs_to, from = "user_id", to = "id")]

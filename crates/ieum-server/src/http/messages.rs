@@ -1,0 +1,313 @@
+//! Message operations over HTTP: edit, delete, edit history, threads,
+//! reactions, pins, search; and room settings, kicks and bans.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use ieum_domain::DomainError;
+use ieum_domain::message::SearchQuery;
+use ieum_domain::room::{HistoryVisibility, PinPolicy, RoomSettings};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::errors::ApiError;
+use crate::http::extract::Authenticated;
+use crate::http::rooms::room_json;
+use crate::wire::rfc3339;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/search/messages", web::get().to(search));
+}
+
+/// Mounted inside the `/api/rooms` scope.
+pub fn room_routes(scope: actix_web::Scope) -> actix_web::Scope {
+    scope
+        .route("/{id}", web::patch().to(update_room))
+        .route("/{id}/members/{user_id}/kick", web::post().to(kick))
+        .route("/{id}/members/{user_id}/ban", web::post().to(ban))
+        .route("/{id}/messages/{msg}", web::patch().to(edit))
+        .route("/{id}/messages/{msg}", web::delete().to(delete))
+        .route("/{id}/messages/{msg}/edits", web::get().to(edits))
+        .route("/{id}/messages/{msg}/thread", web::get().to(thread))
+        .route("/{id}/messages/{msg}/reactions", web::get().to(reactions))
+        .route(
+            "/{id}/messages/{msg}/reactions/{emoji}",
+            web::put().to(react),
+        )
+        .route(
+            "/{id}/messages/{msg}/reactions/{emoji}",
+            web::delete().to(unreact),
+        )
+        .route("/{id}/pins", web::get().to(pins))
+        .route("/{id}/pins/{msg}", web::put().to(pin))
+        .route("/{id}/pins/{msg}", web::delete().to(unpin))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    name: Option<String>,
+    #[serde(default, with = "double_option")]
+    description: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    image_url: Option<Option<String>>,
+    history_visibility: Option<HistoryVisibility>,
+    pin_policy: Option<PinPolicy>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+async fn update_room(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<SettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let room = state
+        .rooms
+        .update_settings(
+            &who.0,
+            &id,
+            RoomSettings {
+                name: b.name,
+                description: b.description,
+                image_url: b.image_url,
+                history_visibility: b.history_visibility,
+                pin_policy: b.pin_policy,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(room_json(&room)))
+}
+
+async fn kick(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    state.rooms.kick(&who.0, &id, user, false).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn ban(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    state.rooms.kick(&who.0, &id, user, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    content: String,
+}
+
+async fn edit(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<EditBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    let m = state
+        .chat
+        .edit(&who.0, &id, msg, body.into_inner().content)
+        .await?;
+    Ok(HttpResponse::Ok().json(m))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    state.chat.delete(&who.0, &id, msg).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn edits(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    let edits = state.chat.edit_history(&who.0, &id, msg).await?;
+    let items: Vec<_> = edits
+        .iter()
+        .map(|(c, at)| json!({ "content": c, "replacedAt": rfc3339(at) }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "edits": items })))
+}
+
+#[derive(Deserialize)]
+struct ThreadParams {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn thread(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+    q: web::Query<ThreadParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    let (parent, replies) = state
+        .chat
+        .thread(&who.0, &id, msg, q.after, q.limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "parent": parent, "replies": replies })))
+}
+
+async fn reactions(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    let r = state.chat.reactions(&who.0, &id, msg).await?;
+    Ok(HttpResponse::Ok().json(json!({ "reactions": r })))
+}
+
+async fn react(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg, emoji) = path.into_inner();
+    state.chat.react(&who.0, &id, msg, &emoji, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn unreact(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg, emoji) = path.into_inner();
+    state.chat.react(&who.0, &id, msg, &emoji, false).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn sender_of(
+    state: &AppState,
+    who: &Authenticated,
+) -> Result<ieum_domain::chat::Sender, ApiError> {
+    let user = state.auth.me(&who.0).await?;
+    Ok(ieum_domain::chat::Sender::from(&user))
+}
+
+async fn pin(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    let sender = sender_of(&state, &who).await?;
+    state.chat.pin(&sender, &id, msg, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn unpin(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, msg) = path.into_inner();
+    let sender = sender_of(&state, &who).await?;
+    state.chat.pin(&sender, &id, msg, false).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn pins(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let pins = state.chat.pins(&who.0, &id).await?;
+    let items: Vec<_> = pins
+        .iter()
+        .map(|(m, by, at)| json!({ "message": m, "pinnedBy": by, "pinnedAt": rfc3339(at) }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "pins": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchParams {
+    q: String,
+    room_id: Option<String>,
+    sender_id: Option<Uuid>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, Uuid), DomainError> {
+    let bad = || {
+        DomainError::invalid(
+            "invalid_cursor",
+            "cursor must be a nextCursor from a previous page",
+        )
+    };
+    let (at, id) = c.split_once('_').ok_or_else(bad)?;
+    Ok((
+        DateTime::parse_from_rfc3339(at)
+            .map_err(|_| bad())?
+            .with_timezone(&Utc),
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// `{"messages":[...newest first],"nextCursor":...|null}`.
+async fn search(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    q: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = state.chat.policy().page(Some(q.limit.unwrap_or(20)));
+    let before = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let found = state
+        .chat
+        .search(SearchQuery {
+            user_id: who.0.user_id,
+            text: q.q,
+            room_id: q.room_id,
+            sender_id: q.sender_id,
+            from: q.from,
+            to: q.to,
+            before,
+            limit,
+            now: Utc::now(),
+        })
+        .await?;
+    let next = (found.len() as u32 == limit)
+        .then(|| found.last())
+        .flatten()
+        .map(|m| {
+            format!(
+                "{}_{}",
+                m.created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                m.id
+            )
+        });
+    Ok(HttpResponse::Ok().json(json!({ "messages": found, "nextCursor": next })))
+}
