@@ -190,7 +190,7 @@ fn key(m: &NewMessage) -> Option<DedupeKey> {
 
 enum Slot {
     /// Stored earlier (before this batch).
-    Existing(Message),
+    Existing(Box<Message>),
     /// Same client id as an earlier send of this batch (its index).
     SameAs(usize),
     /// New: index into the rows inserted.
@@ -214,7 +214,7 @@ async fn write_batch(
     for (i, m) in msgs.iter().enumerate() {
         if let Some(k) = key(m) {
             if let Some(found) = existing.get(&k) {
-                slots.push(Slot::Existing(found.clone()));
+                slots.push(Slot::Existing(Box::new(found.clone())));
                 continue;
             }
             if let Some(&j) = first_of.get(&k) {
@@ -364,7 +364,7 @@ async fn write_batch(
     for i in 0..msgs.len() {
         out.push(match &slots[i] {
             Slot::Existing(m) => Ok(Appended {
-                message: m.clone(),
+                message: m.as_ref().clone(),
                 duplicate: true,
             }),
             Slot::New => Ok(Appended {
