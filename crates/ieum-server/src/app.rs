@@ -48,6 +48,9 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     )
     .await?;
     store.migrate().await?;
+    if let Some(warning) = store.search_locale_warning().await? {
+        tracing::warn!("{warning}");
+    }
     let hasher = Argon2Hasher::new(Argon2Params {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,
@@ -116,6 +119,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         clock.clone(),
         MessagePolicy {
             max_content_chars: config.max_message_chars,
+            edit_window: chrono::Duration::seconds(config.edit_window_secs as i64),
+            delete_window: chrono::Duration::seconds(config.delete_window_secs as i64),
             ..MessagePolicy::default()
         },
     );

@@ -122,6 +122,12 @@ pub struct Settings {
     /// Sends per second per connection (burst twice that).
     #[arg(long, env = "IEUM_WS_SEND_RATE")]
     pub ws_send_rate: Option<u32>,
+    /// Authors may edit a message for this long after sending.
+    #[arg(long, env = "IEUM_EDIT_WINDOW_SECS")]
+    pub edit_window_secs: Option<u64>,
+    /// Authors may delete a message for this long after sending (admins always).
+    #[arg(long, env = "IEUM_DELETE_WINDOW_SECS")]
+    pub delete_window_secs: Option<u64>,
     /// Longest message content in characters.
     #[arg(long, env = "IEUM_MAX_MESSAGE_CHARS")]
     pub max_message_chars: Option<usize>,
@@ -151,7 +157,7 @@ impl Settings {
             stomp_max_headers, stomp_max_header_bytes, stomp_heartbeat_ms,
             stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
             ws_send_rate, max_message_chars, room_member_limit, room_member_limit_max,
-            ws_write_timeout_ms)
+            ws_write_timeout_ms, edit_window_secs, delete_window_secs)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -198,6 +204,8 @@ pub struct Config {
     pub ws_send_rate: u32,
     pub ws_write_timeout_ms: u64,
     pub max_message_chars: usize,
+    pub edit_window_secs: u64,
+    pub delete_window_secs: u64,
     pub room_member_limit: u32,
     pub room_member_limit_max: u32,
 }
@@ -311,6 +319,8 @@ impl Config {
             ws_send_rate: s.ws_send_rate.unwrap_or(50).max(1),
             ws_write_timeout_ms: s.ws_write_timeout_ms.unwrap_or(10_000).max(100),
             max_message_chars: s.max_message_chars.unwrap_or(4000).max(1),
+            edit_window_secs: s.edit_window_secs.unwrap_or(15 * 60),
+            delete_window_secs: s.delete_window_secs.unwrap_or(3600),
             room_member_limit: s.room_member_limit.unwrap_or(50).max(2),
             room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),
             data_dir,

@@ -91,6 +91,35 @@ impl Store {
             .collect())
     }
 
+    /// On PostgreSQL, pg_trgm only indexes Korean (and any non-ASCII letters)
+    /// when the database's LC_CTYPE is a UTF-8 locale. Returns a warning to log
+    /// when it is not.
+    pub async fn search_locale_warning(&self) -> DomainResult<Option<String>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        use sea_orm::ConnectionTrait;
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT current_setting('lc_ctype') AS lc_ctype",
+            ))
+            .await
+            .map_err(db_err)?;
+        let ctype: String = row
+            .and_then(|r| r.try_get("", "lc_ctype").ok())
+            .unwrap_or_default();
+        let utf8 = ctype.to_ascii_lowercase().replace('-', "").contains("utf8");
+        Ok((!utf8).then(|| {
+            format!(
+                "the database's LC_CTYPE is {ctype:?}, not a UTF-8 locale: substring search over Korean text \
+                 cannot use the trigram index and will be slow. Create the database with \
+                 LC_CTYPE 'C.UTF-8' (CREATE DATABASE ... LC_CTYPE 'C.UTF-8' TEMPLATE template0)."
+            )
+        }))
+    }
+
     /// A round trip to the database.
     pub async fn ping(&self) -> DomainResult<()> {
         self.db.ping().await.map_err(db_err)

@@ -98,6 +98,7 @@ async fn list(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResp
                 "favorite": s.favorite,
                 "lastReadSeq": s.last_read_seq,
                 "unreadCount": s.unread_count,
+                "mentionCount": s.mention_count,
                 "lastMessage": s.last_message,
             })
         })
