@@ -748,57 +748,10 @@ impl MessageRepository for SqlMessages {
     async fn search(&self, q: SearchQuery) -> DomainResult<Vec<Message>> {
         let db = self.store.connection();
         let backend = db.get_database_backend();
-        let mut sql = String::from(
-            "SELECT m.* FROM messages m \
-             JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = ? \
-             JOIN rooms r ON r.id = m.room_id \
-             WHERE m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > ?) AND m.kind <> 'SYSTEM' \
-             AND (rm.state = 'active' OR (rm.state = 'left' AND (r.history_visibility = 'all' \
-                  OR (r.history_visibility = 'until_leave' AND m.seq <= COALESCE(rm.left_seq, 0)))))",
-        );
-        let mut values: Vec<sea_orm::Value> = vec![q.user_id.into(), q.now.into()];
-        if let Some(room) = &q.room_id {
-            sql.push_str(" AND m.room_id = ?");
-            values.push(room.as_str().into());
-        }
-        if let Some(sender) = q.sender_id {
-            sql.push_str(" AND m.sender_id = ?");
-            values.push(sender.into());
-        }
-        if let Some(from) = q.from {
-            sql.push_str(" AND m.created_at >= ?");
-            values.push(from.into());
-        }
-        if let Some(to) = q.to {
-            sql.push_str(" AND m.created_at < ?");
-            values.push(to.into());
-        }
-        if let Some((at, id)) = q.before {
-            sql.push_str(" AND (m.created_at < ? OR (m.created_at = ? AND m.id < ?))");
-            values.extend([at.into(), at.into(), id.into()]);
-        }
-        let like = format!("%{}%", escape_like(&q.text));
-        match backend {
-            sea_orm::DbBackend::Sqlite if q.text.chars().count() >= 3 => {
-                // The trigram FTS5 index finds substrings, case-insensitively.
-                sql.push_str(
-                    " AND m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)",
-                );
-                values.push(format!("\"{}\"", q.text.replace('"', "\"\"")).into());
-            }
-            sea_orm::DbBackend::Sqlite => {
-                sql.push_str(" AND m.content LIKE ? ESCAPE '\\'");
-                values.push(like.into());
-            }
-            _ => {
-                // pg_trgm's GIN index serves ILIKE for three characters or more; a
-                // shorter query is filtered within the user's rooms.
-                sql.push_str(" AND m.content ILIKE ? ESCAPE '\\'");
-                values.push(like.into());
-            }
-        }
-        sql.push_str(" ORDER BY m.created_at DESC, m.id DESC LIMIT ?");
-        values.push(i64::from(q.limit.max(1)).into());
+        let (sql, values) = match backend {
+            sea_orm::DbBackend::Postgres => search_sql_postgres(&q),
+            _ => search_sql_sqlite(&q),
+        };
         let rows = db
             .query_all_raw(stmt(backend, &sql, values))
             .await
@@ -815,6 +768,85 @@ impl MessageRepository for SqlMessages {
         self.attach_mentions(&mut out).await?;
         Ok(out)
     }
+}
+
+/// The filters every search applies to a message row `m`.
+fn common_filters(q: &SearchQuery, sql: &mut String, values: &mut Vec<sea_orm::Value>) {
+    sql.push_str(" AND m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > ?) AND m.kind <> 'SYSTEM'");
+    values.push(q.now.into());
+    if let Some(sender) = q.sender_id {
+        sql.push_str(" AND m.sender_id = ?");
+        values.push(sender.into());
+    }
+    if let Some(from) = q.from {
+        sql.push_str(" AND m.created_at >= ?");
+        values.push(from.into());
+    }
+    if let Some(to) = q.to {
+        sql.push_str(" AND m.created_at < ?");
+        values.push(to.into());
+    }
+    if let Some((at, id)) = q.before {
+        sql.push_str(" AND (m.created_at < ? OR (m.created_at = ? AND m.id < ?))");
+        values.extend([at.into(), at.into(), id.into()]);
+    }
+}
+
+/// PostgreSQL: one bitmap over the user's readable rooms ANDed with one over
+/// the pg_trgm GIN index (three characters or more), so the work follows the
+/// matches in the user's rooms, not the table's size. Someone who left a room
+/// under `until_leave` reads it up to the seq at which they left.
+fn search_sql_postgres(q: &SearchQuery) -> (String, Vec<sea_orm::Value>) {
+    let readable = "FROM room_members rm JOIN rooms r ON r.id = rm.room_id WHERE rm.user_id = ? \
+        AND (rm.state = 'active' OR (rm.state = 'left' AND r.history_visibility IN ('all', 'until_leave')))";
+    let mut values: Vec<sea_orm::Value> = vec![q.user_id.into()];
+    let mut sql = format!(
+        "SELECT m.* FROM messages m WHERE m.room_id = ANY (ARRAY(SELECT rm.room_id {readable}"
+    );
+    if let Some(room) = &q.room_id {
+        sql.push_str(" AND rm.room_id = ?");
+        values.push(room.as_str().into());
+    }
+    sql.push_str(&format!(
+        ")) AND m.seq <= COALESCE((SELECT CASE WHEN rm.state = 'active' OR r.history_visibility = 'all' \
+         THEN NULL ELSE COALESCE(rm.left_seq, 0) END {readable} AND rm.room_id = m.room_id), m.seq)"
+    ));
+    values.push(q.user_id.into());
+    common_filters(q, &mut sql, &mut values);
+    sql.push_str(
+        " AND m.content ILIKE ? ESCAPE '\\' ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+    );
+    values.push(format!("%{}%", escape_like(&q.text)).into());
+    values.push(i64::from(q.limit.max(1)).into());
+    (sql, values)
+}
+
+/// SQLite: the trigram FTS5 index finds substrings of three characters or
+/// more; shorter ones are a LIKE within the user's rooms.
+fn search_sql_sqlite(q: &SearchQuery) -> (String, Vec<sea_orm::Value>) {
+    let mut sql = String::from(
+        "SELECT m.* FROM messages m \
+         JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = ? \
+         JOIN rooms r ON r.id = m.room_id \
+         WHERE (rm.state = 'active' OR (rm.state = 'left' AND (r.history_visibility = 'all' \
+              OR (r.history_visibility = 'until_leave' AND m.seq <= COALESCE(rm.left_seq, 0)))))",
+    );
+    let mut values: Vec<sea_orm::Value> = vec![q.user_id.into()];
+    if let Some(room) = &q.room_id {
+        sql.push_str(" AND m.room_id = ?");
+        values.push(room.as_str().into());
+    }
+    common_filters(q, &mut sql, &mut values);
+    if q.text.chars().count() >= 3 {
+        sql.push_str(" AND m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)");
+        values.push(format!("\"{}\"", q.text.replace('"', "\"\"")).into());
+    } else {
+        sql.push_str(" AND m.content LIKE ? ESCAPE '\\'");
+        values.push(format!("%{}%", escape_like(&q.text)).into());
+    }
+    sql.push_str(" ORDER BY m.created_at DESC, m.id DESC LIMIT ?");
+    values.push(i64::from(q.limit.max(1)).into());
+    (sql, values)
 }
 
 /// `%`, `_` and `\` are text, not patterns.

@@ -1,0 +1,39 @@
+//! `ieum-bench`: reproducible measurements. Every figure in docs/benchmarks.md
+//! names the command that produced it.
+
+use clap::{Parser, Subcommand};
+
+mod search;
+
+#[derive(Parser)]
+#[command(name = "ieum-bench", about = "ieum's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Substring search over generated messages on PostgreSQL.
+    Search(search::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        match cli.command {
+            Cmd::Search(a) => search::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ieum-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
