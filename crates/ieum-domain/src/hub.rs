@@ -35,7 +35,8 @@ pub const MAX_GAP_FILL: i64 = 1000;
 // Events live behind an Arc and are made once per room event: the size of the
 // largest variant costs nothing per subscriber.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventPayload {
     /// A stored message (sequenced).
     Message(Message),
@@ -251,6 +252,8 @@ enum FeedCmd {
     Evict {
         user_id: Uuid,
     },
+    /// Catch up with the store (after the bus lost messages).
+    Resync,
 }
 
 type FeedMap = Mutex<HashMap<String, mpsc::UnboundedSender<FeedCmd>>>;
@@ -291,6 +294,30 @@ impl Hub {
         if let Some(tx) = tx {
             let _ = tx.send(FeedCmd::Event(event));
         }
+    }
+
+    /// Makes every feed catch up with the store: after the bus was down, events
+    /// of other nodes may be missing with no later event to reveal the gap.
+    pub fn resync(&self) {
+        for tx in self.feeds().values() {
+            let _ = tx.send(FeedCmd::Resync);
+        }
+    }
+
+    /// Rebuilds an event received from another node.
+    pub fn event_from_wire(
+        room_id: String,
+        seq: Option<i64>,
+        payload: EventPayload,
+        exclude_user: Option<Uuid>,
+    ) -> Arc<RoomEvent> {
+        Arc::new(RoomEvent {
+            room_id,
+            seq,
+            payload,
+            exclude_user,
+            wire: Default::default(),
+        })
     }
 
     /// Number of rooms with local subscribers.
@@ -461,6 +488,14 @@ async fn run_feed(hub: Arc<Hub>, room_id: String, mut rx: mpsc::UnboundedReceive
                     .retain(|s| !(s.mailbox.id == mailbox_id && s.subscription == subscription));
             }
             FeedCmd::Evict { user_id } => feed.subscribers.retain(|s| s.user_id != user_id),
+            FeedCmd::Resync => {
+                if let Ok(last) = hub.messages.last_seq(&feed.room_id).await
+                    && last > feed.delivered
+                    && feed.delivered != i64::MAX
+                {
+                    feed.fill_gap(&hub, last + 1).await;
+                }
+            }
         }
         // Drop subscribers whose connection is gone.
         feed.subscribers.retain(|s| !s.mailbox.tx.is_closed());

@@ -46,7 +46,7 @@ impl MessageKind {
 }
 
 /// A stored message. `seq` is the room's gapless order: 1, 2, 3, ...
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: Uuid,
@@ -77,11 +77,11 @@ pub struct Message {
     /// Users mentioned with `@username`.
     pub mentions: Vec<Uuid>,
     /// Filled by history pages; live deliveries carry none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionCount>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReactionCount {
     pub emoji: String,

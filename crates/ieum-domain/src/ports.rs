@@ -274,6 +274,19 @@ pub trait PresenceRegistry: Send + Sync {
     /// Forgets a connection; true when it was the user's last.
     async fn disconnected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool>;
     async fn is_online(&self, user_id: Uuid) -> DomainResult<bool>;
+    /// Proves this node is alive (shared registries expire a silent node).
+    async fn heartbeat(&self) -> DomainResult<()> {
+        Ok(())
+    }
+    /// Users whose node died and who are connected nowhere else now; each is
+    /// returned to exactly one node, which announces them offline.
+    async fn take_orphaned_users(&self) -> DomainResult<Vec<Uuid>> {
+        Ok(Vec::new())
+    }
+    /// False while a shared registry cannot be reached (answers are local then).
+    fn healthy(&self) -> bool {
+        true
+    }
 }
 
 /// The single-node presence registry.

@@ -72,7 +72,7 @@ str_enum!(Visibility { Public = "public", Private = "private" });
 str_enum!(Role { Member = "member", Admin = "admin", Owner = "owner" });
 str_enum!(MemberState { Active = "active", Left = "left", Banned = "banned" });
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Room {
     pub id: String,

@@ -222,6 +222,34 @@ impl SocialService {
         Ok(())
     }
 
+    /// Runs for the process's life: keeps this node's presence alive and
+    /// announces the users of nodes that died as offline.
+    pub async fn run_presence_sweeper(self: Arc<Self>, every: std::time::Duration) {
+        loop {
+            if let Err(e) = self.presence.heartbeat().await {
+                tracing::warn!(error = %e, "presence heartbeat failed");
+            }
+            match self.presence.take_orphaned_users().await {
+                Ok(users) => {
+                    for user in users {
+                        if let Err(e) = self.social.set_last_seen(user, self.clock.now()).await {
+                            tracing::warn!(error = %e, "last seen update failed");
+                        }
+                        if let Err(e) = self.announce(user, false).await {
+                            tracing::warn!(error = %e, "offline announcement failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    pub fn presence_healthy(&self) -> bool {
+        self.presence.healthy()
+    }
+
     async fn announce(&self, user: Uuid, online: bool) -> DomainResult<()> {
         let at = self.clock.now();
         for room in self.receipts.room_ids_of(user).await? {

@@ -28,6 +28,11 @@ use crate::http;
 /// Everything a request handler may reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// Set to true when the node drains (SIGTERM): sessions tell their clients
+    /// to reconnect elsewhere and close.
+    pub drain: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Set when REDIS_URL is: cross-node fan-out.
+    pub bus: Option<Arc<ieum_redis::RedisBus>>,
     pub auth: Arc<AuthService>,
     pub rooms: Arc<RoomService>,
     pub chat: Arc<ChatService>,
@@ -94,7 +99,28 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
             ..WriterOptions::default()
         },
     ));
-    let hub = Hub::new(messages.clone(), Arc::new(LocalBus));
+    let (hub, bus, presence): (_, _, Arc<dyn ieum_domain::ports::PresenceRegistry>) = match &config
+        .redis_url
+    {
+        Some(url) => {
+            let bus = ieum_redis::RedisBus::new(url, &config.redis_prefix, config.node_id)?;
+            let hub = Hub::new(messages.clone(), bus.clone());
+            bus.start(hub.clone());
+            let presence = ieum_redis::RedisPresence::new(
+                url,
+                &config.redis_prefix,
+                config.node_id,
+                std::time::Duration::from_secs(config.presence_ttl_secs),
+            )?;
+            tracing::info!(node = %config.node_id, prefix = %config.redis_prefix, "multi-node mode over Redis");
+            (hub, Some(bus), Arc::new(presence) as Arc<_>)
+        }
+        None => (
+            Hub::new(messages.clone(), Arc::new(LocalBus)),
+            None,
+            Arc::new(LocalPresence::default()) as Arc<_>,
+        ),
+    };
     let room_repo = Arc::new(SqlRooms::new(store.clone()));
     let social_repo = Arc::new(SqlSocial::new(store.clone()));
     let rooms = Arc::new(RoomService::new(
@@ -128,19 +154,25 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         social_repo.clone(),
         users.clone(),
         social_repo.clone(),
-        Arc::new(LocalPresence::default()),
+        presence,
         hub,
         clock.clone(),
     );
+    let social = Arc::new(social);
+    // Presence heartbeats (and, with Redis, the sweep of dead nodes' users).
+    let sweep = std::time::Duration::from_secs((config.presence_ttl_secs / 3).max(1));
+    tokio::spawn(social.clone().run_presence_sweeper(sweep));
     let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24));
     let chat = Arc::new(chat);
     // Self-destructing messages expire on time, also after a restart.
     tokio::spawn(chat.clone().run_expiry());
     Ok(AppState {
+        drain: Arc::new(tokio::sync::watch::channel(false).0),
+        bus,
         auth: Arc::new(auth),
         rooms,
         chat,
-        social: Arc::new(social),
+        social,
         couples: Arc::new(couples),
         store,
         config: Arc::new(config),
@@ -193,7 +225,9 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let shutdown = config.shutdown_timeout_secs;
     let state = build_state(config).await?;
     let store = state.store.clone();
+    let drain = state.drain.clone();
     let mut server = HttpServer::new(move || app(state.clone()))
+        .disable_signals()
         .shutdown_timeout(shutdown)
         .client_request_timeout(Duration::from_secs(30));
     if let Some(w) = workers {
@@ -205,10 +239,37 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     for a in server.addrs() {
         tracing::info!(addr = %a, "ieum listening; open http://{a}/");
     }
-    server.run().await?;
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("draining: closing sessions, finishing in-flight requests");
+        let _ = drain.send(true);
+        handle.stop(true).await;
+    });
+    server.await?;
     tracing::info!("stopped; closing the database");
     store.close().await;
     Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The binary's top-level error.

@@ -61,6 +61,15 @@ pub struct Settings {
     /// redis://... for multi-node fan-out, presence and cache.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (several deployments may share a Redis).
+    #[arg(long, env = "IEUM_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// This node's id in Redis (default: a new one per start).
+    #[arg(long, env = "IEUM_NODE_ID")]
+    pub node_id: Option<uuid::Uuid>,
+    /// A node that stops refreshing its presence is gone after this long.
+    #[arg(long, env = "IEUM_PRESENCE_TTL_SECS")]
+    pub presence_ttl_secs: Option<u64>,
     /// HS256 secret for tokens (at least 32 bytes). Required in production.
     #[arg(long, env = "IEUM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -157,7 +166,8 @@ impl Settings {
             stomp_max_headers, stomp_max_header_bytes, stomp_heartbeat_ms,
             stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
             ws_send_rate, max_message_chars, room_member_limit, room_member_limit_max,
-            ws_write_timeout_ms, edit_window_secs, delete_window_secs)
+            ws_write_timeout_ms, edit_window_secs, delete_window_secs, redis_prefix, node_id,
+            presence_ttl_secs)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -178,6 +188,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub node_id: uuid::Uuid,
+    pub presence_ttl_secs: u64,
     pub jwt_secret: JwtSecret,
     pub env: Env,
     pub access_token_ttl_secs: u64,
@@ -284,6 +297,9 @@ impl Config {
             addr: s.addr.unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
             database_url,
             redis_url: s.redis_url.filter(|u| !u.is_empty()),
+            redis_prefix: s.redis_prefix.unwrap_or_else(|| "ieum:".to_owned()),
+            node_id: s.node_id.unwrap_or_else(uuid::Uuid::new_v4),
+            presence_ttl_secs: s.presence_ttl_secs.unwrap_or(15).max(2),
             jwt_secret,
             env,
             access_token_ttl_secs: positive(

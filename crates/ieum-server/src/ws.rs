@@ -261,6 +261,7 @@ impl Conn {
             code: CloseCode::Normal,
             description: None,
         });
+        let mut draining = self.state.drain.subscribe();
         loop {
             let deadline = self.next_deadline();
             let step = tokio::select! {
@@ -301,6 +302,13 @@ impl Conn {
                     Err(Stop)
                 }
                 _ = tokio::time::sleep_until(deadline) => self.on_timer().await,
+                _ = draining.wait_for(|d| *d) => {
+                    let _ = self
+                        .send_error("server_shutdown", "this server is going away; reconnect (to another node) and resume with last-seq", None)
+                        .await;
+                    close = Some(CloseReason { code: CloseCode::Restart, description: Some("server shutdown".into()) });
+                    Err(Stop)
+                }
             };
             if step.is_err() {
                 break;

@@ -76,8 +76,20 @@ impl Store {
         &self.db
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration. On PostgreSQL, nodes starting together
+    /// take turns (an advisory lock held by an open transaction), so the second
+    /// finds nothing pending.
     pub async fn migrate(&self) -> DomainResult<()> {
+        if self.backend == Backend::Postgres {
+            use sea_orm::{ConnectionTrait, TransactionTrait};
+            let lock = self.db.begin().await.map_err(db_err)?;
+            lock.execute_unprepared("SELECT pg_advisory_xact_lock(7234012001)")
+                .await
+                .map_err(db_err)?;
+            let result = Migrator::up(&self.db, None).await.map_err(db_err);
+            lock.commit().await.map_err(db_err)?;
+            return result;
+        }
         Migrator::up(&self.db, None).await.map_err(db_err)
     }
 

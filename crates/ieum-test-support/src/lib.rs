@@ -166,10 +166,36 @@ impl TestDb {
     }
 }
 
-/// A Redis key prefix unique to one test. Tests put every key they make under it;
-/// the Redis adapter's tests delete `prefix*` when done.
-#[derive(Debug, Clone)]
+/// A Redis key prefix unique to one test. Everything the test (or the servers it
+/// starts) writes goes under it; dropping the value deletes `prefix*`.
+#[derive(Debug)]
 pub struct RedisPrefix(pub String);
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        let pattern = format!("{}*", self.0);
+        let url = redis_url();
+        let _ = std::thread::spawn(move || {
+            use deadpool_redis::redis;
+            let Ok(client) = redis::Client::open(url.as_str()) else {
+                return;
+            };
+            let Ok(mut conn) =
+                client.get_connection_with_timeout(std::time::Duration::from_secs(2))
+            else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        })
+        .join();
+    }
+}
 
 impl RedisPrefix {
     pub fn new() -> Self {

@@ -22,8 +22,20 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Err(_) => None,
     };
     let migrations_ok = pending.as_ref().is_some_and(Vec::is_empty);
+    // Redis down is degraded, not unready: the node still serves its own clients.
+    let redis = match &state.bus {
+        None => "disabled",
+        Some(bus) if bus.healthy() && state.social.presence_healthy() => "ok",
+        Some(_) => "degraded",
+    };
+    let status = match (database.is_ok() && migrations_ok, redis) {
+        (false, _) => "not_ready",
+        (true, "degraded") => "degraded",
+        (true, _) => "ready",
+    };
     let body = json!({
-        "status": if database.is_ok() && migrations_ok { "ready" } else { "not_ready" },
+        "status": status,
+        "redis": redis,
         "database": match &database { Ok(()) => "ok".to_owned(), Err(e) => e.public_message() },
         "migrations": match &pending {
             Some(p) if p.is_empty() => json!("applied"),

@@ -406,3 +406,97 @@ impl Stomp {
         let _ = self.expect_receipt("bye").await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Real `ieum` processes, for multi-node tests.
+
+/// A running `ieum` binary.
+pub struct Node {
+    pub child: Option<std::process::Child>,
+    pub addr: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl Node {
+    /// Starts the binary with these extra environment variables and waits for
+    /// its "listening" log line.
+    pub fn spawn(env: &[(&str, String)]) -> Node {
+        use std::io::BufRead;
+        let data_dir = temp_dir();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ieum"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("IEUM_ADDR", "127.0.0.1:0")
+            .env("IEUM_DATA_DIR", &data_dir)
+            .env("IEUM_JWT_SECRET", SECRET)
+            .env("IEUM_ARGON2_MEMORY_KIB", "64")
+            .env("IEUM_ARGON2_ITERATIONS", "1")
+            .env("IEUM_WS_SEND_RATE", "100000")
+            .env("IEUM_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ieum");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if !sent && let Some(i) = line.find("open http://") {
+                    let addr = line[i + 12..].split('/').next().unwrap().to_owned();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(WAIT)
+            .expect("node reported listening")
+            .parse()
+            .unwrap();
+        Node {
+            child: Some(child),
+            addr,
+            data_dir,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Signs up on a node's address.
+pub async fn signup_at(addr: std::net::SocketAddr, username: &str) -> (String, String) {
+    let (s, body) = http_json(
+        addr,
+        "POST",
+        "/auth/signup",
+        None,
+        Some(serde_json::json!({"username": username, "password": "testpass"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let token = body["data"]["accessToken"].as_str().unwrap().to_owned();
+    let (_, me) = http_json(addr, "GET", "/api/me", Some(&token), None).await;
+    (token, me["id"].as_str().unwrap().to_owned())
+}

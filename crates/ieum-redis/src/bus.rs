@@ -1,0 +1,129 @@
+//! Cross-node fan-out over Redis Pub/Sub.
+//!
+//! Every node publishes each room event to one channel and subscribes to it on
+//! a dedicated connection that reconnects (with backoff) and resubscribes by
+//! itself. Events from other nodes go to the local hub, whose feeds order them
+//! by seq, drop duplicates and fill gaps from the store, so a message lost in a
+//! Redis blip is never a gap for clients. After a reconnect the hub resyncs
+//! every feed with the store, in case the lost message was the last one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::Pool;
+use deadpool_redis::redis::{self, AsyncCommands};
+use futures_util::StreamExt;
+use ieum_domain::hub::{EventPayload, Hub, RoomEvent};
+use ieum_domain::ports::EventBus;
+use ieum_domain::{DomainError, DomainResult};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::timed;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    node: Uuid,
+    room: String,
+    seq: Option<i64>,
+    exclude: Option<Uuid>,
+    payload: EventPayload,
+}
+
+pub struct RedisBus {
+    pool: Pool,
+    url: String,
+    channel: String,
+    node: Uuid,
+    healthy: AtomicBool,
+}
+
+impl RedisBus {
+    pub fn new(url: &str, prefix: &str, node: Uuid) -> DomainResult<Arc<Self>> {
+        Ok(Arc::new(Self {
+            pool: crate::pool(url)?,
+            url: url.to_owned(),
+            channel: format!("{prefix}events"),
+            node,
+            healthy: AtomicBool::new(false),
+        }))
+    }
+
+    /// Whether the subscription is up now.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Starts the subscriber task, handing other nodes' events to `hub`.
+    pub fn start(self: &Arc<Self>, hub: Arc<Hub>) {
+        let bus = self.clone();
+        tokio::spawn(async move { bus.subscribe_forever(hub).await });
+    }
+
+    async fn subscribe_forever(self: Arc<Self>, hub: Arc<Hub>) {
+        let mut backoff = Duration::from_millis(100);
+        let mut warned = false;
+        loop {
+            match self.subscribe_once(&hub).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(error = %e, "redis subscription lost; this node serves its own clients until it returns");
+                        warned = true;
+                    }
+                }
+            }
+            if self.healthy.swap(false, Ordering::Relaxed) {
+                warned = false;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn subscribe_once(&self, hub: &Arc<Hub>) -> DomainResult<()> {
+        let client = redis::Client::open(self.url.as_str()).map_err(crate::unavailable)?;
+        let mut pubsub = timed(client.get_async_pubsub()).await?;
+        timed(pubsub.subscribe(&self.channel)).await?;
+        self.healthy.store(true, Ordering::Relaxed);
+        tracing::info!(channel = %self.channel, "redis subscription up");
+        // Anything missed while down is read from the store.
+        hub.resync();
+        let mut messages = pubsub.into_on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(env) = serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) else {
+                tracing::warn!("undecodable bus message dropped");
+                continue;
+            };
+            if env.node == self.node {
+                continue; // delivered locally already
+            }
+            hub.deliver(Hub::event_from_wire(
+                env.room,
+                env.seq,
+                env.payload,
+                env.exclude,
+            ));
+        }
+        Err(crate::unavailable("subscription closed"))
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisBus {
+    async fn publish(&self, event: &RoomEvent) -> DomainResult<()> {
+        let env = Envelope {
+            node: self.node,
+            room: event.room_id.clone(),
+            seq: event.seq,
+            exclude: event.exclude_user,
+            payload: event.payload.clone(),
+        };
+        let body = serde_json::to_vec(&env).map_err(|e| DomainError::Internal(e.to_string()))?;
+        let mut conn = timed(self.pool.get()).await?;
+        let _: i64 = timed(conn.publish(&self.channel, body)).await?;
+        Ok(())
+    }
+}
