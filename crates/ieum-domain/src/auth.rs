@@ -15,7 +15,7 @@ use crate::ports::{
     AccessClaims, Clock, PasswordHasher, RefreshClaims, RefreshTokenRecord, RefreshTokenRepository,
     TokenCodec, UserRepository,
 };
-use crate::throttle::{FailureThrottle, ThrottleConfig};
+use crate::throttle::{FailureCounter, FailureThrottle, ThrottleConfig};
 use crate::user::{NewUser, User, check_password, normalize_display_name, normalize_username};
 
 #[derive(Debug, Clone, Copy)]
@@ -66,8 +66,8 @@ pub struct AuthService {
     codec: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
     policy: AuthPolicy,
-    by_username: FailureThrottle,
-    by_client: FailureThrottle,
+    by_username: Arc<dyn FailureCounter>,
+    by_client: Arc<dyn FailureCounter>,
     /// A real hash of a random password, verified when the user does not exist so
     /// that a wrong username costs as long as a wrong password.
     decoy_hash: OnceLock<String>,
@@ -101,11 +101,22 @@ impl AuthService {
             hasher,
             codec,
             clock,
-            by_username: FailureThrottle::new(policy.per_username),
-            by_client: FailureThrottle::new(policy.per_client),
+            by_username: Arc::new(FailureThrottle::new(policy.per_username)),
+            by_client: Arc::new(FailureThrottle::new(policy.per_client)),
             policy,
             decoy_hash: OnceLock::new(),
         }
+    }
+
+    /// Replaces the per-node login throttles with shared ones (multi-node).
+    pub fn with_counters(
+        mut self,
+        by_username: Arc<dyn FailureCounter>,
+        by_client: Arc<dyn FailureCounter>,
+    ) -> Self {
+        self.by_username = by_username;
+        self.by_client = by_client;
+        self
     }
 
     pub fn policy(&self) -> &AuthPolicy {
@@ -151,7 +162,8 @@ impl AuthService {
         let wait = self
             .by_username
             .blocked_for(&key, now)
-            .max(self.by_client.blocked_for(client, now));
+            .await
+            .max(self.by_client.blocked_for(client, now).await);
         if let Some(retry_after_secs) = wait {
             return Err(DomainError::RateLimited { retry_after_secs });
         }
@@ -178,12 +190,12 @@ impl AuthService {
         };
         match user {
             Some(user) if ok => {
-                self.by_username.clear(&key);
+                self.by_username.clear(&key).await;
                 self.start_family(&user).await
             }
             _ => {
-                self.by_username.record_failure(&key, now);
-                self.by_client.record_failure(client, now);
+                self.by_username.record_failure(&key, now).await;
+                self.by_client.record_failure(client, now).await;
                 tracing::info!(username = %key, client, "failed login");
                 Err(bad_credentials())
             }

@@ -22,6 +22,29 @@ struct Entry {
     window_start: DateTime<Utc>,
 }
 
+/// Counts failures per key within a window: this node's memory
+/// ([`FailureThrottle`]) or shared by every node (the Redis adapter).
+#[async_trait::async_trait]
+pub trait FailureCounter: Send + Sync {
+    /// `Some(seconds)` to wait when the key is blocked now.
+    async fn blocked_for(&self, key: &str, now: DateTime<Utc>) -> Option<u64>;
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>);
+    async fn clear(&self, key: &str);
+}
+
+#[async_trait::async_trait]
+impl FailureCounter for FailureThrottle {
+    async fn blocked_for(&self, key: &str, now: DateTime<Utc>) -> Option<u64> {
+        FailureThrottle::blocked_for(self, key, now)
+    }
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>) {
+        FailureThrottle::record_failure(self, key, now)
+    }
+    async fn clear(&self, key: &str) {
+        FailureThrottle::clear(self, key)
+    }
+}
+
 #[derive(Debug)]
 pub struct FailureThrottle {
     config: ThrottleConfig,

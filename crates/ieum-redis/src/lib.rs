@@ -6,9 +6,11 @@
 //! for long, and a node whose Redis is gone keeps serving its own clients.
 
 mod bus;
+mod counter;
 mod presence;
 
 pub use bus::RedisBus;
+pub use counter::RedisFailureCounter;
 pub use presence::RedisPresence;
 
 use std::time::Duration;

@@ -72,3 +72,31 @@ async fn an_unreachable_redis_degrades_to_local_answers() {
     assert!(p.disconnected(u, 1).await.unwrap());
     assert!(p.heartbeat().await.is_err());
 }
+
+#[tokio::test]
+async fn login_failures_are_counted_across_nodes() {
+    use ieum_domain::throttle::{FailureCounter, ThrottleConfig};
+    let prefix = RedisPrefix::new();
+    let cfg = ThrottleConfig {
+        max_failures: 3,
+        window: chrono::Duration::minutes(5),
+        capacity: 100,
+    };
+    let a =
+        ieum_redis::RedisFailureCounter::new(&redis_url(), &prefix.0, "login-user", cfg).unwrap();
+    let b =
+        ieum_redis::RedisFailureCounter::new(&redis_url(), &prefix.0, "login-user", cfg).unwrap();
+    let now = chrono::Utc::now();
+    a.record_failure("alice", now).await;
+    b.record_failure("alice", now).await;
+    assert_eq!(a.blocked_for("alice", now).await, None);
+    a.record_failure("alice", now).await;
+    let wait = b
+        .blocked_for("alice", now)
+        .await
+        .expect("blocked on the other node too");
+    assert!(wait > 200 && wait <= 300, "{wait}");
+    assert_eq!(b.blocked_for("bob", now).await, None);
+    b.clear("alice").await;
+    assert_eq!(a.blocked_for("alice", now).await, None);
+}

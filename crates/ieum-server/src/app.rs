@@ -80,7 +80,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     let clock = Arc::new(SystemClock);
     let hasher = Arc::new(hasher);
     let users = Arc::new(SqlUsers::new(store.clone()));
-    let auth = AuthService::new(
+    let mut auth = AuthService::new(
         users.clone(),
         Arc::new(SqlRefreshTokens::new(store.clone())),
         hasher.clone(),
@@ -88,6 +88,24 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         clock.clone(),
         policy,
     );
+    if let Some(url) = &config.redis_url {
+        // Login throttling counted across every node.
+        let p = &config.redis_prefix;
+        auth = auth.with_counters(
+            Arc::new(ieum_redis::RedisFailureCounter::new(
+                url,
+                p,
+                "login-user",
+                policy.per_username,
+            )?),
+            Arc::new(ieum_redis::RedisFailureCounter::new(
+                url,
+                p,
+                "login-client",
+                policy.per_client,
+            )?),
+        );
+    }
     let writers = config.db_writers.unwrap_or(match store.backend() {
         Backend::Postgres => 4,
         Backend::Sqlite => 1,
