@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod fanout;
 mod search;
 
 #[derive(Parser)]
@@ -16,6 +17,8 @@ struct Cli {
 enum Cmd {
     /// Substring search over generated messages on PostgreSQL.
     Search(search::Args),
+    /// STOMP-over-WebSocket fan-out: latency, loss, duplicates and order.
+    Fanout(fanout::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -27,6 +30,7 @@ fn main() -> std::process::ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Cmd::Search(a) => search::run(a).await,
+            Cmd::Fanout(a) => fanout::run(a).await,
         }
     });
     match result {

@@ -1,0 +1,474 @@
+//! Fan-out benchmark over STOMP on WebSocket, for ieum and for any plain STOMP
+//! broker (RabbitMQ Web-STOMP).
+//!
+//! C connections are spread over R rooms (C / R per room); in every room P of
+//! them publish, together sending `rate` messages per second for `duration`
+//! seconds after a `warmup`. Every body carries the publisher, its sequence
+//! number and the send time, so receivers measure end-to-end latency and count
+//! loss, duplicates and reordering (per publisher, per room).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use ieum_stomp::{Command, Decoder, Frame, Item, Limits, encode};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// ieum: signup over HTTP, Bearer on CONNECT, contract A destinations.
+    Ieum,
+    /// A plain STOMP broker: login/passcode, /topic/ destinations.
+    Stomp,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    #[arg(long, value_enum, default_value = "ieum")]
+    target: Target,
+    /// WebSocket URL (ieum: ws://127.0.0.1:8080/ws/chat; RabbitMQ: ws://127.0.0.1:15674/ws).
+    #[arg(long)]
+    url: String,
+    /// ieum's HTTP base (for signups); default from the WebSocket URL.
+    #[arg(long)]
+    http: Option<String>,
+    #[arg(long, default_value = "guest")]
+    login: String,
+    #[arg(long, default_value = "guest")]
+    passcode: String,
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Publishers per room.
+    #[arg(long, default_value_t = 1)]
+    publishers: usize,
+    /// Messages per second sent in total.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// New connections per second while ramping up.
+    #[arg(long, default_value_t = 500)]
+    ramp: u64,
+    /// A label for the report (W2, W10, W100, ...).
+    #[arg(long, default_value = "run")]
+    name: String,
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64
+}
+
+#[derive(Default)]
+struct Stats {
+    latencies_us: Vec<u32>,
+    received: u64,
+    duplicates: u64,
+    reordered: u64,
+}
+
+struct Shared {
+    stats: Mutex<Stats>,
+    measuring_from: u64,
+    measuring_to: u64,
+    sent_measured: AtomicU64,
+}
+
+/// (publisher id, its seq, sent at µs) from a body.
+fn parse_body(target: Target, body: &[u8]) -> Option<(u32, u64, u64)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let payload = match target {
+        // Contract A's delivered shape: the payload is the "message" field.
+        Target::Ieum => {
+            let v: serde_json::Value = serde_json::from_str(text).ok()?;
+            v.get("message")?.as_str()?.to_owned()
+        }
+        Target::Stomp => text.to_owned(),
+    };
+    let mut it = payload.split(':');
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    ))
+}
+
+async fn http_post(base: &str, path: &str, body: &str) -> Result<serde_json::Value, BoxError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut s = tokio::net::TcpStream::connect(&host).await?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await?;
+    let raw = String::from_utf8_lossy(&raw);
+    let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok(serde_json::from_str(payload)?)
+}
+
+async fn tokens(a: &Args, n: usize) -> Result<Vec<String>, BoxError> {
+    let base = a.http.clone().unwrap_or_else(|| {
+        a.url
+            .replace("ws://", "http://")
+            .trim_end_matches("/ws/chat")
+            .to_owned()
+    });
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let body = format!(
+            r#"{{"username":"bench{}u{i}","password":"benchpass"}}"#,
+            &run[..8]
+        );
+        let v = http_post(&base, "/auth/signup", &body).await?;
+        let t = v["data"]["accessToken"]
+            .as_str()
+            .ok_or_else(|| format!("signup failed: {v}"))?;
+        out.push(t.to_owned());
+    }
+    Ok(out)
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(a: &Args, token: Option<&str>) -> Result<WsStream, BoxError> {
+    let mut req = a.url.as_str().into_client_request()?;
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "v12.stomp".parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let mut connect = Frame::new(Command::Connect)
+        .header("accept-version", "1.2")
+        .header("host", "/")
+        .header("heart-beat", "0,0");
+    connect = match token {
+        Some(t) => connect.header("Authorization", format!("Bearer {t}")),
+        None => connect
+            .header("login", a.login.clone())
+            .header("passcode", a.passcode.clone()),
+    };
+    ws.send(Ws::Text(
+        String::from_utf8_lossy(&encode(&connect))
+            .into_owned()
+            .into(),
+    ))
+    .await?;
+    // Wait for CONNECTED.
+    let mut d = Decoder::new(Limits::default());
+    loop {
+        match ws.next().await {
+            Some(Ok(Ws::Text(t))) => d.push(t.as_bytes()),
+            Some(Ok(Ws::Binary(b))) => d.push(&b),
+            Some(Ok(_)) => continue,
+            _ => return Err("closed before CONNECTED".into()),
+        }
+        if let Some(Item::Frame(f)) = d.next()? {
+            if f.command == Command::Connected {
+                return Ok(ws);
+            }
+            return Err(format!("CONNECT refused: {:?}", f.get("message")).into());
+        }
+    }
+}
+
+fn destinations(target: Target, room: usize, run: &str) -> (String, String) {
+    match target {
+        Target::Ieum => (
+            format!("/topic/chat.b{run}-{room}"),
+            "/app/chat.send".to_owned(),
+        ),
+        Target::Stomp => (
+            format!("/topic/b{run}.{room}"),
+            format!("/topic/b{run}.{room}"),
+        ),
+    }
+}
+
+/// Opens a connection and subscribes it, waiting for the SUBSCRIBE's RECEIPT so
+/// that no message is sent before every subscriber listens.
+/// (RabbitMQ sends no RECEIPT for SUBSCRIBE: there a probe message sent to the
+/// topic and received back proves the subscription instead.)
+async fn ready_connection(
+    a: &Args,
+    token: Option<&str>,
+    topic: &str,
+) -> Result<(WsStream, Decoder), BoxError> {
+    let mut ws = open(a, token).await?;
+    let mut sub = Frame::new(Command::Subscribe)
+        .header("id", "0")
+        .header("destination", topic);
+    if a.target == Target::Ieum {
+        sub = sub.header("receipt", "ready");
+    }
+    ws.send(Ws::Text(
+        String::from_utf8_lossy(&encode(&sub)).into_owned().into(),
+    ))
+    .await?;
+    let probe = format!("probe-{}", uuid::Uuid::new_v4().simple());
+    if a.target == Target::Stomp {
+        let f = Frame::new(Command::Send)
+            .header("destination", topic)
+            .body(probe.clone());
+        ws.send(Ws::Text(
+            String::from_utf8_lossy(&encode(&f)).into_owned().into(),
+        ))
+        .await?;
+    }
+    let mut d = Decoder::new(Limits {
+        max_frame_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Ws::Text(t)))) => d.push(t.as_bytes()),
+            Ok(Some(Ok(Ws::Binary(b)))) => d.push(&b),
+            Ok(Some(Ok(_))) => continue,
+            _ => return Err("no RECEIPT for SUBSCRIBE".into()),
+        }
+        while let Some(item) = d.next()? {
+            if let Item::Frame(f) = item {
+                match f.command {
+                    Command::Receipt => return Ok((ws, d)),
+                    Command::Message if f.body == probe.as_bytes() => return Ok((ws, d)),
+                    Command::Error => {
+                        return Err(format!("SUBSCRIBE refused: {:?}", f.get("message")).into());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+pub async fn run(a: Args) -> Result<(), BoxError> {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let per_room = (a.connections / a.rooms).max(1);
+    let users = if a.target == Target::Ieum {
+        eprintln!("signing up {} users...", per_room.min(50));
+        tokens(&a, per_room.min(50)).await?
+    } else {
+        Vec::new()
+    };
+    // Phase 1: every connection opened and subscribed (ramped).
+    let ramp_gap = Duration::from_secs_f64(1.0 / a.ramp.max(1) as f64);
+    let mut opening = Vec::new();
+    for c in 0..a.connections {
+        let room = c % a.rooms;
+        let token = users.get(c % users.len().max(1)).cloned();
+        let a2 = a.clone();
+        let (topic, _) = destinations(a.target, room, &run);
+        opening.push(tokio::spawn(async move {
+            ready_connection(&a2, token.as_deref(), &topic).await
+        }));
+        tokio::time::sleep(ramp_gap).await;
+    }
+    let mut conns = Vec::new();
+    let mut failed = 0;
+    for (c, t) in opening.into_iter().enumerate() {
+        match t.await? {
+            Ok(conn) => conns.push((c, conn)),
+            Err(e) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("connection {c}: {e}");
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} connections failed", a.connections).into());
+    }
+    eprintln!("{} connections subscribed; sending", conns.len());
+    // Phase 2: warm-up, then the measured window.
+    let start_at = now_micros() + 500_000;
+    let shared = Arc::new(Shared {
+        stats: Mutex::new(Stats::default()),
+        measuring_from: start_at + a.warmup * 1_000_000,
+        measuring_to: start_at + (a.warmup + a.duration) * 1_000_000,
+        sent_measured: AtomicU64::new(0),
+    });
+    let publishers_total = a.rooms * a.publishers.min(per_room);
+    let interval = Duration::from_secs_f64(publishers_total as f64 / a.rate.max(0.001));
+    let mut tasks = Vec::new();
+    let mut publisher_id = 0u32;
+    for (c, (ws, decoder)) in conns {
+        let room = c % a.rooms;
+        let pid = if c / a.rooms < a.publishers {
+            publisher_id += 1;
+            publisher_id
+        } else {
+            0
+        };
+        let a2 = a.clone();
+        let shared = shared.clone();
+        let run = run.clone();
+        tasks.push(tokio::spawn(async move {
+            connection(a2, ws, decoder, room, pid, interval, start_at, shared, run).await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    report(&a, &shared, per_room).await;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    a: Args,
+    ws: WsStream,
+    mut d: Decoder,
+    room: usize,
+    publisher: u32,
+    interval: Duration,
+    start_at: u64,
+    shared: Arc<Shared>,
+    run: String,
+) {
+    let (mut tx, mut rx) = ws.split();
+    let (_, send_dest) = destinations(a.target, room, &run);
+    let end = shared.measuring_to + 3_000_000;
+    let reader_shared = shared.clone();
+    let target = a.target;
+    let reader = tokio::spawn(async move {
+        let mut last: HashMap<u32, u64> = HashMap::new();
+        let mut local = Stats::default();
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_micros(end.saturating_sub(now_micros()));
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, rx.next()).await {
+            match msg {
+                Ws::Text(t) => d.push(t.as_bytes()),
+                Ws::Binary(b) => d.push(&b),
+                _ => continue,
+            }
+            while let Ok(Some(item)) = d.next() {
+                let Item::Frame(f) = item else { continue };
+                if f.command != Command::Message {
+                    continue;
+                }
+                let Some((pid, seq, sent)) = parse_body(target, &f.body) else {
+                    continue;
+                };
+                let now = now_micros();
+                if sent >= reader_shared.measuring_from && sent < reader_shared.measuring_to {
+                    local.received += 1;
+                    local
+                        .latencies_us
+                        .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+                }
+                match last.get(&pid) {
+                    Some(&prev) if seq == prev => local.duplicates += 1,
+                    Some(&prev) if seq < prev => local.reordered += 1,
+                    _ => {
+                        last.insert(pid, seq);
+                    }
+                }
+            }
+        }
+        let mut s = reader_shared.stats.lock().await;
+        s.received += local.received;
+        s.duplicates += local.duplicates;
+        s.reordered += local.reordered;
+        s.latencies_us.extend(local.latencies_us);
+    });
+    if publisher > 0 {
+        // Spread publishers over the interval so sends are not in lockstep.
+        let offset =
+            Duration::from_micros((publisher as u64 * 7919) % interval.as_micros().max(1) as u64);
+        tokio::time::sleep(Duration::from_micros(start_at.saturating_sub(now_micros())) + offset)
+            .await;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seq = 0u64;
+        loop {
+            tick.tick().await;
+            let now = now_micros();
+            if now >= shared.measuring_to {
+                break;
+            }
+            seq += 1;
+            let payload = format!("{publisher}:{seq}:{now}");
+            let body = match a.target {
+                Target::Ieum => format!(r#"{{"roomId":"b{run}-{room}","message":"{payload}"}}"#),
+                Target::Stomp => payload,
+            };
+            if now >= shared.measuring_from {
+                shared.sent_measured.fetch_add(1, Ordering::Relaxed);
+            }
+            let f = Frame::new(Command::Send)
+                .header("destination", send_dest.clone())
+                .body(body);
+            if tx
+                .send(Ws::Text(
+                    String::from_utf8_lossy(&encode(&f)).into_owned().into(),
+                ))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    let _ = reader.await;
+}
+
+async fn report(a: &Args, shared: &Shared, per_room: usize) {
+    let mut s = shared.stats.lock().await;
+    s.latencies_us.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if s.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((s.latencies_us.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(s.latencies_us.len() - 1);
+        s.latencies_us[i] as f64 / 1000.0
+    };
+    let sent = shared.sent_measured.load(Ordering::Relaxed);
+    let expected = sent * per_room as u64;
+    let lost = expected.saturating_sub(s.received);
+    let report = serde_json::json!({
+        "bench": "fanout", "name": a.name, "target": format!("{:?}", a.target).to_lowercase(),
+        "connections": a.connections, "rooms": a.rooms, "publishers_per_room": a.publishers,
+        "rate_sent": a.rate, "duration_s": a.duration, "sent": sent, "expected": expected,
+        "received": s.received, "lost": lost, "duplicates": s.duplicates, "reordered": s.reordered,
+        "delivered_per_s": s.received as f64 / a.duration as f64,
+        "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
+        "max_ms": pct(1.0),
+    });
+    println!("{report}");
+    println!(
+        "{:<6} {:<6} sent {:>7} delivered {:>8}/{:<8} lost {:>6} dup {:>4} reorder {:>4} | p50 {:>7.2} p90 {:>7.2} p99 {:>7.2} p99.9 {:>7.2} max {:>7.2} ms",
+        a.name,
+        format!("{:?}", a.target).to_lowercase(),
+        sent,
+        s.received,
+        expected,
+        lost,
+        s.duplicates,
+        s.reordered,
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(0.999),
+        pct(1.0)
+    );
+}
