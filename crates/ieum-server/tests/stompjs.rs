@@ -50,4 +50,12 @@ async fn stompjs_speaks_contract_b(db: TestDb) {
     run_script(db, "contract-b.mjs").await;
 }
 
-both_backends!(stompjs_speaks_contract_a, stompjs_speaks_contract_b);
+async fn stompjs_speaks_contract_c(db: TestDb) {
+    run_script(db, "contract-c.mjs").await;
+}
+
+both_backends!(
+    stompjs_speaks_contract_a,
+    stompjs_speaks_contract_b,
+    stompjs_speaks_contract_c
+);

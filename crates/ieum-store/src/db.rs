@@ -49,7 +49,15 @@ impl Store {
             ));
         };
         let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(options.max_connections)
+        // SQLite has one writer at a time, and a transaction that reads before it
+        // writes fails at once (SQLITE_BUSY) when another writer went first. One
+        // connection serializes everything instead: the embedded store trades
+        // read concurrency for never failing a write under load.
+        let max = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => options.max_connections,
+        };
+        opts.max_connections(max)
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
             .sqlx_logging(false);
@@ -57,8 +65,8 @@ impl Store {
             opts.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
+                    .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
             });
         }
