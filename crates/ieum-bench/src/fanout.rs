@@ -472,3 +472,55 @@ async fn report(a: &Args, shared: &Shared, per_room: usize) {
         pct(1.0)
     );
 }
+
+#[derive(clap::Args, Clone)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub common: Args,
+    /// Seconds to hold the connections open once all are subscribed.
+    #[arg(long, default_value_t = 10)]
+    pub hold: u64,
+}
+
+/// Opens and subscribes `connections` idle connections, reports when all are
+/// up, holds them, then closes. Measure the server's RSS meanwhile.
+pub async fn idle(a: IdleArgs) -> Result<(), BoxError> {
+    let c = a.common;
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let users = if c.target == Target::Ieum {
+        tokens(&c, 1).await?
+    } else {
+        Vec::new()
+    };
+    let ramp_gap = Duration::from_secs_f64(1.0 / c.ramp.max(1) as f64);
+    let mut opening = Vec::new();
+    for i in 0..c.connections {
+        let (topic, _) = destinations(c.target, i % c.rooms, &run);
+        let token = users.first().cloned();
+        let a2 = c.clone();
+        opening.push(tokio::spawn(async move {
+            ready_connection(&a2, token.as_deref(), &topic).await
+        }));
+        tokio::time::sleep(ramp_gap).await;
+    }
+    let mut held = Vec::new();
+    let mut failed = 0;
+    for t in opening {
+        match t.await? {
+            Ok(conn) => held.push(conn),
+            Err(_) => failed += 1,
+        }
+    }
+    println!(
+        "{{\"bench\":\"idle\",\"connections\":{},\"failed\":{failed}}}",
+        held.len()
+    );
+    eprintln!(
+        "all {} connections subscribed ({failed} failed); holding {} s",
+        held.len(),
+        a.hold
+    );
+    tokio::time::sleep(Duration::from_secs(a.hold)).await;
+    drop(held);
+    Ok(())
+}

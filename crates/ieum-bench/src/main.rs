@@ -19,6 +19,8 @@ enum Cmd {
     Search(search::Args),
     /// STOMP-over-WebSocket fan-out: latency, loss, duplicates and order.
     Fanout(fanout::Args),
+    /// Idle authenticated, subscribed connections (for memory per connection).
+    Idle(fanout::IdleArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +33,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Cmd::Search(a) => search::run(a).await,
             Cmd::Fanout(a) => fanout::run(a).await,
+            Cmd::Idle(a) => fanout::idle(a).await,
         }
     });
     match result {
