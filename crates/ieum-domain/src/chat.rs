@@ -736,6 +736,7 @@ impl ChatService {
                     after: Some(after),
                     before: Some(upto + 1),
                     limit,
+                    skip_system: false,
                 },
             )
             .await

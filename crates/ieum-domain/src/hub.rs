@@ -434,6 +434,7 @@ impl Feed {
             after: Some(after),
             before: Some(upto),
             limit: (upto - after - 1) as u32,
+            skip_system: false,
         };
         match hub.messages.page(&self.room_id, query).await {
             Ok(found) => {

@@ -191,6 +191,8 @@ pub struct HistoryQuery {
     /// Only messages with seq > after.
     pub after: Option<i64>,
     pub limit: u32,
+    /// Leave out SYSTEM messages (for contracts whose clients know no such type).
+    pub skip_system: bool,
 }
 
 pub const CLIENT_MSG_ID_MAX: usize = 64;

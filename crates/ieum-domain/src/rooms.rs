@@ -8,8 +8,10 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult};
 use crate::hub::{EventPayload, Hub, LOBBY_FEED, RoomEvent, user_feed};
+use crate::message::{MessageKind, NewMessage};
 use crate::ports::{
-    Clock, JoinOutcome, PasswordHasher, RoomRepository, SocialRepository, UserRepository,
+    Clock, JoinOutcome, MessageRepository, PasswordHasher, RoomRepository, SocialRepository,
+    UserRepository,
 };
 use crate::room::{
     HistoryVisibility, MemberState, MemberView, Membership, NewRoom, Role, Room, RoomKind,
@@ -64,6 +66,7 @@ pub enum Entry {
 }
 
 pub struct RoomService {
+    messages: Arc<dyn MessageRepository>,
     rooms: Arc<dyn RoomRepository>,
     users: Arc<dyn UserRepository>,
     social: Arc<dyn SocialRepository>,
@@ -91,7 +94,9 @@ fn invite_code() -> String {
 }
 
 impl RoomService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        messages: Arc<dyn MessageRepository>,
         rooms: Arc<dyn RoomRepository>,
         users: Arc<dyn UserRepository>,
         social: Arc<dyn SocialRepository>,
@@ -101,6 +106,7 @@ impl RoomService {
         policy: RoomPolicy,
     ) -> Self {
         Self {
+            messages,
             rooms,
             users,
             social,
@@ -325,6 +331,41 @@ impl RoomService {
         }
     }
 
+    /// Leaves a SYSTEM message in a group room (joins, leaves, kicks, renames);
+    /// `actor` is who did it. Failures are logged: the action itself stands.
+    async fn system_message(&self, room: &Room, actor: Uuid, content: impl FnOnce(&str) -> String) {
+        if room.kind != RoomKind::Group {
+            return;
+        }
+        let (username, name, image) = match self.users.find_by_id(actor).await {
+            Ok(Some(u)) => (u.username, u.display_name, u.profile_image_url),
+            _ => return,
+        };
+        let appended = self
+            .messages
+            .append(NewMessage {
+                parent_id: None,
+                expires_at: None,
+                mentions: Vec::new(),
+                id: Uuid::now_v7(),
+                room_id: room.id.clone(),
+                sender_id: actor,
+                content: content(&name),
+                sender_username: username,
+                sender_name: name,
+                sender_image: image,
+                kind: MessageKind::System,
+                image_url: None,
+                client_msg_id: None,
+                created_at: self.clock.now(),
+            })
+            .await;
+        match appended {
+            Ok(a) => self.hub.publish(RoomEvent::message(a.message)).await,
+            Err(e) => tracing::warn!(room = %room.id, error = %e, "system message failed"),
+        }
+    }
+
     /// Tells the room's members (and the joiner's own devices) that someone joined.
     async fn announce_join(&self, who: &Principal, room: &Room) {
         let payload = EventPayload::MemberJoined {
@@ -337,6 +378,8 @@ impl RoomService {
             .await;
         self.hub
             .publish(RoomEvent::ephemeral(user_feed(who.user_id), payload, None))
+            .await;
+        self.system_message(room, who.user_id, |n| format!("{n} joined"))
             .await;
     }
 
@@ -473,8 +516,15 @@ impl RoomService {
         if let Some(u) = &settings.image_url {
             settings.image_url = Some(check_url("invalid_image_url", u.as_deref())?);
         }
+        let renamed = settings.name.clone();
         self.rooms.update_settings(id, settings).await?;
         let room = self.room(id).await?;
+        if let Some(name) = renamed {
+            self.system_message(&room, who.user_id, |n| {
+                format!("{n} renamed the room to {name}")
+            })
+            .await;
+        }
         self.hub
             .publish(RoomEvent::ephemeral(
                 id,
@@ -515,6 +565,14 @@ impl RoomService {
         if was_active {
             self.rooms.remove_member(id, target, state).await?;
             self.announce_leave(id, target, true).await;
+            let target_name = match self.users.find_by_id(target).await? {
+                Some(u) => u.display_name,
+                None => "someone".to_owned(),
+            };
+            let room = self.room(id).await?;
+            let verb = if ban { "banned" } else { "removed" };
+            self.system_message(&room, who.user_id, |n| format!("{n} {verb} {target_name}"))
+                .await;
         } else if ban {
             // Ban someone who is not in the room (yet): keep them out.
             self.rooms
@@ -542,6 +600,10 @@ impl RoomService {
             .remove_member(id, who.user_id, MemberState::Left)
             .await?;
         self.announce_leave(id, who.user_id, false).await;
+        if let Ok(room) = self.room(id).await {
+            self.system_message(&room, who.user_id, |n| format!("{n} left"))
+                .await;
+        }
         if me.role == Role::Owner {
             // Hand the room to the longest-standing admin, else member.
             let members = self.rooms.members(id).await?;
@@ -695,7 +757,10 @@ mod tests {
         clock.expect_now().returning(Utc::now);
         let mut messages = MockMessageRepository::new();
         messages.expect_last_seq().returning(|_| Ok(0));
+        let mut sys = MockMessageRepository::new();
+        sys.expect_last_seq().returning(|_| Ok(0));
         RoomService::new(
+            Arc::new(sys),
             Arc::new(rooms),
             Arc::new(MockUserRepository::new()),
             Arc::new(MockSocialRepository::new()),

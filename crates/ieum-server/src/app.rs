@@ -142,6 +142,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     let room_repo = Arc::new(SqlRooms::new(store.clone()));
     let social_repo = Arc::new(SqlSocial::new(store.clone()));
     let rooms = Arc::new(RoomService::new(
+        messages.clone(),
         room_repo.clone(),
         users.clone(),
         social_repo.clone(),

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ieum_domain::hub::{EventPayload, RoomEvent};
-use ieum_domain::message::Message;
+use ieum_domain::message::{Message, MessageKind};
 use ieum_domain::room::Room;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -204,7 +204,7 @@ fn native(event: &RoomEvent) -> Option<Value> {
 
 fn contract_b(event: &RoomEvent) -> Option<Value> {
     Some(match &event.payload {
-        EventPayload::Message(m) => contract_b_message(m),
+        EventPayload::Message(m) if m.kind != MessageKind::System => contract_b_message(m),
         EventPayload::Read {
             user_id,
             message_ids,
@@ -231,7 +231,9 @@ fn contract_b(event: &RoomEvent) -> Option<Value> {
 
 fn contract_c(event: &RoomEvent) -> Option<Value> {
     let (name, data) = match &event.payload {
-        EventPayload::Message(m) => ("chat", contract_c_message(m)),
+        EventPayload::Message(m) if m.kind != MessageKind::System => {
+            ("chat", contract_c_message(m))
+        }
         EventPayload::MemberJoined {
             room,
             user_id,
@@ -259,7 +261,9 @@ fn contract_c(event: &RoomEvent) -> Option<Value> {
 pub fn event_body(shape: u8, event: &RoomEvent) -> Vec<u8> {
     let value = match shape {
         SHAPE_A => match &event.payload {
-            EventPayload::Message(m) => serde_json::to_value(ContractAMessage::from(m)).ok(),
+            EventPayload::Message(m) if m.kind != MessageKind::System => {
+                serde_json::to_value(ContractAMessage::from(m)).ok()
+            }
             _ => None,
         },
         SHAPE_B => contract_b(event),

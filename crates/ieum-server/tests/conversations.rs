@@ -330,10 +330,11 @@ async fn contract_c_rooms_and_events(db: TestDb) {
         .map(|m| m["message"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["m1", "m2", "m3"]);
+    let m1_seq = page[0]["msgSeq"].as_i64().unwrap();
     let (_, page) = http_json(
         a,
         "GET",
-        &format!("/api/chatrooms/message/{chat_seq}/3/2"),
+        &format!("/api/chatrooms/message/{chat_seq}/{m1_seq}/2"),
         Some(&alice),
         None,
     )

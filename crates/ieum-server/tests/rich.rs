@@ -185,7 +185,8 @@ async fn edits_deletes_pins_threads_reactions_mentions(db: TestDb) {
     .await;
     assert_eq!(s, 204);
     let h = history(&server, &alice, &r.id).await;
-    assert_eq!(h[0]["reactions"][0]["userIds"], json!([alice_id]));
+    let first = h.iter().find(|m| m["id"] == m1.as_str()).unwrap();
+    assert_eq!(first["reactions"][0]["userIds"], json!([alice_id]));
 
     // Pins: a member pins (room default), a SYSTEM message follows; admins-only policy.
     let (s, _) = http_json(
@@ -199,7 +200,7 @@ async fn edits_deletes_pins_threads_reactions_mentions(db: TestDb) {
     assert_eq!(s, 204);
     let (_, ev) = bw.next_event("pinned").await;
     assert_eq!(ev["event"], "PINNED");
-    let (_, sys) = bw.next_message().await;
+    let sys = bw.next_system().await;
     assert_eq!(sys["type"], "SYSTEM");
     let (_, pins) = http_json(
         a,
@@ -333,7 +334,10 @@ async fn self_destruct_is_gone_everywhere_even_across_a_restart(db: TestDb) {
         (Some(m.as_str()), Some(true))
     );
     let h = history(&server, &alice, &r.id).await;
-    assert_eq!(h[0]["content"], "");
+    assert_eq!(
+        h.iter().find(|x| x["id"] == m.as_str()).unwrap()["content"],
+        ""
+    );
     let (_, found) = http_json(
         server.addr,
         "GET",
@@ -647,7 +651,88 @@ async fn kicks_and_bans(db: TestDb) {
     server.stop().await;
 }
 
+async fn system_messages_for_joins_leaves_kicks_and_renames(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let a = server.addr;
+    let (alice, _) = signup(&server, "alice").await;
+    let (bob, _) = signup(&server, "bob").await;
+    let (carol, carol_id) = signup(&server, "carol").await;
+    let r = room(&server, &alice, &[]).await;
+    let mut aw = Stomp::connect(&server.ws_url(), &alice).await;
+    aw.subscribe("s", &format!("/topic/rooms/{}", r.id), &[])
+        .await;
+    http_json(
+        a,
+        "POST",
+        &format!("/api/rooms/{}/join", r.id),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(aw.next_system().await["content"], "bob joined");
+    http_json(
+        a,
+        "PATCH",
+        &format!("/api/rooms/{}", r.id),
+        Some(&alice),
+        Some(json!({"name": "새 이름"})),
+    )
+    .await;
+    assert_eq!(
+        aw.next_system().await["content"],
+        "alice renamed the room to 새 이름"
+    );
+    http_json(
+        a,
+        "POST",
+        &format!("/api/rooms/{}/join", r.id),
+        Some(&carol),
+        None,
+    )
+    .await;
+    assert_eq!(aw.next_system().await["content"], "carol joined");
+    http_json(
+        a,
+        "POST",
+        &format!("/api/rooms/{}/members/{carol_id}/kick", r.id),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(aw.next_system().await["content"], "alice removed carol");
+    http_json(
+        a,
+        "POST",
+        &format!("/api/rooms/{}/leave", r.id),
+        Some(&bob),
+        None,
+    )
+    .await;
+    let left = aw.next_system().await;
+    assert_eq!(
+        (left["content"].as_str(), left["type"].as_str()),
+        (Some("bob left"), Some("SYSTEM"))
+    );
+    // Native history has them; contract A's history (no such type there) does not.
+    let h = history(&server, &alice, &r.id).await;
+    assert_eq!(h.iter().filter(|m| m["type"] == "SYSTEM").count(), 5);
+    let (_, a_hist) = http_json(
+        a,
+        "GET",
+        &format!("/chat/history/{}", r.id),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(a_hist, json!([]));
+    // They do not count as unread.
+    let (_, list) = http_json(a, "GET", "/api/rooms", Some(&alice), None).await;
+    assert_eq!(list["rooms"][0]["unreadCount"], 0);
+    server.stop().await;
+}
+
 both_backends!(
+    system_messages_for_joins_leaves_kicks_and_renames,
     edits_deletes_pins_threads_reactions_mentions,
     edit_and_delete_windows_are_enforced,
     self_destruct_is_gone_everywhere_even_across_a_restart,

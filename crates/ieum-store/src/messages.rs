@@ -431,6 +431,9 @@ impl MessageRepository for SqlMessages {
 
     async fn page(&self, room_id: &str, q: HistoryQuery) -> DomainResult<Vec<Message>> {
         let mut find = message::Entity::find().filter(message::Column::RoomId.eq(room_id));
+        if q.skip_system {
+            find = find.filter(message::Column::Kind.ne(MessageKind::System.as_str()));
+        }
         if let Some(before) = q.before {
             find = find.filter(message::Column::Seq.lt(before));
         }

@@ -270,6 +270,7 @@ async fn history_pages_and_room_lists(db: TestDb) {
         before,
         after,
         limit,
+        skip_system: false,
     };
     let seqs = |v: Vec<ieum_domain::message::Message>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
     assert_eq!(

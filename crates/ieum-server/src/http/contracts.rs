@@ -98,6 +98,7 @@ async fn couple_history(
                 before: params.cursor,
                 after: None,
                 limit: size,
+                skip_system: true,
             },
         )
         .await?;
@@ -208,6 +209,7 @@ async fn c_messages(
                 before: (msg_id >= 0).then_some(msg_id),
                 after: None,
                 limit: count,
+                skip_system: true,
             },
         )
         .await?;

@@ -30,6 +30,7 @@ pub struct PageParams {
 impl PageParams {
     fn query(&self, default_limit: u32) -> HistoryQuery {
         HistoryQuery {
+            skip_system: false,
             before: self.before,
             after: self.after,
             limit: self.limit.unwrap_or(default_limit),
@@ -47,7 +48,15 @@ async fn contract_a_history(
 ) -> Result<HttpResponse, ApiError> {
     let result = state
         .chat
-        .history(&who.0, &room_id, Entry::AutoJoinExisting, params.query(100))
+        .history(
+            &who.0,
+            &room_id,
+            Entry::AutoJoinExisting,
+            HistoryQuery {
+                skip_system: true,
+                ..params.query(100)
+            },
+        )
         .await;
     match result {
         Ok(messages) => {

@@ -373,9 +373,25 @@ impl Stomp {
             let f = self.recv().await.expect("connection open");
             if f.command == Command::Message && f.get("event").is_none_or(|e| e == "message") {
                 let v: Value = serde_json::from_slice(&f.body).expect("JSON body");
+                if v["type"] == "SYSTEM" {
+                    continue; // joins, leaves, pins: see next_system
+                }
                 return (f, v);
             }
             assert_ne!(f.command, Command::Error, "{f:?}");
+        }
+    }
+
+    /// The next SYSTEM message (joins, leaves, kicks, renames, pins).
+    pub async fn next_system(&mut self) -> Value {
+        loop {
+            let f = self.recv().await.expect("connection open");
+            if f.command == Command::Message && f.get("event") == Some("message") {
+                let v: Value = serde_json::from_slice(&f.body).expect("JSON body");
+                if v["type"] == "SYSTEM" {
+                    return v;
+                }
+            }
         }
     }
 
