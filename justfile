@@ -21,3 +21,8 @@ ci:
 # stable toolchain build with the sanitizer flags cargo-fuzz passes.
 fuzz seconds="300":
     cd crates/ieum-stomp && RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time={{seconds}}
+
+# Fan-out comparison with RabbitMQ Web-STOMP (see scripts/bench-compare).
+bench:
+    cargo build --release -p ieum-server -p ieum-bench
+    scripts/bench-compare
