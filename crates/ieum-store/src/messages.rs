@@ -622,33 +622,18 @@ impl MessageRepository for SqlMessages {
         on: bool,
         at: DateTime<Utc>,
     ) -> DomainResult<bool> {
-        let db = self.store.connection();
-        let backend = db.get_database_backend();
-        if on {
-            match db
-                .execute_raw(stmt(
-                    backend,
-                    "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
-                    vec![message.into(), user.into(), emoji.into(), at.into()],
-                ))
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if is_unique_violation(&e) => Ok(false),
-                Err(e) => Err(db_err(e)),
-            }
-        } else {
-            Ok(db
-                .execute_raw(stmt(
-                    backend,
-                    "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
-                    vec![message.into(), user.into(), emoji.into()],
-                ))
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-                == 1)
-        }
+        self.toggle_row(
+            on,
+            (
+                "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
+                vec![message.into(), user.into(), emoji.into(), at.into()],
+            ),
+            (
+                "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
+                vec![message.into(), user.into(), emoji.into()],
+            ),
+        )
+        .await
     }
 
     async fn reactions(&self, messages: Vec<Uuid>) -> DomainResult<Vec<(Uuid, ReactionCount)>> {
@@ -699,33 +684,18 @@ impl MessageRepository for SqlMessages {
         on: bool,
         at: DateTime<Utc>,
     ) -> DomainResult<bool> {
-        let db = self.store.connection();
-        let backend = db.get_database_backend();
-        if on {
-            match db
-                .execute_raw(stmt(
-                    backend,
-                    "INSERT INTO pins (room_id, message_id, pinned_by, pinned_at) VALUES (?, ?, ?, ?)",
-                    vec![room_id.into(), message.into(), by.into(), at.into()],
-                ))
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if is_unique_violation(&e) => Ok(false),
-                Err(e) => Err(db_err(e)),
-            }
-        } else {
-            Ok(db
-                .execute_raw(stmt(
-                    backend,
-                    "DELETE FROM pins WHERE room_id = ? AND message_id = ?",
-                    vec![room_id.into(), message.into()],
-                ))
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-                == 1)
-        }
+        self.toggle_row(
+            on,
+            (
+                "INSERT INTO pins (room_id, message_id, pinned_by, pinned_at) VALUES (?, ?, ?, ?)",
+                vec![room_id.into(), message.into(), by.into(), at.into()],
+            ),
+            (
+                "DELETE FROM pins WHERE room_id = ? AND message_id = ?",
+                vec![room_id.into(), message.into()],
+            ),
+        )
+        .await
     }
 
     async fn pins(&self, room_id: &str) -> DomainResult<Vec<(Message, Uuid, DateTime<Utc>)>> {
@@ -869,7 +839,25 @@ fn get<T: sea_orm::TryGetable>(row: &sea_orm::QueryResult, col: &str) -> DomainR
         .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
 }
 
+/// A statement with its values.
+type Sql<'a> = (&'a str, Vec<sea_orm::Value>);
+
 impl SqlMessages {
+    /// Inserts (`on`) or deletes one row; true when something changed. An insert
+    /// that meets the row already there changes nothing.
+    async fn toggle_row(&self, on: bool, insert: Sql<'_>, delete: Sql<'_>) -> DomainResult<bool> {
+        let db = self.store.connection();
+        let (sql, values) = if on { insert } else { delete };
+        match db
+            .execute_raw(stmt(db.get_database_backend(), sql, values))
+            .await
+        {
+            Ok(r) => Ok(r.rows_affected() == 1),
+            Err(e) if on && is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
     async fn attach_mentions(&self, msgs: &mut [Message]) -> DomainResult<()> {
         let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
         if ids.is_empty() {
