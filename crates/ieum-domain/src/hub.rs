@@ -462,12 +462,32 @@ fn retire(hub: &Hub, room_id: &str, rx: &mpsc::UnboundedReceiver<FeedCmd>) -> bo
 }
 
 async fn run_feed(hub: Arc<Hub>, room_id: String, mut rx: mpsc::UnboundedReceiver<FeedCmd>) {
-    let delivered = match hub.messages.last_seq(&room_id).await {
-        Ok(seq) => seq,
-        Err(e) => {
-            tracing::error!(room = %room_id, error = %e, "cannot read the room's last seq");
-            i64::MAX // deliver nothing sequenced rather than replay everything
+    // Where live delivery starts. A store that does not answer after a few
+    // tries ends the feed: pending subscribes then fail with `Unavailable`
+    // (clients get a clear error and retry) instead of a feed that would
+    // silently deliver nothing or replay from the wrong place.
+    let mut delivered = None;
+    for attempt in 0..5u32 {
+        match hub.messages.last_seq(&room_id).await {
+            Ok(seq) => {
+                delivered = Some(seq);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(room = %room_id, error = %e, attempt, "cannot read the room's last seq");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            }
         }
+    }
+    let Some(delivered) = delivered else {
+        tracing::error!(room = %room_id, "room feed stopped: the store does not answer");
+        rx.close();
+        let mut feeds = hub.feeds();
+        // Ours is the entry whose channel just closed (a newer feed's is open).
+        if feeds.get(&room_id).is_some_and(|tx| tx.is_closed()) {
+            feeds.remove(&room_id);
+        }
+        return;
     };
     let mut feed = Feed {
         room_id,
@@ -492,7 +512,6 @@ async fn run_feed(hub: Arc<Hub>, room_id: String, mut rx: mpsc::UnboundedReceive
             FeedCmd::Resync => {
                 if let Ok(last) = hub.messages.last_seq(&feed.room_id).await
                     && last > feed.delivered
-                    && feed.delivered != i64::MAX
                 {
                     feed.fill_gap(&hub, last + 1).await;
                 }
@@ -601,6 +620,26 @@ mod tests {
         for seq in 1..=5 {
             assert_eq!(recv(&mut fast_rx).await, seq);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_does_not_answer_fails_the_subscribe_clearly() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_last_seq()
+            .times(5)
+            .returning(|_| Err(DomainError::Unavailable("down".into())));
+        let hub = Hub::new(Arc::new(repo), Arc::new(LocalBus));
+        let (mb, _rx) = mailbox(4);
+        let err = hub
+            .subscribe("r", Uuid::nil(), "s".into(), 0, mb)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "unavailable");
+        assert_eq!(
+            hub.active_rooms(),
+            0,
+            "the dead feed is gone; a later subscribe starts afresh"
+        );
     }
 
     #[tokio::test]
