@@ -295,6 +295,14 @@ pub struct LocalPresence {
     online: std::sync::Mutex<std::collections::HashMap<Uuid, std::collections::HashSet<u64>>>,
 }
 
+impl LocalPresence {
+    /// Users with at least one connection here.
+    pub fn users(&self) -> Vec<Uuid> {
+        let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        online.keys().copied().collect()
+    }
+}
+
 #[async_trait]
 impl PresenceRegistry for LocalPresence {
     async fn connected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool> {

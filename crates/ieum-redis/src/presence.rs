@@ -8,8 +8,6 @@
 //! (one claim per dead node, by `SET NX`) and announces those connected nowhere
 //! else as offline. While Redis is unreachable, answers are this node's own.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -27,9 +25,8 @@ pub struct RedisPresence {
     prefix: String,
     node: Uuid,
     ttl: Duration,
+    /// This node's own connections (the source of truth for what it writes to Redis).
     local: LocalPresence,
-    /// Users with connections on this node (count per user).
-    mine: Mutex<HashMap<Uuid, usize>>,
     healthy: AtomicBool,
 }
 
@@ -41,7 +38,6 @@ impl RedisPresence {
             node,
             ttl,
             local: LocalPresence::default(),
-            mine: Mutex::new(HashMap::new()),
             healthy: AtomicBool::new(true),
         })
     }
@@ -103,12 +99,6 @@ impl RedisPresence {
 impl PresenceRegistry for RedisPresence {
     async fn connected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool> {
         let first_here = self.local.connected(user_id, connection).await?;
-        *self
-            .mine
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(user_id)
-            .or_default() += 1;
         if !first_here {
             return Ok(false);
         }
@@ -120,15 +110,6 @@ impl PresenceRegistry for RedisPresence {
 
     async fn disconnected(&self, user_id: Uuid, connection: u64) -> DomainResult<bool> {
         let last_here = self.local.disconnected(user_id, connection).await?;
-        {
-            let mut mine = self.mine.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = mine.get_mut(&user_id) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    mine.remove(&user_id);
-                }
-            }
-        }
         if !last_here {
             return Ok(false);
         }
@@ -161,17 +142,9 @@ impl PresenceRegistry for RedisPresence {
                 timed(conn.set_ex(self.node_key(&me), "1", self.ttl.as_secs().max(1))).await?;
             let _: i64 = timed(conn.sadd(self.nodes_key(), &me)).await?;
             // After a Redis restart the sets are gone: write this node's users again.
-            let users: Vec<String> = self
-                .mine
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .map(Uuid::to_string)
-                .collect();
-            for u in users {
-                let id = Uuid::parse_str(&u).unwrap_or_default();
-                let _: i64 = timed(conn.sadd(self.user_nodes_key(id), &me)).await?;
-                let _: i64 = timed(conn.sadd(self.node_users_key(&me), &u)).await?;
+            for user in self.local.users() {
+                let _: i64 = timed(conn.sadd(self.user_nodes_key(user), &me)).await?;
+                let _: i64 = timed(conn.sadd(self.node_users_key(&me), user.to_string())).await?;
             }
             Ok(())
         }

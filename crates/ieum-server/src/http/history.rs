@@ -1,17 +1,15 @@
 //! History over HTTP: contract A's `GET /chat/history/{roomId}` and the native
 //! `GET /api/rooms/{roomId}/messages`.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use ieum_domain::DomainError;
-use ieum_domain::error::ErrorKind;
 use ieum_domain::message::HistoryQuery;
 use ieum_domain::rooms::Entry;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::http::errors::{ApiError, problem_response};
+use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
 use crate::wire::ContractAMessage;
 
@@ -64,12 +62,8 @@ async fn contract_a_history(
                 messages.iter().map(ContractAMessage::from).collect();
             Ok(HttpResponse::Ok().json(body))
         }
+        // Forbidden is 403 through ApiError like every other error.
         Err(DomainError::NotFound { .. }) => Ok(HttpResponse::Ok().json(json!([]))),
-        Err(e) if e.kind() == ErrorKind::Forbidden => Ok(problem_response(
-            StatusCode::FORBIDDEN,
-            e.code(),
-            e.public_message(),
-        )),
         Err(e) => Err(e.into()),
     }
 }
