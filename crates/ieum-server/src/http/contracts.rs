@@ -5,13 +5,14 @@ use actix_web::{HttpResponse, web};
 use ieum_domain::DomainError;
 use ieum_domain::message::HistoryQuery;
 use ieum_domain::room::Visibility;
-use ieum_domain::rooms::{CreateRoom, Entry, JoinRequest};
+use ieum_domain::rooms::{CreateRoom, Entry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
+use crate::http::rooms::{JoinBody, join_room};
 use crate::wire::{contract_b_message, contract_c_message, contract_c_room, local_time};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -152,33 +153,13 @@ async fn c_create(
     Ok(HttpResponse::Created().json(json!({ "chatSeq": room.id, "chatName": room.name })))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct CJoin {
-    #[allow(dead_code)]
-    chat_seq: Option<Value>,
-    password: Option<String>,
-    invite_code: Option<String>,
-}
-
 async fn c_join(
     state: web::Data<AppState>,
     who: Authenticated,
     room_id: web::Path<String>,
-    body: Option<web::Json<CJoin>>,
+    body: Option<web::Json<JoinBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(web::Json::into_inner).unwrap_or_default();
-    let room = state
-        .rooms
-        .join(
-            &who.0,
-            &room_id,
-            JoinRequest {
-                password: b.password,
-                invite_code: b.invite_code,
-            },
-        )
-        .await?;
+    let room = join_room(&state, &who, &room_id, body).await?;
     Ok(HttpResponse::Ok().json(contract_c_room(&room)))
 }
 

@@ -1,7 +1,8 @@
 //! Message operations over HTTP: edit, delete, edit history, threads,
 //! reactions, pins, search; and room settings, kicks and bans.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ieum_domain::DomainError;
 use ieum_domain::message::SearchQuery;
@@ -37,11 +38,11 @@ pub fn room_routes(scope: actix_web::Scope) -> actix_web::Scope {
         )
         .route(
             "/{id}/messages/{msg}/reactions/{emoji}",
-            web::delete().to(unreact),
+            web::delete().to(react),
         )
         .route("/{id}/pins", web::get().to(pins))
         .route("/{id}/pins/{msg}", web::put().to(pin))
-        .route("/{id}/pins/{msg}", web::delete().to(unpin))
+        .route("/{id}/pins/{msg}", web::delete().to(pin))
 }
 
 #[derive(Deserialize)]
@@ -183,23 +184,16 @@ async fn reactions(
     Ok(HttpResponse::Ok().json(json!({ "reactions": r })))
 }
 
+/// PUT adds the reaction, DELETE removes it.
 async fn react(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     path: web::Path<(String, Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, msg, emoji) = path.into_inner();
-    state.chat.react(&who.0, &id, msg, &emoji, true).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn unreact(
-    state: web::Data<AppState>,
-    who: Authenticated,
-    path: web::Path<(String, Uuid, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, msg, emoji) = path.into_inner();
-    state.chat.react(&who.0, &id, msg, &emoji, false).await?;
+    let on = req.method() == Method::PUT;
+    state.chat.react(&who.0, &id, msg, &emoji, on).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -211,25 +205,17 @@ async fn sender_of(
     Ok(ieum_domain::chat::Sender::from(&user))
 }
 
+/// PUT pins, DELETE unpins.
 async fn pin(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, msg) = path.into_inner();
     let sender = sender_of(&state, &who).await?;
-    state.chat.pin(&sender, &id, msg, true).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn unpin(
-    state: web::Data<AppState>,
-    who: Authenticated,
-    path: web::Path<(String, Uuid)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, msg) = path.into_inner();
-    let sender = sender_of(&state, &who).await?;
-    state.chat.pin(&sender, &id, msg, false).await?;
+    let on = req.method() == Method::PUT;
+    state.chat.pin(&sender, &id, msg, on).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

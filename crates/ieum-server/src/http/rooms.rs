@@ -130,11 +130,27 @@ async fn get(
     Ok(HttpResponse::Ok().json(room_json(&room)))
 }
 
+/// Unknown fields (contract C's `chatSeq`) are ignored.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct JoinBody {
+pub(crate) struct JoinBody {
     password: Option<String>,
     invite_code: Option<String>,
+}
+
+/// Joins under the room's rules; shared by the native and contract C routes.
+pub(crate) async fn join_room(
+    state: &AppState,
+    who: &Authenticated,
+    id: &str,
+    body: Option<web::Json<JoinBody>>,
+) -> Result<Room, ApiError> {
+    let b = body.map(web::Json::into_inner).unwrap_or_default();
+    let req = JoinRequest {
+        password: b.password,
+        invite_code: b.invite_code,
+    };
+    Ok(state.rooms.join(&who.0, id, req).await?)
 }
 
 async fn join(
@@ -143,18 +159,7 @@ async fn join(
     id: web::Path<String>,
     body: Option<web::Json<JoinBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(web::Json::into_inner).unwrap_or_default();
-    let room = state
-        .rooms
-        .join(
-            &who.0,
-            &id,
-            JoinRequest {
-                password: b.password,
-                invite_code: b.invite_code,
-            },
-        )
-        .await?;
+    let room = join_room(&state, &who, &id, body).await?;
     Ok(HttpResponse::Ok().json(room_json(&room)))
 }
 
