@@ -165,7 +165,7 @@ impl ChatService {
             .chain(upto)
             .max()
             .unwrap_or(0);
-        let last_read_seq = self.rooms.mark_read(who, room_id, seq).await?;
+        let last_read_seq = self.rooms.record_read(who, room_id, seq).await?;
         let ids: Vec<Uuid> = marked.iter().map(|(id, _)| *id).collect();
         self.hub
             .publish(RoomEvent::ephemeral(

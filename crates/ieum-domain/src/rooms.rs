@@ -705,8 +705,14 @@ impl RoomService {
         self.rooms.rooms_of(who.user_id).await
     }
 
-    pub async fn mark_read(&self, who: &Principal, id: &str, seq: i64) -> DomainResult<i64> {
-        self.require_member(who.user_id, id).await?;
+    /// Moves a member's read cursor (membership was checked by the caller:
+    /// [`crate::chat::ChatService::mark_read`] is the use case).
+    pub(crate) async fn record_read(
+        &self,
+        who: &Principal,
+        id: &str,
+        seq: i64,
+    ) -> DomainResult<i64> {
         // Never past the newest message, so later messages still count as unread.
         let last = self.room(id).await?.last_seq;
         self.rooms

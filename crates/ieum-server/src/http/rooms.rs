@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use ieum_domain::room::{Role, Room, Visibility};
-use ieum_domain::rooms::{CreateRoom, JoinRequest};
+use ieum_domain::rooms::{CreateRoom, Entry, JoinRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -268,6 +268,11 @@ async fn read(
     id: web::Path<String>,
     body: web::Json<ReadBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let seq = state.rooms.mark_read(&who.0, &id, body.seq).await?;
-    Ok(HttpResponse::Ok().json(json!({ "lastReadSeq": seq })))
+    // The same use case as the STOMP read: the room (all the reader's devices
+    // included) gets the READ event.
+    let r = state
+        .chat
+        .mark_read(&who.0, &id, Entry::MembersOnly, Vec::new(), Some(body.seq))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "lastReadSeq": r.last_read_seq })))
 }
