@@ -83,7 +83,6 @@ async fn sent_delivered_read_in_order_across_devices(db: TestDb) {
     );
     let (_, list) = http_json(server.addr, "GET", "/api/rooms", Some(&alice), None).await;
     assert_eq!(list["rooms"][0]["unreadCount"], 0);
-    let _ = bob_id;
     server.stop().await;
 }
 

@@ -357,9 +357,7 @@ async fn self_destruct_is_gone_everywhere_even_across_a_restart(db: TestDb) {
     .await;
     drop(aw);
     drop(bw);
-    let data = server.data_dir.clone();
     server.stop().await;
-    let _ = data;
     let server = TestServer::start(&db).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
