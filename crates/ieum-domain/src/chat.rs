@@ -150,9 +150,9 @@ impl ChatService {
         message_ids: Vec<Uuid>,
         upto: Option<i64>,
     ) -> DomainResult<ReadReceipt> {
-        let member = self.rooms.enter(who, room_id, entry).await?;
+        let kind = self.rooms.member_kind(who, room_id, entry).await?;
         let at = self.clock.now();
-        let marked = if member.room_kind == RoomKind::Direct {
+        let marked = if kind == RoomKind::Direct {
             self.receipts
                 .mark_messages_read(room_id, who.user_id, message_ids, upto, at)
                 .await?
@@ -202,7 +202,7 @@ impl ChatService {
 
     /// Tells the room's other members that `who` is typing; never stored.
     pub async fn typing(&self, who: &Principal, room_id: &str, entry: Entry) -> DomainResult<()> {
-        self.rooms.enter(who, room_id, entry).await?;
+        self.rooms.member_kind(who, room_id, entry).await?;
         let at = self.clock.now();
         self.hub
             .publish(RoomEvent::ephemeral(
@@ -252,11 +252,11 @@ impl ChatService {
         req: SendMessage,
     ) -> DomainResult<Appended> {
         let (mut kind, content, image_url, client_msg_id) = self.policy.check(&req)?;
-        let member = self
+        let room_kind = self
             .rooms
-            .enter(&sender.principal(), room_id, entry)
+            .member_kind(&sender.principal(), room_id, entry)
             .await?;
-        if member.room_kind == RoomKind::Direct {
+        if room_kind == RoomKind::Direct {
             self.check_blocks(sender.id, room_id).await?;
         }
         let now = self.clock.now();

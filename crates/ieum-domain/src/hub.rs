@@ -23,14 +23,17 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult};
+use crate::members::{MemberCache, MemberTicket};
 use crate::message::{HistoryQuery, Message};
 use crate::ports::{EventBus, MessageRepository};
-use crate::room::Room;
+use crate::room::{Room, RoomKind};
 
 /// How many wire encodings of one event may be cached (one per protocol shape).
 pub const WIRE_SLOTS: usize = 4;
 /// The largest gap a feed fills from the store in one go.
 pub const MAX_GAP_FILL: i64 = 1000;
+/// How long a remembered membership is trusted at most (see [`crate::members`]).
+pub const MEMBER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
 
 // Events live behind an Arc and are made once per room event: the size of the
 // largest variant costs nothing per subscriber.
@@ -249,9 +252,6 @@ enum FeedCmd {
         subscription: Arc<str>,
     },
     /// Drops every subscription of a user who left or was removed.
-    Evict {
-        user_id: Uuid,
-    },
     /// Catch up with the store (after the bus lost messages).
     Resync,
 }
@@ -262,6 +262,7 @@ pub struct Hub {
     feeds: FeedMap,
     messages: Arc<dyn MessageRepository>,
     bus: Arc<dyn EventBus>,
+    members: MemberCache,
     this: Weak<Hub>,
 }
 
@@ -271,6 +272,7 @@ impl Hub {
             feeds: Mutex::new(HashMap::new()),
             messages,
             bus,
+            members: MemberCache::new(MEMBER_CACHE_TTL),
             this: this.clone(),
         })
     }
@@ -288,8 +290,16 @@ impl Hub {
         self.deliver(event);
     }
 
-    /// Hands an event to this node's feed of its room, if it has one.
+    /// Hands an event to this node's feed of its room, if it has one. Every event
+    /// of every room passes here (local ones and, while the bus is up, other
+    /// nodes'), which keeps the member cache right.
     pub fn deliver(&self, event: Arc<RoomEvent>) {
+        if let EventPayload::MemberLeft {
+            room_id, user_id, ..
+        } = &event.payload
+        {
+            self.members.forget(room_id, *user_id);
+        }
         let tx = self.feeds().get(&event.room_id).cloned();
         if let Some(tx) = tx {
             let _ = tx.send(FeedCmd::Event(event));
@@ -318,6 +328,26 @@ impl Hub {
             exclude_user,
             wire: Default::default(),
         })
+    }
+
+    /// The room's kind if `user_id` is known to be an active member of it.
+    pub fn cached_member(&self, room_id: &str, user_id: Uuid) -> Option<RoomKind> {
+        self.members.get(self.bus.epoch(), room_id, user_id)
+    }
+
+    /// Taken before a membership is read from the store, for [`Hub::remember_member`].
+    pub fn member_ticket(&self) -> Option<MemberTicket> {
+        self.members.ticket(self.bus.epoch())
+    }
+
+    pub fn remember_member(
+        &self,
+        ticket: MemberTicket,
+        room_id: &str,
+        user_id: Uuid,
+        kind: RoomKind,
+    ) {
+        self.members.remember(ticket, room_id, user_id, kind);
     }
 
     /// Number of rooms with local subscribers.
@@ -370,13 +400,6 @@ impl Hub {
             .map_err(|_| DomainError::Unavailable("room feed stopped".into()))
     }
 
-    /// Drops a user's subscriptions to a room on this node (after a leave or kick).
-    pub fn evict(&self, room_id: &str, user_id: Uuid) {
-        if let Some(tx) = self.feeds().get(room_id) {
-            let _ = tx.send(FeedCmd::Evict { user_id });
-        }
-    }
-
     pub fn unsubscribe(&self, room_id: &str, mailbox: &Mailbox, subscription: Arc<str>) {
         if let Some(tx) = self.feeds().get(room_id) {
             let _ = tx.send(FeedCmd::Unsubscribe {
@@ -410,6 +433,11 @@ impl Feed {
     async fn on_event(&mut self, hub: &Hub, event: Arc<RoomEvent>) {
         let Some(seq) = event.seq else {
             self.fan_out(&event);
+            // A member who left (or was removed) gets that event, then nothing
+            // more: their live subscriptions end here, on every node.
+            if let EventPayload::MemberLeft { user_id, .. } = &event.payload {
+                self.subscribers.retain(|s| s.user_id != *user_id);
+            }
             return;
         };
         if seq <= self.delivered {
@@ -508,7 +536,6 @@ async fn run_feed(hub: Arc<Hub>, room_id: String, mut rx: mpsc::UnboundedReceive
                 feed.subscribers
                     .retain(|s| !(s.mailbox.id == mailbox_id && s.subscription == subscription));
             }
-            FeedCmd::Evict { user_id } => feed.subscribers.retain(|s| s.user_id != user_id),
             FeedCmd::Resync => {
                 if let Ok(last) = hub.messages.last_seq(&feed.room_id).await
                     && last > feed.delivered

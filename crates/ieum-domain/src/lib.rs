@@ -10,6 +10,7 @@ pub mod chat;
 pub mod couples;
 pub mod error;
 pub mod hub;
+pub mod members;
 pub mod message;
 pub mod ports;
 pub mod room;

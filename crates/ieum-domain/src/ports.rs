@@ -230,6 +230,12 @@ pub trait EventBus: Send + Sync {
     /// This node has local subscribers for the room now (or no longer).
     async fn watch(&self, _room_id: &str) {}
     async fn unwatch(&self, _room_id: &str) {}
+    /// `Some(n)` while this node receives every event of every room; `n`
+    /// changes whenever events may have been missed (a reconnect). `None`
+    /// while it may be missing events. Caches built from events trust this.
+    fn epoch(&self) -> Option<u64> {
+        Some(0)
+    }
 }
 
 /// The single-node bus.

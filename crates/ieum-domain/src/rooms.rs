@@ -390,12 +390,11 @@ impl RoomService {
             kicked,
         };
         // On the room's feed only: the leaver's connections are still subscribed
-        // there and get it before they are evicted.
+        // there and get it; then every node's feed ends their subscriptions and
+        // forgets the membership.
         self.hub
             .publish(RoomEvent::ephemeral(room_id.to_owned(), payload, None))
             .await;
-        // After the event (feeds keep order): the leaver's live subscriptions end.
-        self.hub.evict(room_id, user_id);
     }
 
     pub async fn join_by_code(&self, who: &Principal, code: &str) -> DomainResult<Room> {
@@ -467,6 +466,26 @@ impl RoomService {
                     .ok_or_else(not_member)
             }
         }
+    }
+
+    /// What a SEND, a typing notice or a read needs: `who` is an active member
+    /// (joining first where `entry` lets them), and the room's kind. Served from
+    /// the hub's member cache when it can be (see [`crate::members`]).
+    pub async fn member_kind(
+        &self,
+        who: &Principal,
+        id: &str,
+        entry: Entry,
+    ) -> DomainResult<RoomKind> {
+        if let Some(kind) = self.hub.cached_member(id, who.user_id) {
+            return Ok(kind);
+        }
+        let ticket = self.hub.member_ticket();
+        let m = self.enter(who, id, entry).await?;
+        if let Some(t) = ticket {
+            self.hub.remember_member(t, id, who.user_id, m.room_kind);
+        }
+        Ok(m.room_kind)
     }
 
     /// Up to which seq the caller may read the room's history: `None` for all of

@@ -8,7 +8,7 @@
 //! every feed with the store, in case the lost message was the last one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,6 +38,8 @@ pub struct RedisBus {
     channel: String,
     node: Uuid,
     healthy: AtomicBool,
+    /// Subscriptions made so far: events may have been missed between two.
+    subscriptions: AtomicU64,
 }
 
 impl RedisBus {
@@ -48,6 +50,7 @@ impl RedisBus {
             channel: format!("{prefix}events"),
             node,
             healthy: AtomicBool::new(false),
+            subscriptions: AtomicU64::new(0),
         }))
     }
 
@@ -75,7 +78,7 @@ impl RedisBus {
                     }
                 }
             }
-            if self.healthy.swap(false, Ordering::Relaxed) {
+            if self.healthy.swap(false, Ordering::SeqCst) {
                 warned = false;
             }
             tokio::time::sleep(backoff).await;
@@ -87,7 +90,8 @@ impl RedisBus {
         let client = redis::Client::open(self.url.as_str()).map_err(crate::unavailable)?;
         let mut pubsub = timed(client.get_async_pubsub()).await?;
         timed(pubsub.subscribe(&self.channel)).await?;
-        self.healthy.store(true, Ordering::Relaxed);
+        self.subscriptions.fetch_add(1, Ordering::SeqCst);
+        self.healthy.store(true, Ordering::SeqCst);
         tracing::info!(channel = %self.channel, "redis subscription up");
         // Anything missed while down is read from the store.
         hub.resync();
@@ -125,5 +129,14 @@ impl EventBus for RedisBus {
         let mut conn = timed(self.pool.get()).await?;
         let _: i64 = timed(conn.publish(&self.channel, body)).await?;
         Ok(())
+    }
+
+    /// Every node subscribes to every room's events on one channel, so while
+    /// the subscription is up nothing is missed; each new subscription is a new
+    /// epoch.
+    fn epoch(&self) -> Option<u64> {
+        self.healthy
+            .load(Ordering::SeqCst)
+            .then(|| self.subscriptions.load(Ordering::SeqCst))
     }
 }

@@ -138,6 +138,90 @@ async fn two_nodes_exchange_messages_typing_receipts_and_presence() {
     drop(b);
 }
 
+/// Memberships are cached per node for SENDs; a kick on one node must reach the
+/// other: the kicked member's subscription ends there and their next SEND fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_on_one_node_is_cut_off_on_the_other() {
+    let db = PgDatabase::create().await;
+    let prefix = RedisPrefix::new();
+    let e = env(&db, &prefix, &redis_url());
+    let (a, b) = tokio::task::spawn_blocking(move || (Node::spawn(&e), Node::spawn(&e)))
+        .await
+        .unwrap();
+    let (alice, _) = signup_at(a.addr, "alice").await;
+    let (bob, bob_id) = signup_at(b.addr, "bob").await;
+    let (_, room) = http_json(
+        a.addr,
+        "POST",
+        "/api/rooms",
+        Some(&alice),
+        Some(json!({"name": "club"})),
+    )
+    .await;
+    let room = room["id"].as_str().unwrap().to_owned();
+    let (s, _) = http_json(
+        b.addr,
+        "POST",
+        &format!("/api/rooms/{room}/join"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let topic = format!("/topic/rooms/{room}");
+    let send = format!("/app/rooms/{room}/messages");
+    let mut bw = Stomp::connect(&b.ws_url(), &bob).await;
+    bw.subscribe("s", &topic, &[]).await;
+    bw.subscribe("errs", "/user/queue/errors", &[]).await;
+    // Two SENDs as a member: the second is served from node b's cache.
+    for n in 0..2 {
+        bw.send_json(
+            &send,
+            &json!({"content": format!("hi {n}")}),
+            Some("r"),
+            &[],
+        )
+        .await;
+        bw.expect_receipt("r").await;
+    }
+    let (s, _) = http_json(
+        a.addr,
+        "POST",
+        &format!("/api/rooms/{room}/members/{bob_id}/kick"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, ev) = bw.next_event("member_left").await;
+    assert_eq!(
+        (ev["userId"].as_str(), ev["kicked"].as_bool()),
+        (Some(bob_id.as_str()), Some(true))
+    );
+    bw.send_json(&send, &json!({"content": "still here?"}), None, &[])
+        .await;
+    loop {
+        let (f, m) = bw.next_message().await;
+        if f.get("destination") == Some("/user/queue/errors") {
+            assert_eq!(m["code"], "not_a_member", "{m}");
+            break;
+        }
+        assert_ne!(
+            m["content"], "still here?",
+            "a kicked member's SEND was stored"
+        );
+    }
+    let mut aw = Stomp::connect(&a.ws_url(), &alice).await;
+    aw.send_json(&send, &json!({"content": "after the kick"}), Some("r"), &[])
+        .await;
+    aw.expect_receipt("r").await;
+    let frames = bw.drain(Duration::from_millis(500)).await;
+    assert!(
+        frames.iter().all(|f| f.get("event") != Some("message")),
+        "the kicked member's subscription on the other node ended: {frames:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_redis_serves_its_own_clients_and_says_degraded() {
     let db = PgDatabase::create().await;

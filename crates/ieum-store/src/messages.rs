@@ -2,9 +2,11 @@
 //!
 //! Sends go to a small set of writer tasks (a room always to the same one, so its
 //! order is kept on this node). A writer takes every send waiting for it, up to a
-//! batch limit, and stores them in one transaction: per room one
-//! `UPDATE rooms SET last_seq = last_seq + k ... RETURNING last_seq` allocates the
-//! seqs under the room row's lock, then one multi-row INSERT. Each sender is
+//! batch limit, and stores them atomically: per room
+//! `UPDATE rooms SET last_seq = last_seq + k ... RETURNING` allocates the seqs
+//! under the room row's lock, then a multi-row INSERT takes them. On PostgreSQL
+//! a batch of plain sends is one statement (one round trip, one commit); other
+//! batches and SQLite use a transaction. Each sender is
 //! answered only after the commit, so a RECEIPT always names a durable message.
 //! When a batch fails as a whole, its sends are retried one by one so that one
 //! bad send cannot fail the others.
@@ -20,8 +22,8 @@ use ieum_domain::message::{
 use ieum_domain::ports::MessageRepository;
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -198,18 +200,16 @@ enum Slot {
     Failed(DomainError),
 }
 
-/// Stores a batch in one transaction. The outer error fails the whole batch; the
-/// inner results are per send.
-async fn write_batch(
-    store: &Store,
-    msgs: &[&NewMessage],
-) -> DomainResult<Vec<DomainResult<Appended>>> {
-    let db = store.connection();
-    let tx = db.begin().await.map_err(db_err)?;
+/// What a batch does with each send, decided before anything is written.
+struct Plan {
+    slots: Vec<Slot>,
+    /// New sends per room, in order of first appearance (indexes into the batch).
+    rooms: Vec<(String, Vec<usize>)>,
+}
+
+fn plan(msgs: &[&NewMessage], existing: &HashMap<DedupeKey, Message>) -> Plan {
     let mut slots: Vec<Slot> = Vec::with_capacity(msgs.len());
-    let existing = find_existing(&tx, msgs).await?;
     let mut first_of: HashMap<DedupeKey, usize> = HashMap::new();
-    // Which sends are new, per room in order of first appearance.
     let mut rooms: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         if let Some(k) = key(m) {
@@ -229,9 +229,157 @@ async fn write_batch(
             None => rooms.push((m.room_id.clone(), vec![i])),
         }
     }
+    Plan { slots, rooms }
+}
+
+/// Stores a batch atomically. The outer error fails the whole batch; the inner
+/// results are per send.
+///
+/// On PostgreSQL a batch of plain sends (no mentions, no thread replies) is one
+/// statement: a data-modifying CTE bumps every room's `last_seq` and inserts the
+/// rows with seqs taken from the bumped values, so the batch costs one round
+/// trip and one commit. Anything else (and SQLite) goes through a transaction.
+async fn write_batch(
+    store: &Store,
+    msgs: &[&NewMessage],
+) -> DomainResult<Vec<DomainResult<Appended>>> {
+    let db = store.connection();
     let backend = db.get_database_backend();
+    let one_statement = backend == DbBackend::Postgres
+        && msgs
+            .iter()
+            .all(|m| m.mentions.is_empty() && m.parent_id.is_none());
+    let (slots, seqs) = if one_statement {
+        let existing = find_existing(db, msgs).await?;
+        let Plan { mut slots, rooms } = plan(msgs, &existing);
+        let seqs = insert_one_statement(db, msgs, &rooms, &mut slots).await?;
+        (slots, seqs)
+    } else {
+        let tx = db.begin().await.map_err(db_err)?;
+        let existing = find_existing(&tx, msgs).await?;
+        let Plan { mut slots, rooms } = plan(msgs, &existing);
+        let seqs = insert_in_transaction(&tx, msgs, &rooms, &mut slots).await?;
+        tx.commit().await.map_err(db_err)?;
+        (slots, seqs)
+    };
+    Ok(results(msgs, &slots, &seqs))
+}
+
+/// Marks every send of a room that does not exist as failed.
+fn room_missing(slots: &mut [Slot], idx: &[usize]) {
+    for &i in idx {
+        slots[i] = Slot::Failed(DomainError::not_found("room_not_found", "no such room"));
+    }
+}
+
+fn duplicate_or_db_err(e: sea_orm::DbErr) -> DomainError {
+    if is_unique_violation(&e) {
+        DomainError::conflict("duplicate", "a message with that client id or seq exists")
+    } else {
+        db_err(e)
+    }
+}
+
+/// The columns a new message row sets, in the order of `INSERT_COLUMNS`.
+const INSERT_COLUMNS: &str = "id, room_id, seq, sender_id, sender_username, sender_name, \
+     sender_image, kind, content, image_url, client_msg_id, created_at, expires_at, reply_count";
+
+async fn insert_one_statement(
+    db: &impl ConnectionTrait,
+    msgs: &[&NewMessage],
+    rooms: &[(String, Vec<usize>)],
+    slots: &mut [Slot],
+) -> DomainResult<Vec<i64>> {
+    let mut seqs = vec![0; msgs.len()];
+    if rooms.is_empty() {
+        return Ok(seqs);
+    }
+    // v(column1 = room id, column2 = how many, column3 = newest time);
+    // m(column1 = room id, column2 = position in its room from 1, then the row).
+    let mut sql = String::from(
+        "WITH bump AS (UPDATE rooms SET last_seq = rooms.last_seq + v.column2, \
+         last_message_at = v.column3 FROM (VALUES ",
+    );
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rooms.len() * 3 + msgs.len() * 13);
+    for (n, (room_id, idx)) in rooms.iter().enumerate() {
+        sql.push_str(if n == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+        let newest = idx.iter().map(|&i| msgs[i].created_at).max();
+        values.push(room_id.as_str().into());
+        values.push((idx.len() as i64).into());
+        values.push(newest.into());
+    }
+    sql.push_str(
+        ") AS v WHERE rooms.id = v.column1 RETURNING rooms.id, rooms.last_seq - v.column2 AS base), \
+         ins AS (INSERT INTO messages (",
+    );
+    sql.push_str(INSERT_COLUMNS);
+    sql.push_str(
+        ") SELECT m.column3, m.column1, bump.base + m.column2, m.column4, m.column5, m.column6, \
+         m.column7, m.column8, m.column9, m.column10, m.column11, m.column12, m.column13, 0 \
+         FROM (VALUES ",
+    );
+    let mut first = true;
+    for (room_id, idx) in rooms {
+        for (pos, &i) in idx.iter().enumerate() {
+            let m = msgs[i];
+            sql.push_str(if first { "(" } else { ", (" });
+            sql.push_str(&["?"; 13].join(", "));
+            sql.push(')');
+            first = false;
+            values.extend([
+                room_id.as_str().into(),
+                (pos as i64 + 1).into(),
+                m.id.into(),
+                m.sender_id.into(),
+                m.sender_username.as_str().into(),
+                m.sender_name.as_str().into(),
+                m.sender_image.clone().into(),
+                m.kind.as_str().into(),
+                m.content.as_str().into(),
+                m.image_url.clone().into(),
+                m.client_msg_id.clone().into(),
+                m.created_at.into(),
+                m.expires_at.into(),
+            ]);
+        }
+    }
+    sql.push_str(") AS m JOIN bump ON bump.id = m.column1) SELECT id, base FROM bump");
+    let rows = db
+        .query_all_raw(stmt(DbBackend::Postgres, &sql, values))
+        .await
+        .map_err(duplicate_or_db_err)?;
+    let mut base: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row
+            .try_get("", "id")
+            .map_err(|e| DomainError::Internal(format!("room id: {e}")))?;
+        let b: i64 = row
+            .try_get("", "base")
+            .map_err(|e| DomainError::Internal(format!("last_seq: {e}")))?;
+        base.insert(id, b);
+    }
+    for (room_id, idx) in rooms {
+        match base.get(room_id) {
+            Some(b) => {
+                for (n, &i) in idx.iter().enumerate() {
+                    seqs[i] = b + 1 + n as i64;
+                }
+            }
+            None => room_missing(slots, idx),
+        }
+    }
+    Ok(seqs)
+}
+
+async fn insert_in_transaction(
+    tx: &DatabaseTransaction,
+    msgs: &[&NewMessage],
+    rooms: &[(String, Vec<usize>)],
+    slots: &mut [Slot],
+) -> DomainResult<Vec<i64>> {
+    let backend = tx.get_database_backend();
     let mut seqs: Vec<i64> = vec![0; msgs.len()];
-    for (room_id, idx) in &rooms {
+    for (room_id, idx) in rooms {
         let k = idx.len() as i64;
         let newest = idx
             .iter()
@@ -255,12 +403,7 @@ async fn write_batch(
                     seqs[i] = last - k + 1 + n as i64;
                 }
             }
-            None => {
-                for &i in idx {
-                    slots[i] =
-                        Slot::Failed(DomainError::not_found("room_not_found", "no such room"));
-                }
-            }
+            None => room_missing(slots, idx),
         }
     }
     let rows: Vec<message::ActiveModel> = msgs
@@ -291,18 +434,9 @@ async fn write_batch(
         .collect();
     for chunk in rows.chunks(500) {
         message::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&tx)
+            .exec_without_returning(tx)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    DomainError::conflict(
-                        "duplicate",
-                        "a message with that client id or seq exists",
-                    )
-                } else {
-                    db_err(e)
-                }
-            })?;
+            .map_err(duplicate_or_db_err)?;
     }
     for (i, m) in msgs.iter().enumerate() {
         if !matches!(slots[i], Slot::New) {
@@ -332,8 +466,11 @@ async fn write_batch(
             .map_err(db_err)?;
         }
     }
-    tx.commit().await.map_err(db_err)?;
+    Ok(seqs)
+}
 
+/// Each send's answer once its batch is stored.
+fn results(msgs: &[&NewMessage], slots: &[Slot], seqs: &[i64]) -> Vec<DomainResult<Appended>> {
     let stored = |i: usize| -> Message {
         let m = msgs[i];
         Message {
@@ -382,11 +519,11 @@ async fn write_batch(
             Slot::Failed(e) => Err(e.clone()),
         });
     }
-    Ok(out)
+    out
 }
 
 async fn find_existing(
-    tx: &DatabaseTransaction,
+    tx: &impl ConnectionTrait,
     msgs: &[&NewMessage],
 ) -> DomainResult<HashMap<DedupeKey, Message>> {
     let mut by_room: HashMap<&str, Vec<&str>> = HashMap::new();
