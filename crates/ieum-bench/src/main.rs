@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod fanout;
 mod search;
+mod store;
 
 #[derive(Parser)]
 #[command(name = "ieum-bench", about = "ieum's benchmarks")]
@@ -21,6 +22,8 @@ enum Cmd {
     Fanout(fanout::Args),
     /// Idle authenticated, subscribed connections (for memory per connection).
     Idle(fanout::IdleArgs),
+    /// Messages durably stored per second (group commit vs single-row INSERTs).
+    Store(store::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +37,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Search(a) => search::run(a).await,
             Cmd::Fanout(a) => fanout::run(a).await,
             Cmd::Idle(a) => fanout::idle(a).await,
+            Cmd::Store(a) => store::run(a).await,
         }
     });
     match result {

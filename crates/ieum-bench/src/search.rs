@@ -68,7 +68,7 @@ const QUERIES: &[&str] = &[
     "배포는",
 ];
 
-fn with_database(url: &str, db: &str) -> String {
+pub(crate) fn with_database(url: &str, db: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));
@@ -84,23 +84,40 @@ fn with_database(url: &str, db: &str) -> String {
     out
 }
 
-pub async fn run(a: Args) -> Result<(), BoxError> {
+/// A fresh database for one run: (admin connection, its name, its URL).
+pub(crate) async fn create_database(
+    admin_url: &str,
+) -> Result<(sea_orm::DatabaseConnection, String, String), BoxError> {
     let name = format!("ieum_bench_{}", Uuid::new_v4().simple());
-    let admin = Database::connect(a.admin_url.as_str()).await?;
+    let admin = Database::connect(admin_url).await?;
     admin
         .execute_unprepared(&format!(
             "CREATE DATABASE \"{name}\" LC_CTYPE 'C.UTF-8' LC_COLLATE 'C.UTF-8' TEMPLATE template0"
         ))
         .await?;
-    let url = with_database(&a.admin_url, &name);
-    let result = bench(&a, &url).await;
-    if !a.keep {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await?;
-    } else {
+    let url = with_database(admin_url, &name);
+    Ok((admin, name, url))
+}
+
+pub(crate) async fn drop_database(
+    admin: &sea_orm::DatabaseConnection,
+    name: &str,
+    keep: bool,
+) -> Result<(), BoxError> {
+    if keep {
         eprintln!("kept database {name}");
+        return Ok(());
     }
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    Ok(())
+}
+
+pub async fn run(a: Args) -> Result<(), BoxError> {
+    let (admin, name, url) = create_database(&a.admin_url).await?;
+    let result = bench(&a, &url).await;
+    drop_database(&admin, &name, a.keep).await?;
     result
 }
 

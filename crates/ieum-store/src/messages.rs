@@ -522,32 +522,37 @@ fn results(msgs: &[&NewMessage], slots: &[Slot], seqs: &[i64]) -> Vec<DomainResu
     out
 }
 
+/// Messages already stored under the batch's client ids: one query for the
+/// whole batch, an index lookup per key (the unique index on room, sender and
+/// client id).
 async fn find_existing(
     tx: &impl ConnectionTrait,
     msgs: &[&NewMessage],
 ) -> DomainResult<HashMap<DedupeKey, Message>> {
-    let mut by_room: HashMap<&str, Vec<&str>> = HashMap::new();
-    for m in msgs {
-        if let Some(c) = &m.client_msg_id {
-            by_room
-                .entry(m.room_id.as_str())
-                .or_default()
-                .push(c.as_str());
-        }
-    }
+    let keys: std::collections::HashSet<DedupeKey> = msgs.iter().filter_map(|m| key(m)).collect();
     let mut found = HashMap::new();
-    for (room_id, ids) in by_room {
-        let rows = message::Entity::find()
-            .filter(message::Column::RoomId.eq(room_id))
-            .filter(message::Column::ClientMsgId.is_in(ids))
-            .all(tx)
-            .await
-            .map_err(db_err)?;
-        for row in rows {
-            let m = to_message(row)?;
-            if let Some(c) = m.client_msg_id.clone() {
-                found.insert((m.room_id.clone(), m.sender_id, c), m);
-            }
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let mut sql = String::from("SELECT m.* FROM messages m JOIN (VALUES ");
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(keys.len() * 3);
+    for (n, (room, sender, cmid)) in keys.iter().enumerate() {
+        sql.push_str(if n == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+        values.extend([room.as_str().into(), (*sender).into(), cmid.as_str().into()]);
+    }
+    sql.push_str(
+        ") AS k ON m.room_id = k.column1 AND m.sender_id = k.column2 AND m.client_msg_id = k.column3",
+    );
+    let backend = tx.get_database_backend();
+    let rows = message::Entity::find()
+        .from_raw_sql(stmt(backend, &sql, values))
+        .all(tx)
+        .await
+        .map_err(db_err)?;
+    for row in rows {
+        let m = to_message(row)?;
+        if let Some(c) = m.client_msg_id.clone() {
+            found.insert((m.room_id.clone(), m.sender_id, c), m);
         }
     }
     Ok(found)
