@@ -129,6 +129,15 @@ pub trait RoomRepository: Send + Sync {
         role: Role,
         at: DateTime<Utc>,
     ) -> DomainResult<JoinOutcome>;
+    /// Bans someone who is not an active member: their row becomes (or is
+    /// created as) `Banned` without ever being active or taking a seat. `false`
+    /// when they are an active member after all (a join won the race).
+    async fn ban_outsider(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> DomainResult<bool>;
     /// Moves an active member to `Left` or `Banned`, freeing the seat.
     async fn remove_member(
         &self,

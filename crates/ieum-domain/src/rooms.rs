@@ -592,14 +592,21 @@ impl RoomService {
             let verb = if ban { "banned" } else { "removed" };
             self.system_message(&room, who.user_id, |n| format!("{n} {verb} {target_name}"))
                 .await;
-        } else if ban {
-            // Ban someone who is not in the room (yet): keep them out.
-            self.rooms
-                .add_member(id, target, Role::Member, self.clock.now())
-                .await?;
-            self.rooms
+        } else if ban
+            && !self
+                .rooms
+                .ban_outsider(id, target, self.clock.now())
+                .await?
+        {
+            // Not a member when we looked, but they joined meanwhile: remove
+            // them like a member, so every node hears that they left.
+            if self
+                .rooms
                 .remove_member(id, target, MemberState::Banned)
-                .await?;
+                .await?
+            {
+                self.announce_leave(id, target, true).await;
+            }
         }
         Ok(())
     }

@@ -240,6 +240,57 @@ impl RoomRepository for SqlRooms {
         Ok(JoinOutcome::Joined)
     }
 
+    async fn ban_outsider(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> DomainResult<bool> {
+        let db = self.store.connection();
+        let tx = db.begin().await.map_err(db_err)?;
+        let existing = room_member::Entity::find_by_id((room_id.to_owned(), user_id))
+            .one(&tx)
+            .await
+            .map_err(db_err)?;
+        let res = match existing {
+            Some(m) if m.state == MemberState::Active.as_str() => return Ok(false),
+            Some(_) => room_member::Entity::update_many()
+                .col_expr(
+                    room_member::Column::State,
+                    Expr::value(MemberState::Banned.as_str()),
+                )
+                .filter(room_member::Column::RoomId.eq(room_id))
+                .filter(room_member::Column::UserId.eq(user_id))
+                .filter(room_member::Column::State.ne(MemberState::Active.as_str()))
+                .exec(&tx)
+                .await
+                .map(|r| r.rows_affected == 1),
+            None => room_member::Entity::insert(room_member::ActiveModel {
+                room_id: Set(room_id.to_owned()),
+                user_id: Set(user_id),
+                role: Set(Role::Member.as_str().to_owned()),
+                state: Set(MemberState::Banned.as_str().to_owned()),
+                joined_at: Set(at),
+                last_read_seq: Set(0),
+                favorite: Set(false),
+                delivered_seq: Set(0),
+                left_seq: Set(None),
+            })
+            .exec_without_returning(&tx)
+            .await
+            .map(|_| true),
+        };
+        match res {
+            Ok(true) => {}
+            // A concurrent join won: they are (becoming) an active member.
+            Ok(false) => return Ok(false),
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(db_err(e)),
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
     async fn remove_member(
         &self,
         room_id: &str,

@@ -321,7 +321,62 @@ async fn history_pages_and_room_lists(db: TestDb) {
     store.close().await;
 }
 
+/// A ban of someone outside the room never makes them a member, even for a
+/// moment, and needs no seat; an active member is not an outsider.
+async fn outsiders_are_banned_without_a_seat(db: TestDb) {
+    let store = store(&db).await;
+    let rooms = SqlRooms::new(store.clone());
+    let (a, b, c) = (
+        user(&store, "alice").await,
+        user(&store, "bob").await,
+        user(&store, "carol").await,
+    );
+    // A full room: the owner holds its only seat.
+    rooms.create(new_room("full", a.id, 1)).await.unwrap();
+    let now = Utc::now();
+    assert!(rooms.ban_outsider("full", b.id, now).await.unwrap());
+    let m = rooms.membership("full", b.id).await.unwrap().unwrap();
+    assert_eq!(m.state, MemberState::Banned);
+    assert_eq!(rooms.find("full").await.unwrap().unwrap().member_count, 1);
+    assert_eq!(
+        rooms
+            .add_member("full", b.id, Role::Member, now)
+            .await
+            .unwrap(),
+        JoinOutcome::Banned
+    );
+    // Someone who left before is banned the same way.
+    rooms.create(new_room("open", a.id, 5)).await.unwrap();
+    rooms
+        .add_member("open", c.id, Role::Member, now)
+        .await
+        .unwrap();
+    assert!(
+        rooms
+            .remove_member("open", c.id, MemberState::Left)
+            .await
+            .unwrap()
+    );
+    assert!(rooms.ban_outsider("open", c.id, now).await.unwrap());
+    assert_eq!(
+        rooms.membership("open", c.id).await.unwrap().unwrap().state,
+        MemberState::Banned
+    );
+    // An active member is not an outsider: nothing changes.
+    assert!(!rooms.ban_outsider("open", a.id, now).await.unwrap());
+    assert!(
+        rooms
+            .membership("open", a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active()
+    );
+    store.close().await;
+}
+
 both_backends!(
+    outsiders_are_banned_without_a_seat,
     seats_are_limited_and_freed,
     seqs_are_gapless_under_concurrent_sends,
     client_ids_dedupe_even_when_racing,
