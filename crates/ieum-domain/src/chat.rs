@@ -41,6 +41,26 @@ impl From<&User> for Sender {
 }
 
 impl Sender {
+    /// A SYSTEM message of a room whose `actor` is this sender.
+    pub fn system_message(&self, room_id: &str, content: String, at: DateTime<Utc>) -> NewMessage {
+        NewMessage {
+            parent_id: None,
+            expires_at: None,
+            mentions: Vec::new(),
+            id: Uuid::now_v7(),
+            room_id: room_id.to_owned(),
+            sender_id: self.id,
+            sender_username: self.username.clone(),
+            sender_name: self.display_name.clone(),
+            sender_image: self.image.clone(),
+            kind: MessageKind::System,
+            content,
+            image_url: None,
+            client_msg_id: None,
+            created_at: at,
+        }
+    }
+
     pub fn principal(&self) -> Principal {
         Principal {
             user_id: self.id,
@@ -605,24 +625,10 @@ impl ChatService {
             ))
             .await;
         if on {
+            let content = format!("{} pinned a message", sender.display_name);
             let appended = self
                 .messages
-                .append(NewMessage {
-                    parent_id: None,
-                    expires_at: None,
-                    mentions: Vec::new(),
-                    id: Uuid::now_v7(),
-                    room_id: room_id.to_owned(),
-                    sender_id: sender.id,
-                    sender_username: sender.username.clone(),
-                    sender_name: sender.display_name.clone(),
-                    sender_image: sender.image.clone(),
-                    kind: MessageKind::System,
-                    content: format!("{} pinned a message", sender.display_name),
-                    image_url: None,
-                    client_msg_id: None,
-                    created_at: now,
-                })
+                .append(sender.system_message(room_id, content, now))
                 .await?;
             self.hub.publish(RoomEvent::message(appended.message)).await;
         }

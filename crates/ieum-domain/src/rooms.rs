@@ -6,9 +6,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::chat::Sender;
 use crate::error::{DomainError, DomainResult};
 use crate::hub::{EventPayload, Hub, LOBBY_FEED, RoomEvent, user_feed};
-use crate::message::{MessageKind, NewMessage};
 use crate::ports::{
     Clock, JoinOutcome, MessageRepository, PasswordHasher, RoomRepository, SocialRepository,
     UserRepository,
@@ -337,28 +337,14 @@ impl RoomService {
         if room.kind != RoomKind::Group {
             return;
         }
-        let (username, name, image) = match self.users.find_by_id(actor).await {
-            Ok(Some(u)) => (u.username, u.display_name, u.profile_image_url),
+        let sender = match self.users.find_by_id(actor).await {
+            Ok(Some(u)) => Sender::from(&u),
             _ => return,
         };
+        let content = content(&sender.display_name);
         let appended = self
             .messages
-            .append(NewMessage {
-                parent_id: None,
-                expires_at: None,
-                mentions: Vec::new(),
-                id: Uuid::now_v7(),
-                room_id: room.id.clone(),
-                sender_id: actor,
-                content: content(&name),
-                sender_username: username,
-                sender_name: name,
-                sender_image: image,
-                kind: MessageKind::System,
-                image_url: None,
-                client_msg_id: None,
-                created_at: self.clock.now(),
-            })
+            .append(sender.system_message(&room.id, content, self.clock.now()))
             .await;
         match appended {
             Ok(a) => self.hub.publish(RoomEvent::message(a.message)).await,
