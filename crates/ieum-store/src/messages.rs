@@ -322,9 +322,10 @@ async fn insert_one_statement(
     for (room_id, idx) in rooms {
         for (pos, &i) in idx.iter().enumerate() {
             let m = msgs[i];
-            sql.push_str(if first { "(" } else { ", (" });
-            sql.push_str(&["?"; 13].join(", "));
-            sql.push(')');
+            if !first {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             first = false;
             values.extend([
                 room_id.as_str().into(),

@@ -77,6 +77,18 @@ fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> DomainResult<T> 
         .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
 }
 
+/// A user's membership row in a room, whatever its state.
+async fn member_row(
+    tx: &sea_orm::DatabaseTransaction,
+    room_id: &str,
+    user_id: Uuid,
+) -> DomainResult<Option<room_member::Model>> {
+    room_member::Entity::find_by_id((room_id.to_owned(), user_id))
+        .one(tx)
+        .await
+        .map_err(db_err)
+}
+
 #[async_trait]
 impl RoomRepository for SqlRooms {
     async fn create(&self, r: NewRoom) -> DomainResult<Room> {
@@ -188,10 +200,7 @@ impl RoomRepository for SqlRooms {
     ) -> DomainResult<JoinOutcome> {
         let db = self.store.connection();
         let tx = db.begin().await.map_err(db_err)?;
-        let existing = room_member::Entity::find_by_id((room_id.to_owned(), user_id))
-            .one(&tx)
-            .await
-            .map_err(db_err)?;
+        let existing = member_row(&tx, room_id, user_id).await?;
         match existing.as_ref().map(|m| m.state.as_str()) {
             Some("active") => return Ok(JoinOutcome::AlreadyMember),
             Some("banned") => return Ok(JoinOutcome::Banned),
@@ -248,10 +257,7 @@ impl RoomRepository for SqlRooms {
     ) -> DomainResult<bool> {
         let db = self.store.connection();
         let tx = db.begin().await.map_err(db_err)?;
-        let existing = room_member::Entity::find_by_id((room_id.to_owned(), user_id))
-            .one(&tx)
-            .await
-            .map_err(db_err)?;
+        let existing = member_row(&tx, room_id, user_id).await?;
         let res = match existing {
             Some(m) if m.state == MemberState::Active.as_str() => return Ok(false),
             Some(_) => room_member::Entity::update_many()
