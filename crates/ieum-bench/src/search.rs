@@ -8,6 +8,7 @@ use chrono::Utc;
 use ieum_domain::message::SearchQuery;
 use ieum_domain::ports::MessageRepository;
 use ieum_store::{SqlMessages, Store, StoreOptions, WriterOptions};
+use ieum_test_support::with_database;
 use sea_orm::{ConnectionTrait, Database};
 use uuid::Uuid;
 
@@ -67,22 +68,6 @@ const QUERIES: &[&str] = &[
     "영화 예",
     "배포는",
 ];
-
-pub(crate) fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let host_end = base
-        .rfind('/')
-        .filter(|i| *i > base.find("://").map_or(0, |s| s + 2))
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{db}", &base[..host_end]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
 
 /// A fresh database for one run: (admin connection, its name, its URL).
 pub(crate) async fn create_database(

@@ -20,6 +20,33 @@ fn env(db: &PgDatabase, prefix: &RedisPrefix, redis: &str) -> Vec<(&'static str,
     ]
 }
 
+/// Alice (on node a) makes a group room and Bob (on node b) joins it:
+/// (alice's token, bob's token, bob's id, room id).
+async fn alice_and_bob_in_a_room(a: &Node, b: &Node) -> (String, String, String, String) {
+    let (alice, _) = signup_at(a.addr, "alice").await;
+    let (bob, bob_id) = signup_at(b.addr, "bob").await;
+    let (s, room) = http_json(
+        a.addr,
+        "POST",
+        "/api/rooms",
+        Some(&alice),
+        Some(json!({"name": "club"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{room}");
+    let room = room["id"].as_str().unwrap().to_owned();
+    let (s, _) = http_json(
+        b.addr,
+        "POST",
+        &format!("/api/rooms/{room}/join"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    (alice, bob, bob_id, room)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_exchange_messages_typing_receipts_and_presence() {
     let db = PgDatabase::create().await;
@@ -148,26 +175,7 @@ async fn a_member_removed_on_one_node_is_cut_off_on_the_other() {
     let (a, b) = tokio::task::spawn_blocking(move || (Node::spawn(&e), Node::spawn(&e)))
         .await
         .unwrap();
-    let (alice, _) = signup_at(a.addr, "alice").await;
-    let (bob, bob_id) = signup_at(b.addr, "bob").await;
-    let (_, room) = http_json(
-        a.addr,
-        "POST",
-        "/api/rooms",
-        Some(&alice),
-        Some(json!({"name": "club"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
-    let (s, _) = http_json(
-        b.addr,
-        "POST",
-        &format!("/api/rooms/{room}/join"),
-        Some(&bob),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200);
+    let (alice, bob, bob_id, room) = alice_and_bob_in_a_room(&a, &b).await;
     let topic = format!("/topic/rooms/{room}");
     let send = format!("/app/rooms/{room}/messages");
     let mut bw = Stomp::connect(&b.ws_url(), &bob).await;
@@ -339,25 +347,7 @@ async fn a_redis_restart_loses_nothing_and_recovers_by_itself() {
     let (a, b) = tokio::task::spawn_blocking(move || (Node::spawn(&e), Node::spawn(&e)))
         .await
         .unwrap();
-    let (alice, _) = signup_at(a.addr, "alice").await;
-    let (bob, _) = signup_at(b.addr, "bob").await;
-    let (_, room) = http_json(
-        a.addr,
-        "POST",
-        "/api/rooms",
-        Some(&alice),
-        Some(json!({"name": "steady"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
-    http_json(
-        b.addr,
-        "POST",
-        &format!("/api/rooms/{room}/join"),
-        Some(&bob),
-        None,
-    )
-    .await;
+    let (alice, bob, _, room) = alice_and_bob_in_a_room(&a, &b).await;
     let mut bw = Stomp::connect(&b.ws_url(), &bob).await;
     bw.subscribe("s", &format!("/topic/rooms/{room}"), &[])
         .await;

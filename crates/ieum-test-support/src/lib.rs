@@ -26,8 +26,9 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
 }
 
-fn with_database(url: &str, db: &str) -> String {
-    // Replace the path (the database name) and keep the query string.
+/// The same server URL with another database: the path is replaced, the query
+/// string kept.
+pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

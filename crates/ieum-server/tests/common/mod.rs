@@ -191,18 +191,7 @@ pub async fn http_json(
 
 /// Signs up and returns (access token, user id).
 pub async fn signup(server: &TestServer, username: &str) -> (String, String) {
-    let (s, body) = http_json(
-        server.addr,
-        "POST",
-        "/auth/signup",
-        None,
-        Some(serde_json::json!({"username": username, "password": "testpass"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
-    let token = body["data"]["accessToken"].as_str().unwrap().to_owned();
-    let (_, me) = http_json(server.addr, "GET", "/api/me", Some(&token), None).await;
-    (token, me["id"].as_str().unwrap().to_owned())
+    signup_at(server.addr, username).await
 }
 
 type Ws =
@@ -501,7 +490,7 @@ impl Drop for Node {
     }
 }
 
-/// Signs up on a node's address.
+/// Signs up on a server's or node's address; returns (access token, user id).
 pub async fn signup_at(addr: std::net::SocketAddr, username: &str) -> (String, String) {
     let (s, body) = http_json(
         addr,
