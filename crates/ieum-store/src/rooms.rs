@@ -77,6 +77,27 @@ fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> DomainResult<T> 
         .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
 }
 
+/// A membership row for someone the room has never had.
+fn new_member_row(
+    room_id: String,
+    user_id: Uuid,
+    role: Role,
+    state: MemberState,
+    at: DateTime<Utc>,
+) -> room_member::ActiveModel {
+    room_member::ActiveModel {
+        room_id: Set(room_id),
+        user_id: Set(user_id),
+        role: Set(role.as_str().to_owned()),
+        state: Set(state.as_str().to_owned()),
+        joined_at: Set(at),
+        last_read_seq: Set(0),
+        favorite: Set(false),
+        delivered_seq: Set(0),
+        left_seq: Set(None),
+    }
+}
+
 /// A user's membership row in a room, whatever its state.
 async fn member_row(
     tx: &sea_orm::DatabaseTransaction,
@@ -122,17 +143,13 @@ impl RoomRepository for SqlRooms {
             }
             Err(e) => return Err(db_err(e)),
         };
-        room_member::Entity::insert(room_member::ActiveModel {
-            room_id: Set(r.id),
-            user_id: Set(r.created_by),
-            role: Set(Role::Owner.as_str().to_owned()),
-            state: Set(MemberState::Active.as_str().to_owned()),
-            joined_at: Set(r.created_at),
-            last_read_seq: Set(0),
-            favorite: Set(false),
-            delivered_seq: Set(0),
-            left_seq: Set(None),
-        })
+        room_member::Entity::insert(new_member_row(
+            r.id,
+            r.created_by,
+            Role::Owner,
+            MemberState::Active,
+            r.created_at,
+        ))
         .exec_without_returning(&tx)
         .await
         .map_err(db_err)?;
@@ -271,17 +288,13 @@ impl RoomRepository for SqlRooms {
                 .exec(&tx)
                 .await
                 .map(|r| r.rows_affected == 1),
-            None => room_member::Entity::insert(room_member::ActiveModel {
-                room_id: Set(room_id.to_owned()),
-                user_id: Set(user_id),
-                role: Set(Role::Member.as_str().to_owned()),
-                state: Set(MemberState::Banned.as_str().to_owned()),
-                joined_at: Set(at),
-                last_read_seq: Set(0),
-                favorite: Set(false),
-                delivered_seq: Set(0),
-                left_seq: Set(None),
-            })
+            None => room_member::Entity::insert(new_member_row(
+                room_id.to_owned(),
+                user_id,
+                Role::Member,
+                MemberState::Banned,
+                at,
+            ))
             .exec_without_returning(&tx)
             .await
             .map(|_| true),
