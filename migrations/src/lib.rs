@@ -9,6 +9,7 @@ mod m20261124_000001_accounts;
 mod m20261124_000002_rooms_messages;
 mod m20261124_000003_conversations;
 mod m20261124_000004_rich_messages;
+mod m20261124_000005_message_write_path;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_rooms_messages::Migration),
             Box::new(m20261124_000003_conversations::Migration),
             Box::new(m20261124_000004_rich_messages::Migration),
+            Box::new(m20261124_000005_message_write_path::Migration),
         ]
     }
 }

@@ -33,11 +33,29 @@ impl Default for StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
+    url: std::sync::Arc<str>,
+    options: StoreOptions,
 }
 
 impl Store {
     /// Connects to `postgres://...` or `sqlite://...` (created when missing).
     pub async fn connect(url: &str, options: &StoreOptions) -> DomainResult<Self> {
+        Self::open(url, options, None).await
+    }
+
+    /// A handle over a pool of its own of at most `connections` connections to
+    /// the same database (SQLite: this same handle, it has one connection).
+    /// Opened from a task, its sockets are driven by that task's runtime, so a
+    /// writer task that owns one never waits for another thread to see its
+    /// database's answers.
+    pub async fn dedicated(&self, connections: u32) -> DomainResult<Self> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.clone()),
+            Backend::Postgres => Self::open(&self.url, &self.options, Some(connections)).await,
+        }
+    }
+
+    async fn open(url: &str, options: &StoreOptions, max: Option<u32>) -> DomainResult<Self> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else if url.starts_with("sqlite:") {
@@ -55,11 +73,15 @@ impl Store {
         // read concurrency for never failing a write under load.
         let max = match backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => options.max_connections,
+            Backend::Postgres => max.unwrap_or(options.max_connections),
         };
         opts.max_connections(max)
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
+            // The pool's default pings every connection it hands out: a second
+            // round trip per statement. Only a connection idle long enough to
+            // have been dropped by a proxy or a restart is pinged.
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
             .sqlx_logging(false);
         if backend == Backend::Sqlite {
             opts.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
@@ -73,7 +95,12 @@ impl Store {
         let db = Database::connect(opts).await.map_err(|e| {
             DomainError::Unavailable(format!("cannot connect to the database: {e}"))
         })?;
-        Ok(Self { db, backend })
+        Ok(Self {
+            db,
+            backend,
+            url: url.into(),
+            options: options.clone(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

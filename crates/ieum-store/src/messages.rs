@@ -42,6 +42,9 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// Sends that may wait for a writer before senders wait too (backpressure).
     pub queue: usize,
+    /// PostgreSQL: how often the search index's pending entries are merged
+    /// (milliseconds; 0 leaves it to inserts and autovacuum).
+    pub search_flush_ms: u64,
 }
 
 impl Default for WriterOptions {
@@ -50,6 +53,7 @@ impl Default for WriterOptions {
             writers: 4,
             max_batch: 256,
             queue: 4096,
+            search_flush_ms: 1000,
         }
     }
 }
@@ -62,7 +66,19 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct SqlMessages {
     store: Store,
-    writers: Vec<mpsc::Sender<Job>>,
+    writers: std::sync::Arc<[std::sync::Mutex<Option<mpsc::Sender<Job>>>]>,
+    options: WriterOptions,
+    _flusher: Option<std::sync::Arc<AbortOnDrop>>,
+}
+
+/// Stops a background task when the last handle that needs it is gone.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -101,26 +117,87 @@ pub(crate) fn to_message(m: message::Model) -> DomainResult<Message> {
 }
 
 impl SqlMessages {
-    /// Starts the writer tasks on the current Tokio runtime.
+    /// The writers start on first use, on the runtime of the task that first
+    /// sends to them (an actix worker in the server), each with a database
+    /// connection of its own opened there: the session, its writer and the
+    /// writer's socket then share one thread instead of waking two others per
+    /// message. A writer whose runtime has gone (a restarted worker) is started
+    /// again on the next send. On PostgreSQL it also starts the search index
+    /// flusher on the current Tokio runtime.
     pub fn new(store: Store, options: WriterOptions) -> Self {
         let writers = (0..options.writers.max(1))
-            .map(|_| {
-                let (tx, rx) = mpsc::channel(options.queue.max(1));
-                tokio::spawn(run_writer(store.clone(), rx, options.max_batch.max(1)));
-                tx
-            })
+            .map(|_| std::sync::Mutex::new(None))
             .collect();
-        Self { store, writers }
+        let flusher = (store.backend() == crate::Backend::Postgres && options.search_flush_ms > 0)
+            .then(|| {
+                let task = tokio::spawn(flush_search_index(
+                    store.clone(),
+                    std::time::Duration::from_millis(options.search_flush_ms),
+                ));
+                std::sync::Arc::new(AbortOnDrop(task.abort_handle()))
+            });
+        Self {
+            store,
+            writers,
+            options,
+            _flusher: flusher,
+        }
     }
 
-    fn writer_for(&self, room_id: &str) -> &mpsc::Sender<Job> {
+    fn writer_for(&self, room_id: &str) -> mpsc::Sender<Job> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         room_id.hash(&mut h);
-        &self.writers[(h.finish() as usize) % self.writers.len()]
+        let slot = &self.writers[(h.finish() as usize) % self.writers.len()];
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let (tx, rx) = mpsc::channel(self.options.queue.max(1));
+                tokio::spawn(run_writer(
+                    self.store.clone(),
+                    rx,
+                    self.options.max_batch.max(1),
+                ));
+                *slot = Some(tx.clone());
+                tx
+            }
+        }
     }
 }
 
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// Moves the trigram index's pending list into the index proper, off the send
+/// path. A GIN index with `fastupdate` collects new entries in a pending list
+/// and the insert that finds the list over `gin_pending_list_limit` merges it,
+/// which stalled that one send (and every send queued behind its writer) for
+/// tens of milliseconds every few seconds under load. The migration raises the
+/// limit to 16 MB, so the insert-time merge stays a safety valve, and this task
+/// merges the list every interval on a connection of the shared pool. One node
+/// at a time does it (an advisory lock); the others skip their turn.
+async fn flush_search_index(store: Store, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let sql = "SELECT CASE WHEN pg_try_advisory_xact_lock(7234012002) \
+                   THEN gin_clean_pending_list('idx_messages_content_trgm') END AS pages";
+        if let Err(e) = store
+            .connection()
+            .execute_unprepared(&format!("BEGIN; {sql}; COMMIT"))
+            .await
+        {
+            tracing::debug!(error = %e, "search index flush failed");
+        }
+    }
+}
+
+async fn run_writer(shared: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let store = match shared.dedicated(1).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no connection of its own for a message writer; using the shared pool");
+            shared
+        }
+    };
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         batch.push(first);

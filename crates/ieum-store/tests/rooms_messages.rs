@@ -382,3 +382,94 @@ both_backends!(
     client_ids_dedupe_even_when_racing,
     history_pages_and_room_lists,
 );
+
+/// PostgreSQL: new messages' trigram entries wait in the index's pending list
+/// only until the store's flusher merges them (no send pays for the merge),
+/// and search finds them before and after.
+#[tokio::test]
+async fn search_index_pending_entries_are_merged_in_the_background() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::postgres().await;
+    let store = store(&db).await;
+    let conn = store.connection();
+    conn.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        .await
+        .unwrap();
+    let pending = || async {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pending_tuples::bigint AS n FROM pgstatginindex('idx_messages_content_trgm')",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    let limit = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT array_to_string(reloptions, ',') AS o FROM pg_class \
+             WHERE relname = 'idx_messages_content_trgm'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "o")
+        .unwrap();
+    assert_eq!(limit, "gin_pending_list_limit=16384");
+    let rooms = SqlRooms::new(store.clone());
+    let a = user(&store, "alice").await;
+    rooms.create(new_room("r", a.id, 50)).await.unwrap();
+    // Without the flusher the entries stay pending: the check below can fail.
+    let idle = SqlMessages::new(
+        store.clone(),
+        WriterOptions {
+            search_flush_ms: 0,
+            ..writer_options(&db)
+        },
+    );
+    for i in 0..10 {
+        idle.append(msg("r", &a, &format!("답장 기다림 {i}"), None))
+            .await
+            .unwrap();
+    }
+    assert!(pending().await > 0, "nothing pending to merge");
+    drop(idle);
+    let messages = SqlMessages::new(
+        store.clone(),
+        WriterOptions {
+            search_flush_ms: 50,
+            ..writer_options(&db)
+        },
+    );
+    messages
+        .append(msg("r", &a, "비밀 답장", None))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pending().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flusher did not merge the pending entries"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let found = messages
+        .search(ieum_domain::message::SearchQuery {
+            user_id: a.id,
+            text: "답장".into(),
+            room_id: None,
+            sender_id: None,
+            from: None,
+            to: None,
+            before: None,
+            limit: 50,
+            now: Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 11);
+    drop(messages);
+    store.close().await;
+}
