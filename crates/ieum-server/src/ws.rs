@@ -262,8 +262,19 @@ impl Conn {
             description: None,
         });
         let mut draining = self.state.drain.subscribe();
+        // Made once and re-armed, not remade on every pass of the loop: each
+        // would register with the timer wheel or a waiter list per frame.
+        let overflowed = overflow.wait();
+        let drained = draining.wait_for(|d| *d);
+        let mut deadline = self.next_deadline();
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(overflowed, drained, timer);
         loop {
-            let deadline = self.next_deadline();
+            let next = self.next_deadline();
+            if next != deadline {
+                deadline = next;
+                timer.as_mut().reset(deadline);
+            }
             let step = tokio::select! {
                 msg = stream.recv() => match msg {
                     Some(Ok(AggregatedMessage::Text(t))) => self.on_bytes(t.as_bytes()).await,
@@ -294,15 +305,22 @@ impl Conn {
                     Some(d) => self.deliver(d).await,
                     None => Err(Stop),
                 },
-                _ = overflow.wait() => {
+                _ = &mut overflowed => {
                     let _ = self
                         .send_error("slow_consumer", "the connection fell too far behind; reconnect and resume with last-seq", None)
                         .await;
                     close = Some(CloseReason { code: CloseCode::Policy, description: Some("slow consumer".into()) });
                     Err(Stop)
                 }
-                _ = tokio::time::sleep_until(deadline) => self.on_timer().await,
-                _ = draining.wait_for(|d| *d) => {
+                _ = &mut timer => {
+                    let step = self.on_timer().await;
+                    // A deadline that passed without moving (a ping already
+                    // sent) must not fire again at once.
+                    deadline = self.next_deadline();
+                    timer.as_mut().reset(deadline);
+                    step
+                }
+                _ = &mut drained => {
                     let _ = self
                         .send_error("server_shutdown", "this server is going away; reconnect (to another node) and resume with last-seq", None)
                         .await;
