@@ -48,8 +48,24 @@ pub struct Args {
     /// Also measure the single-row INSERT reference.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     reference: bool,
+    /// Sends per second in total, paced (0: each sender sends again as soon as
+    /// its last send is stored, to find the most the store takes). Paced, the
+    /// figure to read is the append latency: the store's own share of a SEND's
+    /// end-to-end latency at that rate.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     #[arg(long)]
     keep: bool,
+}
+
+/// (p50, p99, p99.9, max) in milliseconds.
+fn percentiles(mut us: Vec<u32>) -> serde_json::Value {
+    us.sort_unstable();
+    let at = |p: f64| {
+        us.get(((us.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(f64::NAN, |v| *v as f64 / 1000.0)
+    };
+    serde_json::json!({"p50_ms": at(0.5), "p99_ms": at(0.99), "p999_ms": at(0.999), "max_ms": at(1.0)})
 }
 
 pub async fn run(a: Args) -> Result<(), BoxError> {
@@ -91,7 +107,7 @@ async fn bench(a: &Args, url: &str) -> Result<(), BoxError> {
             ..WriterOptions::default()
         },
     ));
-    let (stored, per_s) = drive(a, {
+    let (stored, per_s, latency) = drive(a, {
         let messages = messages.clone();
         move |room: usize, n: u64| {
             let messages = messages.clone();
@@ -142,12 +158,13 @@ async fn bench(a: &Args, url: &str) -> Result<(), BoxError> {
         "{}",
         serde_json::json!({
             "bench": "store", "mode": "group_commit", "senders": a.senders, "rooms": a.rooms,
-            "writers": a.writers, "pool": a.pool, "stored": stored, "per_s": per_s.round(),
-            "rows": count, "seqs_gapless": gapless,
+            "writers": a.writers, "pool": a.pool, "rate": a.rate, "stored": stored,
+            "per_s": per_s.round(), "rows": count, "seqs_gapless": gapless,
+            "append_latency": latency,
         })
     );
     println!(
-        "group commit ({} writers): {:>8.0} messages/s durably stored ({stored} in {} s; {count} rows, seqs gapless: {gapless})",
+        "group commit ({} writers): {:>8.0} messages/s durably stored ({stored} in {} s; {count} rows, seqs gapless: {gapless}); append latency {latency}",
         a.writers, per_s, a.duration
     );
     if !gapless {
@@ -156,7 +173,7 @@ async fn bench(a: &Args, url: &str) -> Result<(), BoxError> {
 
     if a.reference {
         let next_seq = Arc::new(AtomicU64::new(1_000_000_000));
-        let (stored, per_s) = drive(a, {
+        let (stored, per_s, latency) = drive(a, {
             let store = store.clone();
             move |room: usize, n: u64| {
                 let db = store.connection().clone();
@@ -187,11 +204,12 @@ async fn bench(a: &Args, url: &str) -> Result<(), BoxError> {
             "{}",
             serde_json::json!({
                 "bench": "store", "mode": "single_row_insert", "senders": a.senders,
-                "rooms": a.rooms, "pool": a.pool, "stored": stored, "per_s": per_s.round(),
+                "rooms": a.rooms, "pool": a.pool, "rate": a.rate, "stored": stored,
+                "per_s": per_s.round(), "insert_latency": latency,
             })
         );
         println!(
-            "single-row INSERT, one transaction each: {per_s:>8.0} rows/s ({stored} in {} s)",
+            "single-row INSERT, one transaction each: {per_s:>8.0} rows/s ({stored} in {} s); latency {latency}",
             a.duration
         );
     }
@@ -199,9 +217,10 @@ async fn bench(a: &Args, url: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs `senders` loops of `op(room, n)` for warm-up + duration; returns how
-/// many succeeded in the measured window and their rate.
-async fn drive<F, Fut>(a: &Args, op: F) -> (u64, f64)
+/// Runs `senders` loops of `op(room, n)` for warm-up + duration (paced to
+/// `rate` in total when it is set); returns how many succeeded in the measured
+/// window, their rate and the latency percentiles of the measured calls.
+async fn drive<F, Fut>(a: &Args, op: F) -> (u64, f64, serde_json::Value)
 where
     F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -220,15 +239,31 @@ where
             failed.clone(),
         );
         let room = s % a.rooms;
+        let pace = (a.rate > 0.0).then(|| {
+            let every = Duration::from_secs_f64(a.senders as f64 / a.rate);
+            // Senders spread over the interval, not in lockstep.
+            let start = tokio::time::Instant::now() + every.mul_f64(s as f64 / a.senders as f64);
+            let mut tick = tokio::time::interval_at(start, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick
+        });
         tasks.push(tokio::spawn(async move {
+            let mut pace = pace;
             let mut n = 0u64;
+            let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
+                if let Some(tick) = pace.as_mut() {
+                    tick.tick().await;
+                }
                 n += 1;
+                let t = Instant::now();
                 let good = op(room, (s as u64) << 32 | n).await;
                 if measuring.load(Ordering::Relaxed) {
                     if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+                    latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
             }
+            latencies
         }));
     }
     tokio::time::sleep(Duration::from_secs(a.warmup)).await;
@@ -238,13 +273,14 @@ where
     measuring.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
     for t in tasks {
-        let _ = t.await;
+        latencies.extend(t.await.unwrap_or_default());
     }
     let failed = failed.load(Ordering::Relaxed);
     if failed > 0 {
         eprintln!("{failed} operations failed");
     }
     let ok = ok.load(Ordering::Relaxed);
-    (ok, ok as f64 / elapsed)
+    (ok, ok as f64 / elapsed, percentiles(latencies))
 }
