@@ -77,6 +77,9 @@ struct Stats {
     received: u64,
     duplicates: u64,
     reordered: u64,
+    /// ERROR frames received, by their `code` header (a server cutting a slow
+    /// consumer says so before it closes).
+    errors: std::collections::BTreeMap<String, u64>,
 }
 
 struct Shared {
@@ -372,6 +375,10 @@ async fn connection(
             }
             while let Ok(Some(item)) = d.next() {
                 let Item::Frame(f) = item else { continue };
+                if f.command == Command::Error {
+                    let code = f.get("code").or(f.get("message")).unwrap_or("?");
+                    *local.errors.entry(code.to_owned()).or_default() += 1;
+                }
                 if f.command != Command::Message {
                     continue;
                 }
@@ -398,6 +405,9 @@ async fn connection(
         s.received += local.received;
         s.duplicates += local.duplicates;
         s.reordered += local.reordered;
+        for (code, n) in local.errors {
+            *s.errors.entry(code).or_default() += n;
+        }
         s.latencies_us.extend(local.latencies_us);
     });
     if publisher > 0 {
@@ -461,6 +471,7 @@ async fn report(a: &Args, shared: &Shared, per_room: usize) {
         "connections": a.connections, "rooms": a.rooms, "publishers_per_room": a.publishers,
         "rate_sent": a.rate, "duration_s": a.duration, "sent": sent, "expected": expected,
         "received": s.received, "lost": lost, "duplicates": s.duplicates, "reordered": s.reordered,
+        "errors": s.errors,
         "delivered_per_s": s.received as f64 / a.duration as f64,
         "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
         "max_ms": pct(1.0),
