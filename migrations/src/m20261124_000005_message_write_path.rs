@@ -43,30 +43,31 @@ async fn recreate(manager: &SchemaManager<'_>, with: [&str; 3]) -> Result<(), Db
     Ok(())
 }
 
+/// The trigram index exists on PostgreSQL only (SQLite searches with FTS5).
+async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() == DbBackend::Postgres {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         recreate(manager, PARTIAL).await?;
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(
-                    "ALTER INDEX idx_messages_content_trgm SET (gin_pending_list_limit = 16384)",
-                )
-                .await?;
-        }
-        Ok(())
+        on_postgres(
+            manager,
+            "ALTER INDEX idx_messages_content_trgm SET (gin_pending_list_limit = 16384)",
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(
-                    "ALTER INDEX idx_messages_content_trgm RESET (gin_pending_list_limit)",
-                )
-                .await?;
-        }
+        on_postgres(
+            manager,
+            "ALTER INDEX idx_messages_content_trgm RESET (gin_pending_list_limit)",
+        )
+        .await?;
         recreate(manager, FULL).await
     }
 }

@@ -381,6 +381,7 @@ both_backends!(
     seqs_are_gapless_under_concurrent_sends,
     client_ids_dedupe_even_when_racing,
     history_pages_and_room_lists,
+    write_path_migration_rolls_back_and_forward,
 );
 
 /// PostgreSQL: new messages' trigram entries wait in the index's pending list
@@ -471,5 +472,43 @@ async fn search_index_pending_entries_are_merged_in_the_background() {
         .unwrap();
     assert_eq!(found.len(), 11);
     drop(messages);
+    store.close().await;
+}
+
+/// The write-path migration rolls back and forward on both backends: the
+/// indexes of columns plain messages leave empty are partial after it and
+/// full before it.
+async fn write_path_migration_rolls_back_and_forward(db: TestDb) {
+    use ieum_migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let store = store(&db).await;
+    let conn = store.connection();
+    let definitions = || async {
+        let sql = if db.is_postgres() {
+            "SELECT indexdef AS d FROM pg_indexes WHERE indexname IN \
+             ('idx_messages_parent', 'idx_messages_expires', 'uq_messages_client_id') ORDER BY indexname"
+        } else {
+            "SELECT sql AS d FROM sqlite_master WHERE name IN \
+             ('idx_messages_parent', 'idx_messages_expires', 'uq_messages_client_id') ORDER BY name"
+        };
+        let rows = conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "d").unwrap())
+            .collect::<Vec<_>>()
+    };
+    let partial = |defs: &[String]| defs.iter().filter(|d| d.contains("WHERE")).count();
+    let after = definitions().await;
+    assert_eq!((after.len(), partial(&after)), (3, 3), "{after:?}");
+    Migrator::down(conn, Some(1)).await.unwrap();
+    let before = definitions().await;
+    assert_eq!((before.len(), partial(&before)), (3, 0), "{before:?}");
+    Migrator::up(conn, None).await.unwrap();
+    assert_eq!(partial(&definitions().await), 3);
     store.close().await;
 }
