@@ -315,7 +315,7 @@ fn plan(msgs: &[&NewMessage], existing: &HashMap<DedupeKey, Message>) -> Plan {
 /// On PostgreSQL a batch of plain sends (no mentions, no thread replies) is one
 /// statement: a data-modifying CTE bumps every room's `last_seq` and inserts the
 /// rows with seqs taken from the bumped values, so the batch costs one round
-/// trip and one commit. Anything else (and SQLite) goes through a transaction.
+/// trip and one commit (two more when it holds a send stored before). Anything else (and SQLite) goes through a transaction.
 async fn write_batch(
     store: &Store,
     msgs: &[&NewMessage],
@@ -327,10 +327,21 @@ async fn write_batch(
             .iter()
             .all(|m| m.mentions.is_empty() && m.parent_id.is_none());
     let (slots, seqs) = if one_statement {
-        let existing = find_existing(db, msgs).await?;
-        let Plan { mut slots, rooms } = plan(msgs, &existing);
-        let seqs = insert_one_statement(db, msgs, &rooms, &mut slots).await?;
-        (slots, seqs)
+        // Most sends are new: insert without looking first. A send stored
+        // earlier makes the unique client-id index refuse the statement, which
+        // rolls back all of it (the seq bump too); only then does the batch
+        // look its client ids up. One round trip instead of two.
+        let Plan { mut slots, rooms } = plan(msgs, &HashMap::new());
+        match insert_one_statement(db, msgs, &rooms, &mut slots).await {
+            Ok(seqs) => (slots, seqs),
+            Err(e) if e.code() == "duplicate" && msgs.iter().any(|m| m.client_msg_id.is_some()) => {
+                let existing = find_existing(db, msgs).await?;
+                let Plan { mut slots, rooms } = plan(msgs, &existing);
+                let seqs = insert_one_statement(db, msgs, &rooms, &mut slots).await?;
+                (slots, seqs)
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         let tx = db.begin().await.map_err(db_err)?;
         let existing = find_existing(&tx, msgs).await?;

@@ -245,6 +245,34 @@ async fn client_ids_dedupe_even_when_racing(db: TestDb) {
         .unwrap();
     assert!(!other.duplicate);
     assert_eq!(messages.last_seq("r").await.unwrap(), 2);
+    // A retry racing new sends (likely one batch): the new ones are stored with
+    // gapless seqs, the retry answers with the stored message.
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let messages = messages.clone();
+        let cmid = if i == 5 {
+            "tmp-1".to_string()
+        } else {
+            format!("new-{i}")
+        };
+        let m = msg("r", &a, "burst", Some(&cmid));
+        tasks.push(tokio::spawn(
+            async move { messages.append(m).await.unwrap() },
+        ));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.message.client_msg_id.as_deref() == Some("tmp-1") {
+            assert!(r.duplicate && ids.contains(&r.message.id));
+        } else {
+            assert!(!r.duplicate);
+            seqs.push(r.message.seq);
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (3..=11).collect::<Vec<_>>());
+    assert_eq!(messages.last_seq("r").await.unwrap(), 11);
     store.close().await;
 }
 
