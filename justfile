@@ -26,3 +26,8 @@ fuzz seconds="300":
 bench:
     cargo build --release -p ieum-server -p ieum-bench
     scripts/bench-compare
+
+# What PostgreSQL alone costs per durable send on this machine (see scripts/pg-commit-latency).
+pg-commit-latency:
+    cargo build --release -p ieum-bench
+    scripts/pg-commit-latency
