@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod telemetry;
 pub mod wire;
 pub mod ws;

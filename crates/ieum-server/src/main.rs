@@ -12,7 +12,10 @@ fn main() -> std::process::ExitCode {
     };
     telemetry::init(config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => actix_web::rt::System::new().block_on(ieum_server::run(config)),
+        Command::Serve => {
+            ieum_server::limits::raise_and_report();
+            actix_web::rt::System::new().block_on(ieum_server::run(config))
+        }
         Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
     };
     match result {

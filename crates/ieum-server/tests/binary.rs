@@ -1,6 +1,6 @@
 //! The real `ieum` binary as an operator runs it: embedded defaults, PostgreSQL
-//! by URL, `ieum migrate`, refusal of development secrets in production, and
-//! graceful exit on SIGTERM.
+//! by URL, `ieum migrate`, refusal of development secrets in production,
+//! graceful exit on SIGTERM, and its open-files limit.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -30,7 +30,10 @@ impl Drop for Server {
 }
 
 fn base_command(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    with_env(Command::new(BIN), data_dir)
+}
+
+fn with_env(mut cmd: Command, data_dir: &Path) -> Command {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("IEUM_ADDR", "127.0.0.1:0")
@@ -138,6 +141,42 @@ fn embedded_defaults_serve_and_keep_accounts_across_restarts() {
     );
     assert_eq!(s, 200, "account survived the restart: {body}");
     assert_eq!(body["success"], true);
+    drop(server);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// (soft, hard) "Max open files" of a process, from /proc.
+#[cfg(target_os = "linux")]
+fn open_files_limit(pid: &str) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let n = |v: &str| v.parse().unwrap_or(u64::MAX); // "unlimited"
+    let mut v = line["Max open files".len()..].split_whitespace();
+    (n(v.next().unwrap()), n(v.next().unwrap()))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn raises_its_open_files_limit_to_the_hard_limit() {
+    const LOW: u64 = 256;
+    let (_, hard) = open_files_limit("self");
+    assert!(
+        hard > LOW,
+        "this test needs a hard open-files limit above {LOW}, not {hard}"
+    );
+    let dir = temp_dir();
+    // Started as systemd and many shells start services: a low soft limit
+    // under a higher hard one.
+    let mut sh = Command::new("bash");
+    sh.args(["-c", &format!("ulimit -S -n {LOW} && exec \"$0\""), BIN]);
+    let server = start(with_env(sh, &dir));
+    let pid = server.child.as_ref().unwrap().id().to_string();
+    assert_eq!(open_files_limit(&pid), (hard, hard));
+    let (s, _) = http(&server.addr, "GET", "/health", None);
+    assert_eq!(s, 200);
     drop(server);
     std::fs::remove_dir_all(dir).ok();
 }
