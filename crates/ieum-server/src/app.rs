@@ -40,6 +40,8 @@ pub struct AppState {
     pub couples: Arc<CoupleService>,
     pub store: Store,
     pub config: Arc<Config>,
+    /// WebSocket connections open on this node (capped by `ws_max_connections`).
+    pub ws_connections: crate::ws::Connections,
 }
 
 /// Connects the database, applies migrations and builds the use cases.
@@ -195,6 +197,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         couples: Arc::new(couples),
         store,
         config: Arc::new(config),
+        ws_connections: Default::default(),
     })
 }
 
@@ -242,6 +245,7 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let addr = config.addr;
     let workers = config.workers;
     let shutdown = config.shutdown_timeout_secs;
+    let max_ws = config.ws_max_connections;
     let state = build_state(config).await?;
     let store = state.store.clone();
     let drain = state.drain.clone();
@@ -256,7 +260,11 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         .bind(addr)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     for a in server.addrs() {
-        tracing::info!(addr = %a, "ieum listening; open http://{a}/");
+        tracing::info!(
+            addr = %a,
+            ws_max_connections = max_ws,
+            "ieum listening; open http://{a}/"
+        );
     }
     let server = server.run();
     let handle = server.handle();

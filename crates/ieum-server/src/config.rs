@@ -131,6 +131,10 @@ pub struct Settings {
     /// Sends per second per connection (burst twice that).
     #[arg(long, env = "IEUM_WS_SEND_RATE")]
     pub ws_send_rate: Option<u32>,
+    /// Most WebSocket connections this node holds; the next handshake gets 503.
+    /// Default: the open-files limit less a reserve for the database and files.
+    #[arg(long, env = "IEUM_WS_MAX_CONNECTIONS")]
+    pub ws_max_connections: Option<usize>,
     /// Authors may edit a message for this long after sending.
     #[arg(long, env = "IEUM_EDIT_WINDOW_SECS")]
     pub edit_window_secs: Option<u64>,
@@ -165,7 +169,7 @@ impl Settings {
             argon2_memory_kib, argon2_iterations, db_writers, stomp_max_frame_bytes,
             stomp_max_headers, stomp_max_header_bytes, stomp_heartbeat_ms,
             stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
-            ws_send_rate, max_message_chars, room_member_limit, room_member_limit_max,
+            ws_send_rate, ws_max_connections, max_message_chars, room_member_limit, room_member_limit_max,
             ws_write_timeout_ms, edit_window_secs, delete_window_secs, redis_prefix, node_id,
             presence_ttl_secs)
     }
@@ -215,6 +219,7 @@ pub struct Config {
     pub stomp_connect_timeout_ms: u64,
     pub ws_outbound_queue: usize,
     pub ws_send_rate: u32,
+    pub ws_max_connections: usize,
     pub ws_write_timeout_ms: u64,
     pub max_message_chars: usize,
     pub edit_window_secs: u64,
@@ -333,6 +338,10 @@ impl Config {
             stomp_connect_timeout_ms: s.stomp_connect_timeout_ms.unwrap_or(10_000).max(1),
             ws_outbound_queue: s.ws_outbound_queue.unwrap_or(1024).max(1),
             ws_send_rate: s.ws_send_rate.unwrap_or(50).max(1),
+            ws_max_connections: s
+                .ws_max_connections
+                .unwrap_or_else(crate::limits::default_max_connections)
+                .max(1),
             ws_write_timeout_ms: s.ws_write_timeout_ms.unwrap_or(10_000).max(100),
             max_message_chars: s.max_message_chars.unwrap_or(4000).max(1),
             edit_window_secs: s.edit_window_secs.unwrap_or(15 * 60),

@@ -58,3 +58,18 @@ pub fn raise_and_report() {
         Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
     }
 }
+
+/// The default cap on WebSocket connections (`IEUM_WS_MAX_CONNECTIONS`): the
+/// open-files limit less a reserve, so that a full node can still open its
+/// database connections, read files and answer HTTP. Past the open-files limit
+/// every one of those would fail, for every user of the node.
+pub fn default_max_connections() -> usize {
+    #[cfg(unix)]
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    #[cfg(not(unix))]
+    let soft: u64 = 16_384;
+    let soft = soft.min(usize::MAX as u64) as usize;
+    soft.saturating_sub(1024).max(soft / 2)
+}

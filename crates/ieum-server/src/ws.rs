@@ -8,6 +8,8 @@
 //! frame otherwise.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -53,6 +55,37 @@ enum Profile {
     Couple,
 }
 
+/// The WebSocket connections open on this node, against a cap: past the
+/// open-files limit the node could no longer open database connections or
+/// files for anyone, so a handshake over the cap is refused with 503 instead.
+#[derive(Debug, Clone, Default)]
+pub struct Connections(Arc<AtomicUsize>);
+
+/// One connection's place under the cap, given back when dropped.
+pub struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Connections {
+    /// A place for one more connection, unless `max` are open.
+    pub fn try_open(&self, max: usize) -> Option<ConnectionSlot> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(self.0.clone()))
+    }
+
+    pub fn open(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[derive(Deserialize)]
 struct HandshakeQuery {
     token: Option<String>,
@@ -82,6 +115,25 @@ async fn upgrade(
         },
         None => None,
     };
+    let Some(slot) = state
+        .ws_connections
+        .try_open(state.config.ws_max_connections)
+    else {
+        tracing::warn!(
+            max = state.config.ws_max_connections,
+            "WebSocket handshake refused: this node holds its most connections"
+        );
+        let mut r = problem_response(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "this node holds as many connections as it may; retry shortly or elsewhere".into(),
+        );
+        r.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("5"),
+        );
+        return Ok(r);
+    };
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, PROTOCOLS)?;
     // WebSocket messages may carry several frames; the STOMP limits apply per frame.
     let max = state.config.stomp_max_frame_bytes.saturating_mul(4);
@@ -90,7 +142,10 @@ async fn upgrade(
         .aggregate_continuations()
         .max_continuation_size(max);
     let conn = Conn::new(state.get_ref().clone(), handshake_principal, session);
-    actix_web::rt::spawn(conn.run(stream));
+    actix_web::rt::spawn(async move {
+        conn.run(stream).await;
+        drop(slot);
+    });
     Ok(response)
 }
 

@@ -128,3 +128,52 @@ async fn a_connection_without_connect_is_closed() {
     assert_eq!(c.recv().await, None);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_over_the_connection_cap_get_503_and_a_freed_place_is_reused() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start_with(&db, |s| s.ws_max_connections = Some(2)).await;
+    let (token, _) = signup(&server, "alice").await;
+    let first = Stomp::connect(&server.ws_url(), &token).await;
+    let mut second = Stomp::connect(&server.ws_url(), &token).await;
+
+    // The third handshake is refused with a problem+json 503, and the two held
+    // connections are unharmed.
+    let req = server.ws_url().into_client_request().unwrap();
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers().get("retry-after").unwrap(), "5");
+            assert_eq!(
+                r.headers().get("content-type").unwrap(),
+                "application/problem+json"
+            );
+            let body: serde_json::Value =
+                serde_json::from_slice(r.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], "too_many_connections", "{body}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    let receipt = second.subscribe("errors", "/user/queue/errors", &[]).await;
+    assert_eq!(receipt.command, Command::Receipt, "{receipt:?}");
+
+    // A closed connection gives its place back: a new handshake succeeds once
+    // the server has seen the close (retried until then, within the wait).
+    first.disconnect().await;
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let req = server.ws_url().into_client_request().unwrap();
+        match tokio_tungstenite::connect_async(req).await {
+            Ok(_) => break,
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 503 => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the closed connection's place never came back"
+                );
+                tokio::task::yield_now().await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    server.stop().await;
+}
