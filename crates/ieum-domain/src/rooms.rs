@@ -578,12 +578,18 @@ impl RoomService {
             let verb = if ban { "banned" } else { "removed" };
             self.system_message(&room, who.user_id, |n| format!("{n} {verb} {target_name}"))
                 .await;
-        } else if ban
-            && !self
+        } else if ban {
+            // Banning someone who never joined keeps a row for them: they must exist.
+            if them.is_none() && self.users.find_by_id(target).await?.is_none() {
+                return Err(DomainError::not_found("user_not_found", "no such user"));
+            }
+            if self
                 .rooms
                 .ban_outsider(id, target, self.clock.now())
                 .await?
-        {
+            {
+                return Ok(());
+            }
             // Not a member when we looked, but they joined meanwhile: remove
             // them like a member, so every node hears that they left.
             if self
@@ -771,6 +777,14 @@ mod tests {
     }
 
     fn service(rooms: MockRoomRepository, hasher: MockPasswordHasher) -> RoomService {
+        service_with_users(rooms, hasher, MockUserRepository::new())
+    }
+
+    fn service_with_users(
+        rooms: MockRoomRepository,
+        hasher: MockPasswordHasher,
+        users: MockUserRepository,
+    ) -> RoomService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(Utc::now);
         let mut messages = MockMessageRepository::new();
@@ -780,7 +794,7 @@ mod tests {
         RoomService::new(
             Arc::new(sys),
             Arc::new(rooms),
-            Arc::new(MockUserRepository::new()),
+            Arc::new(users),
             Arc::new(MockSocialRepository::new()),
             Arc::new(hasher),
             Hub::new(Arc::new(messages), Arc::new(LocalBus)),
@@ -866,6 +880,33 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "banned");
+    }
+
+    #[tokio::test]
+    async fn banning_an_unknown_user_is_not_found() {
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_membership().returning(|r, u| {
+            Ok((u == who().user_id).then(|| Membership {
+                room_id: r.into(),
+                room_kind: RoomKind::Group,
+                user_id: u,
+                role: Role::Owner,
+                state: MemberState::Active,
+                joined_at: Utc::now(),
+                last_read_seq: 0,
+                favorite: false,
+                left_seq: None,
+            }))
+        });
+        rooms.expect_ban_outsider().never();
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_id().returning(|_| Ok(None));
+        let svc = service_with_users(rooms, MockPasswordHasher::new(), users);
+        let err = svc
+            .kick(&who(), "room-1", Uuid::from_u128(99), true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "user_not_found");
     }
 
     #[tokio::test]

@@ -639,6 +639,16 @@ async fn kicks_and_bans(db: TestDb) {
     )
     .await;
     assert_eq!((s, body["code"].as_str()), (403, Some("banned")));
+    // Banning an account that does not exist is a 404, not a server error.
+    let (s, body) = http_json(
+        a,
+        "POST",
+        &format!("/api/rooms/{}/members/{}/ban", r.id, uuid::Uuid::new_v4()),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (404, Some("user_not_found")));
     let mut aw = Stomp::connect(&server.ws_url(), &alice).await;
     send(&mut aw, &r, json!({"content": "after the ban"})).await;
     let frames = bw.drain(Duration::from_millis(400)).await;
