@@ -31,3 +31,7 @@ bench:
 pg-commit-latency:
     cargo build --release -p ieum-bench
     scripts/pg-commit-latency
+
+# Fuzz the HTTP API from its OpenAPI document (see scripts/fuzz-http).
+fuzz-http examples="100":
+    EXAMPLES={{examples}} scripts/fuzz-http
