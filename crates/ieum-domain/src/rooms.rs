@@ -776,6 +776,21 @@ mod tests {
         }
     }
 
+    /// A group-room membership as the repository would return it.
+    fn membership(room_id: &str, user_id: Uuid, role: Role, state: MemberState) -> Membership {
+        Membership {
+            room_id: room_id.into(),
+            room_kind: RoomKind::Group,
+            user_id,
+            role,
+            state,
+            joined_at: Utc::now(),
+            last_read_seq: 0,
+            favorite: false,
+            left_seq: None,
+        }
+    }
+
     fn service(rooms: MockRoomRepository, hasher: MockPasswordHasher) -> RoomService {
         service_with_users(rooms, hasher, MockUserRepository::new())
     }
@@ -860,19 +875,9 @@ mod tests {
         rooms
             .expect_find()
             .returning(|_| Ok(Some(room(Visibility::Public, false))));
-        rooms.expect_membership().returning(|r, u| {
-            Ok(Some(Membership {
-                room_id: r.into(),
-                room_kind: RoomKind::Group,
-                user_id: u,
-                role: Role::Member,
-                state: MemberState::Banned,
-                joined_at: Utc::now(),
-                last_read_seq: 0,
-                favorite: false,
-                left_seq: None,
-            }))
-        });
+        rooms
+            .expect_membership()
+            .returning(|r, u| Ok(Some(membership(r, u, Role::Member, MemberState::Banned))));
         rooms.expect_add_member().never();
         let svc = service(rooms, MockPasswordHasher::new());
         let err = svc
@@ -886,17 +891,7 @@ mod tests {
     async fn banning_an_unknown_user_is_not_found() {
         let mut rooms = MockRoomRepository::new();
         rooms.expect_membership().returning(|r, u| {
-            Ok((u == who().user_id).then(|| Membership {
-                room_id: r.into(),
-                room_kind: RoomKind::Group,
-                user_id: u,
-                role: Role::Owner,
-                state: MemberState::Active,
-                joined_at: Utc::now(),
-                last_read_seq: 0,
-                favorite: false,
-                left_seq: None,
-            }))
+            Ok((u == who().user_id).then(|| membership(r, u, Role::Owner, MemberState::Active)))
         });
         rooms.expect_ban_outsider().never();
         let mut users = MockUserRepository::new();
@@ -928,17 +923,8 @@ mod tests {
         let mut calls = 0;
         rooms.expect_membership().returning(move |r, u| {
             calls += 1;
-            Ok((r == "room-7" && calls > 2).then(|| Membership {
-                room_id: r.into(),
-                room_kind: RoomKind::Group,
-                user_id: u,
-                role: Role::Owner,
-                state: MemberState::Active,
-                joined_at: Utc::now(),
-                last_read_seq: 0,
-                favorite: false,
-                left_seq: None,
-            }))
+            Ok((r == "room-7" && calls > 2)
+                .then(|| membership(r, u, Role::Owner, MemberState::Active)))
         });
         rooms
             .expect_add_member()

@@ -74,10 +74,6 @@ impl Connections {
             .ok()
             .map(|_| ConnectionSlot(self.0.clone()))
     }
-
-    pub fn open(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
 }
 
 impl Drop for ConnectionSlot {

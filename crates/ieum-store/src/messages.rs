@@ -315,7 +315,8 @@ fn plan(msgs: &[&NewMessage], existing: &HashMap<DedupeKey, Message>) -> Plan {
 /// On PostgreSQL a batch of plain sends (no mentions, no thread replies) is one
 /// statement: a data-modifying CTE bumps every room's `last_seq` and inserts the
 /// rows with seqs taken from the bumped values, so the batch costs one round
-/// trip and one commit (two more when it holds a send stored before). Anything else (and SQLite) goes through a transaction.
+/// trip and one commit (two more when it holds a send stored before). Anything
+/// else (and SQLite) goes through a transaction.
 async fn write_batch(
     store: &Store,
     msgs: &[&NewMessage],
