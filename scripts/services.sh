@@ -59,3 +59,11 @@ ensure_redis() {
     exit 1
   fi
 }
+
+# Settings that lift the per-address and per-user rate limits, for load tools
+# whose thousands of users all come from 127.0.0.1 (never for a real node).
+lifted_limits() {
+  echo IEUM_SIGNUPS_PER_HOUR_PER_CLIENT=100000000 IEUM_ROOMS_PER_HOUR=100000000 \
+    IEUM_USER_SEND_RATE=100000000 IEUM_READ_RATE=100000000 IEUM_REACTION_RATE=100000000 \
+    IEUM_LOGIN_MAX_FAILURES_PER_CLIENT=100000000 IEUM_HASH_QUEUE=100000
+}

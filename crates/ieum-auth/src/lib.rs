@@ -5,4 +5,4 @@ mod jwt;
 mod password;
 
 pub use jwt::{DEV_SECRET_MARKERS, JwtCodec, MIN_SECRET_BYTES, is_development_secret};
-pub use password::{Argon2Hasher, Argon2Params};
+pub use password::{Argon2Hasher, Argon2Params, HashBudget};

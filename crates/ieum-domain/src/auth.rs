@@ -15,15 +15,13 @@ use crate::ports::{
     AccessClaims, Clock, PasswordHasher, RefreshClaims, RefreshTokenRecord, RefreshTokenRepository,
     TokenCodec, UserRepository,
 };
-use crate::throttle::{FailureCounter, FailureThrottle, ThrottleConfig};
+use crate::throttle::Limiter;
 use crate::user::{NewUser, User, check_password, normalize_display_name, normalize_username};
 
 #[derive(Debug, Clone, Copy)]
 pub struct AuthPolicy {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    pub per_username: ThrottleConfig,
-    pub per_client: ThrottleConfig,
 }
 
 impl Default for AuthPolicy {
@@ -31,16 +29,6 @@ impl Default for AuthPolicy {
         Self {
             access_ttl: Duration::minutes(15),
             refresh_ttl: Duration::days(30),
-            per_username: ThrottleConfig {
-                max_failures: 5,
-                window: Duration::minutes(15),
-                capacity: 100_000,
-            },
-            per_client: ThrottleConfig {
-                max_failures: 30,
-                window: Duration::minutes(15),
-                capacity: 100_000,
-            },
         }
     }
 }
@@ -66,8 +54,10 @@ pub struct AuthService {
     codec: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
     policy: AuthPolicy,
-    by_username: Arc<dyn FailureCounter>,
-    by_client: Arc<dyn FailureCounter>,
+    limiter: Arc<Limiter>,
+    /// Users whose token was checked against the store: an account is never
+    /// deleted, so one look per user (per node) is enough. Bounded.
+    known_users: std::sync::Mutex<std::collections::HashSet<Uuid>>,
     /// A real hash of a random password, verified when the user does not exist so
     /// that a wrong username costs as long as a wrong password.
     decoy_hash: OnceLock<String>,
@@ -101,21 +91,16 @@ impl AuthService {
             hasher,
             codec,
             clock,
-            by_username: Arc::new(FailureThrottle::new(policy.per_username)),
-            by_client: Arc::new(FailureThrottle::new(policy.per_client)),
+            limiter: Arc::new(Limiter::in_memory()),
+            known_users: Default::default(),
             policy,
             decoy_hash: OnceLock::new(),
         }
     }
 
-    /// Replaces the per-node login throttles with shared ones (multi-node).
-    pub fn with_counters(
-        mut self,
-        by_username: Arc<dyn FailureCounter>,
-        by_client: Arc<dyn FailureCounter>,
-    ) -> Self {
-        self.by_username = by_username;
-        self.by_client = by_client;
+    /// Uses these rate limits (shared by every node with Redis).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = limiter;
         self
     }
 
@@ -123,16 +108,21 @@ impl AuthService {
         &self.policy
     }
 
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. `client` is the caller's address:
+    /// each address may make a limited number of accounts.
     pub async fn signup(
         &self,
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        client: &str,
     ) -> DomainResult<(User, TokenPair)> {
         let username = normalize_username(username)?;
         check_password(password)?;
         let display_name = normalize_display_name(display_name.unwrap_or(&username))?;
+        self.limiter
+            .reserve(&self.limiter.limits().signup_client, client)
+            .await?;
         let password_hash = self.hasher.hash(password.to_owned()).await?;
         let user = self
             .users
@@ -150,23 +140,28 @@ impl AuthService {
     }
 
     /// Checks a password. `client` is the caller's address, for throttling.
+    ///
+    /// Every attempt is reserved against three limits before the password is
+    /// checked: this account from this address (low), this account from
+    /// anywhere (a much higher ceiling) and this address (any account). A
+    /// success gives its reservations back. So somebody guessing at an account
+    /// locks out their own address, while the owner, from an address that has
+    /// not been failing, still gets in until the account-wide ceiling.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         client: &str,
     ) -> DomainResult<TokenPair> {
-        let now = self.clock.now();
         // A name that can never exist is treated as a wrong one, throttled the same.
-        let key = username.trim().to_ascii_lowercase();
-        let wait = self
-            .by_username
-            .blocked_for(&key, now)
-            .await
-            .max(self.by_client.blocked_for(client, now).await);
-        if let Some(retry_after_secs) = wait {
-            return Err(DomainError::RateLimited { retry_after_secs });
-        }
+        let key = username.trim().to_lowercase();
+        let user_client = format!("{key}\n{client}");
+        let limits = *self.limiter.limits();
+        self.limiter
+            .reserve(&limits.login_user_client, &user_client)
+            .await?;
+        self.limiter.reserve(&limits.login_user, &key).await?;
+        self.limiter.reserve(&limits.login_client, client).await?;
         if password.len() > crate::user::PASSWORD_MAX_BYTES {
             return Err(bad_credentials());
         }
@@ -190,13 +185,15 @@ impl AuthService {
         };
         match user {
             Some(user) if ok => {
-                self.by_username.clear(&key).await;
+                self.limiter
+                    .clear(&limits.login_user_client, &user_client)
+                    .await;
+                self.limiter.release(&limits.login_user, &key).await;
+                self.limiter.release(&limits.login_client, client).await;
                 self.start_family(&user).await
             }
             _ => {
-                self.by_username.record_failure(&key, now).await;
-                self.by_client.record_failure(client, now).await;
-                tracing::info!(username = %key, client, "failed login");
+                tracing::info!(username = %key.chars().take(64).collect::<String>(), client, "failed login");
                 Err(bad_credentials())
             }
         }
@@ -272,6 +269,24 @@ impl AuthService {
             user_id: claims.user_id,
             username: claims.username,
         })
+    }
+
+    /// Checks an access token and that its user exists: a token signed for an
+    /// account that is not there (another deployment's, a restored backup's)
+    /// is refused like a bad one.
+    pub async fn authenticate_user(&self, access_token: &str) -> DomainResult<Principal> {
+        let principal = self.authenticate(access_token)?;
+        let known = |set: &std::collections::HashSet<Uuid>| set.contains(&principal.user_id);
+        if known(&self.known_users.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(principal);
+        }
+        self.me(&principal).await?;
+        let mut set = self.known_users.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= 100_000 {
+            set.clear();
+        }
+        set.insert(principal.user_id);
+        Ok(principal)
     }
 
     pub async fn me(&self, principal: &Principal) -> DomainResult<User> {
@@ -416,7 +431,10 @@ mod tests {
             .withf(|r| r.token_hash.len() == 64 && r.used_at.is_none())
             .returning(|_| Ok(()));
         let svc = m.service(AuthPolicy::default());
-        let (u, pair) = svc.signup(" Alice ", "testpass", None).await.unwrap();
+        let (u, pair) = svc
+            .signup(" Alice ", "testpass", None, "10.0.0.1")
+            .await
+            .unwrap();
         assert_eq!(u.username, "alice");
         assert!(pair.access_token.starts_with("access-"));
         assert_eq!(pair.access_expires_in_secs, 900);
@@ -426,9 +444,9 @@ mod tests {
     async fn signup_rejects_bad_input_before_touching_storage() {
         let m = Mocks::new();
         let svc = m.service(AuthPolicy::default());
-        let err = svc.signup("x", "testpass", None).await.unwrap_err();
+        let err = svc.signup("x", "testpass", None, "c").await.unwrap_err();
         assert_eq!(err.code(), "invalid_username");
-        let err = svc.signup("alice", "short", None).await.unwrap_err();
+        let err = svc.signup("alice", "short", None, "c").await.unwrap_err();
         assert_eq!(err.code(), "weak_password");
     }
 
@@ -440,37 +458,76 @@ mod tests {
             .expect_create()
             .returning(|_| Err(DomainError::conflict("username_taken", "taken")));
         let svc = m.service(AuthPolicy::default());
-        let err = svc.signup("alice", "testpass", None).await.unwrap_err();
+        let err = svc
+            .signup("alice", "testpass", None, "c")
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "username_taken");
     }
 
-    #[tokio::test]
-    async fn login_throttles_per_username_after_failures() {
-        let mut m = Mocks::new();
+    fn alice_with_password(m: &mut Mocks) {
         m.users.expect_find_credentials().returning(|_| {
             Ok(Some(UserCredentials {
                 user: user(),
                 password_hash: "HASH".into(),
             }))
         });
-        m.hasher.expect_verify().returning(|_, _| Ok(false));
-        let mut policy = AuthPolicy::default();
-        policy.per_username.max_failures = 3;
-        let svc = m.service(policy);
-        for _ in 0..3 {
+        m.hasher
+            .expect_verify()
+            .returning(|password, _| Ok(password == "testpass"));
+        m.tokens.expect_insert().returning(|_| Ok(()));
+    }
+
+    #[tokio::test]
+    async fn login_throttles_an_account_from_the_guessing_address() {
+        let mut m = Mocks::new();
+        alice_with_password(&mut m);
+        let svc = m.service(AuthPolicy::default());
+        for _ in 0..5 {
             let err = svc
                 .login("alice", "wrongpass", "10.0.0.1")
                 .await
                 .unwrap_err();
             assert_eq!(err.code(), "invalid_credentials");
         }
+        // The right password from the guessing address waits too.
         let err = svc
-            .login("ALICE", "testpass", "10.0.0.2")
+            .login("ALICE", "testpass", "10.0.0.1")
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, DomainError::RateLimited { retry_after_secs } if retry_after_secs > 0)
-        );
+        assert_eq!(err.code(), "login_throttled");
+        assert!(err.retry_after_secs().is_some_and(|s| s > 0));
+    }
+
+    #[tokio::test]
+    async fn the_owner_logs_in_from_another_address_while_someone_guesses() {
+        let mut m = Mocks::new();
+        alice_with_password(&mut m);
+        let svc = m.service(AuthPolicy::default());
+        for _ in 0..10 {
+            let _ = svc.login("alice", "wrongpass", "10.0.0.1").await;
+        }
+        svc.login("alice", "testpass", "10.0.0.2").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn parallel_guesses_are_counted_before_they_are_checked() {
+        let mut m = Mocks::new();
+        alice_with_password(&mut m);
+        let svc = Arc::new(m.service(AuthPolicy::default()));
+        let tasks: Vec<_> = (0..60)
+            .map(|_| {
+                let svc = svc.clone();
+                tokio::spawn(async move { svc.login("alice", "wrongpass", "10.0.0.1").await })
+            })
+            .collect();
+        let mut checked = 0;
+        for task in tasks {
+            if task.await.unwrap().unwrap_err().code() == "invalid_credentials" {
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 5);
     }
 
     #[tokio::test]

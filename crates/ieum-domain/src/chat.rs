@@ -18,6 +18,7 @@ use crate::message::{
 use crate::ports::{Clock, MessageRepository, ReceiptRepository, RoomRepository, SocialRepository};
 use crate::room::{PinPolicy, Role, RoomKind};
 use crate::rooms::{Entry, RoomService};
+use crate::throttle::Limiter;
 use crate::user::User;
 
 /// Who sends, as messages show it.
@@ -107,6 +108,7 @@ pub struct ChatService {
     clock: Arc<dyn Clock>,
     policy: MessagePolicy,
     expiry_wake: tokio::sync::Notify,
+    limiter: Arc<Limiter>,
 }
 
 /// How long a typing indicator lasts unless renewed; clients renew at most
@@ -144,7 +146,14 @@ impl ChatService {
             clock,
             policy,
             expiry_wake: tokio::sync::Notify::new(),
+            limiter: Arc::new(Limiter::in_memory()),
         }
+    }
+
+    /// Uses these rate limits (shared by every node with Redis).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// In a 1:1 room, neither may write when one blocked the other.
@@ -171,6 +180,9 @@ impl ChatService {
         upto: Option<i64>,
     ) -> DomainResult<ReadReceipt> {
         let kind = self.rooms.member_kind(who, room_id, entry).await?;
+        self.limiter
+            .reserve(&self.limiter.limits().read_user, &who.user_id.to_string())
+            .await?;
         let at = self.clock.now();
         let marked = if kind == RoomKind::Direct {
             self.receipts
@@ -272,6 +284,9 @@ impl ChatService {
         req: SendMessage,
     ) -> DomainResult<Appended> {
         let (mut kind, content, image_url, client_msg_id) = self.policy.check(&req)?;
+        self.limiter
+            .reserve(&self.limiter.limits().send_user, &sender.id.to_string())
+            .await?;
         let room_kind = self
             .rooms
             .member_kind(&sender.principal(), room_id, entry)
@@ -475,7 +490,7 @@ impl ChatService {
         let me = self.rooms.require_member(who.user_id, room_id).await?;
         let m = self.live_message(room_id, id).await?;
         let now = self.clock.now();
-        let is_admin = me.role >= Role::Admin;
+        let is_admin = self.rooms.acts_as_admin(room_id, me.role).await?;
         let author_in_time =
             m.sender_id == who.user_id && now - m.created_at <= self.policy.delete_window;
         if !is_admin && !author_in_time {
@@ -546,6 +561,12 @@ impl ChatService {
         on: bool,
     ) -> DomainResult<()> {
         self.rooms.require_member(who.user_id, room_id).await?;
+        self.limiter
+            .reserve(
+                &self.limiter.limits().reaction_user,
+                &who.user_id.to_string(),
+            )
+            .await?;
         self.live_message(room_id, id).await?;
         let emoji = crate::message::check_emoji(emoji)?;
         if self
@@ -658,6 +679,13 @@ impl ChatService {
             .readable_upto(who, room_id, Entry::MembersOnly)
             .await?;
         let p = self.live_message(room_id, parent).await?;
+        // A leaver who may read only up to their leave sees no later parent.
+        if upto.is_some_and(|max| p.seq > max) {
+            return Err(DomainError::not_found(
+                "message_not_found",
+                "no such message",
+            ));
+        }
         let mut replies = self
             .messages
             .thread(parent, after, self.policy.page(limit))
@@ -671,6 +699,7 @@ impl ChatService {
 
     /// Substring search in what the caller may read.
     pub async fn search(&self, mut q: SearchQuery) -> DomainResult<Vec<Message>> {
+        crate::text::refuse_nul(&q.text)?;
         let text = q.text.trim().to_owned();
         let n = text.chars().count();
         if n == 0 || n > crate::message::SEARCH_MAX_CHARS {

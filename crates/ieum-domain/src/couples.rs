@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult};
 use crate::ports::{Clock, Couple, CoupleInvite, CoupleRepository, UserRepository};
+use crate::throttle::Limiter;
 use crate::user::User;
 
 pub struct CoupleService {
@@ -16,6 +17,7 @@ pub struct CoupleService {
     users: Arc<dyn UserRepository>,
     clock: Arc<dyn Clock>,
     invite_ttl: Duration,
+    limiter: Arc<Limiter>,
 }
 
 fn code() -> String {
@@ -38,7 +40,14 @@ impl CoupleService {
             users,
             clock,
             invite_ttl,
+            limiter: Arc::new(Limiter::in_memory()),
         }
+    }
+
+    /// Uses these rate limits (shared by every node with Redis).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     fn already_paired() -> DomainError {
@@ -60,8 +69,34 @@ impl CoupleService {
     }
 
     /// Redeems a code: the couple and its room are made. Returns the couple and
-    /// the partner.
-    pub async fn join(&self, who: &Principal, code: &str) -> DomainResult<(Couple, Uuid)> {
+    /// the partner. Codes have 40 bits, so tries are limited per user and per
+    /// client address (`client`); a redeemed code gives its tries back.
+    pub async fn join(
+        &self,
+        who: &Principal,
+        code: &str,
+        client: &str,
+    ) -> DomainResult<(Couple, Uuid)> {
+        let limits = *self.limiter.limits();
+        let user = who.user_id.to_string();
+        self.limiter
+            .reserve(&limits.couple_code_user, &user)
+            .await?;
+        self.limiter
+            .reserve(&limits.couple_code_client, client)
+            .await?;
+        let joined = self.redeem(who, code).await;
+        if joined.is_ok() {
+            self.limiter.release(&limits.couple_code_user, &user).await;
+            self.limiter
+                .release(&limits.couple_code_client, client)
+                .await;
+        }
+        joined
+    }
+
+    async fn redeem(&self, who: &Principal, code: &str) -> DomainResult<(Couple, Uuid)> {
+        crate::text::refuse_nul(code)?;
         let bad =
             || DomainError::not_found("invalid_invite_code", "the code is unknown or expired");
         let invite = self
@@ -181,15 +216,15 @@ mod tests {
         couples.expect_create().never();
         let svc = service(couples);
         assert_eq!(
-            svc.join(&who(2), "OLD").await.unwrap_err().code(),
+            svc.join(&who(2), "OLD", "c").await.unwrap_err().code(),
             "invalid_invite_code"
         );
         assert_eq!(
-            svc.join(&who(1), "NEW").await.unwrap_err().code(),
+            svc.join(&who(1), "NEW", "c").await.unwrap_err().code(),
             "own_invite"
         );
         assert_eq!(
-            svc.join(&who(3), "NEW").await.unwrap_err().code(),
+            svc.join(&who(3), "NEW", "c").await.unwrap_err().code(),
             "already_paired"
         );
     }

@@ -29,8 +29,19 @@ pub enum DomainError {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("too many attempts; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    /// A rate limit refused the request; `code` names the limit.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited {
+        code: &'static str,
+        retry_after_secs: u64,
+    },
+    /// The node is at capacity for this kind of work (password hashing):
+    /// refused at once instead of queued without bound.
+    #[error("the server is busy; retry in {retry_after_secs} s")]
+    Busy {
+        code: &'static str,
+        retry_after_secs: u64,
+    },
     /// A backing service (database, cache) failed or is unreachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -80,7 +91,7 @@ impl DomainError {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
-            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Unavailable(_) | Self::Busy { .. } => ErrorKind::Unavailable,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -92,10 +103,24 @@ impl DomainError {
             | Self::Unauthenticated { code, .. }
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
-            | Self::Conflict { code, .. } => code,
-            Self::RateLimited { .. } => "rate_limited",
+            | Self::Conflict { code, .. }
+            | Self::RateLimited { code, .. }
+            | Self::Busy { code, .. } => code,
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds a client should wait before retrying, where that is known.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            }
+            | Self::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 

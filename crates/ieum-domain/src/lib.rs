@@ -16,6 +16,7 @@ pub mod ports;
 pub mod room;
 pub mod rooms;
 pub mod social;
+pub mod text;
 pub mod throttle;
 pub mod user;
 

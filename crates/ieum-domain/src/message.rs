@@ -113,6 +113,7 @@ pub const EMOJI_MAX_BYTES: usize = 32;
 
 /// A reaction is one emoji (or short code such as `:+1:`): 1 to 32 bytes, no spaces.
 pub fn check_emoji(e: &str) -> DomainResult<String> {
+    crate::text::refuse_nul(e)?;
     let e = e.trim();
     if e.is_empty()
         || e.len() > EMOJI_MAX_BYTES
@@ -245,6 +246,13 @@ impl MessagePolicy {
         &self,
         m: &SendMessage,
     ) -> DomainResult<(MessageKind, String, Option<String>, Option<String>)> {
+        for text in [
+            Some(m.content.as_str()),
+            m.image_url.as_deref(),
+            m.client_msg_id.as_deref(),
+        ] {
+            crate::text::refuse_nul(text.unwrap_or_default())?;
+        }
         let kind = m.kind.unwrap_or(MessageKind::Text);
         if matches!(kind, MessageKind::System) {
             return Err(DomainError::invalid(
@@ -297,6 +305,7 @@ impl MessagePolicy {
 
     /// Checks edited content.
     pub fn check_content(&self, content: &str) -> DomainResult<()> {
+        crate::text::refuse_nul(content)?;
         if content.trim().is_empty() {
             return Err(DomainError::invalid(
                 "empty_content",
@@ -336,6 +345,30 @@ mod tests {
         assert_eq!(check_emoji(" 👍 ").unwrap(), "👍");
         assert!(check_emoji("a b").is_err());
         assert!(check_emoji("").is_err());
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_send_is_refused_with_its_code() {
+        let p = MessagePolicy::default();
+        for send in [
+            SendMessage {
+                content: "a\0b".into(),
+                ..Default::default()
+            },
+            SendMessage {
+                content: "ok".into(),
+                client_msg_id: Some("t\0".into()),
+                ..Default::default()
+            },
+            SendMessage {
+                kind: Some(MessageKind::Image),
+                image_url: Some("https://x/\0".into()),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(p.check(&send).unwrap_err().code(), "nul_character");
+        }
+        assert_eq!(p.check_content("x\0").unwrap_err().code(), "nul_character");
     }
 
     #[test]

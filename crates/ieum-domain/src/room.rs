@@ -220,16 +220,20 @@ pub fn direct_room_id(a: Uuid, b: Uuid) -> String {
 pub fn normalize_room_name(raw: &str) -> DomainResult<String> {
     let name = raw.trim();
     let n = name.chars().count();
-    if n == 0 || n > ROOM_NAME_MAX || name.chars().any(char::is_control) {
+    crate::text::refuse_nul(name)?;
+    if n == 0 || n > ROOM_NAME_MAX || !crate::text::is_clean_name(name) {
         return Err(DomainError::invalid(
             "invalid_room_name",
-            format!("room name must be 1 to {ROOM_NAME_MAX} characters without control characters"),
+            format!(
+                "room name must be 1 to {ROOM_NAME_MAX} characters without control or invisible formatting characters"
+            ),
         ));
     }
     Ok(name.to_owned())
 }
 
 pub fn normalize_description(raw: Option<&str>) -> DomainResult<Option<String>> {
+    crate::text::refuse_nul(raw.unwrap_or_default())?;
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(d) if d.chars().count() <= ROOM_DESCRIPTION_MAX => Ok(Some(d.to_owned())),
@@ -240,14 +244,20 @@ pub fn normalize_description(raw: Option<&str>) -> DomainResult<Option<String>> 
     }
 }
 
+/// An absolute http(s) URL or a path on this server. `//host/x` is neither:
+/// a browser reads it as another host.
 pub fn check_url(field: &'static str, raw: Option<&str>) -> DomainResult<Option<String>> {
+    crate::text::refuse_nul(raw.unwrap_or_default())?;
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(u)
             if u.len() <= URL_MAX
+                && !u
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
                 && (u.starts_with("https://")
                     || u.starts_with("http://")
-                    || u.starts_with('/')) =>
+                    || (u.starts_with('/') && !u.starts_with("//"))) =>
         {
             Ok(Some(u.to_owned()))
         }

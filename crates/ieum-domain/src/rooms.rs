@@ -18,6 +18,7 @@ use crate::room::{
     RoomSettings, RoomSummary, Visibility, check_client_room_id, check_room_id, check_url,
     direct_room_id, normalize_description, normalize_room_name,
 };
+use crate::throttle::Limiter;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RoomPolicy {
@@ -73,11 +74,20 @@ pub struct RoomService {
     hasher: Arc<dyn PasswordHasher>,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
+    limiter: Arc<Limiter>,
     policy: RoomPolicy,
 }
 
 fn not_found() -> DomainError {
     DomainError::not_found("room_not_found", "no such room")
+}
+
+/// Admin actions in a 1:1 room.
+pub fn direct_room_has_no_admins() -> DomainError {
+    DomainError::forbidden(
+        "direct_room",
+        "a direct room has no admins: nobody manages its members or settings",
+    )
 }
 
 fn not_member() -> DomainError {
@@ -114,7 +124,14 @@ impl RoomService {
             hub,
             clock,
             policy,
+            limiter: Arc::new(Limiter::in_memory()),
         }
+    }
+
+    /// Uses these rate limits (shared by every node with Redis).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -144,6 +161,12 @@ impl RoomService {
             }
             None => Uuid::now_v7().to_string(),
         };
+        self.limiter
+            .reserve(
+                &self.limiter.limits().room_create_user,
+                &who.user_id.to_string(),
+            )
+            .await?;
         let password_hash = match req.password.as_deref().filter(|p| !p.is_empty()) {
             Some(p) if p.len() > crate::user::PASSWORD_MAX_BYTES => {
                 return Err(DomainError::invalid(
@@ -227,7 +250,12 @@ impl RoomService {
             })
             .await;
         let room = match created {
-            Ok(room) => room,
+            // Whoever opened it first is no more than the other: a direct room
+            // has no owner who could ban the peer or change its rules.
+            Ok(room) => {
+                self.rooms.set_role(&id, who.user_id, Role::Member).await?;
+                room
+            }
             // Both opened it at once: the other call made it.
             Err(DomainError::Conflict { .. }) => {
                 self.rooms.find(&id).await?.ok_or_else(not_found)?
@@ -384,6 +412,7 @@ impl RoomService {
     }
 
     pub async fn join_by_code(&self, who: &Principal, code: &str) -> DomainResult<Room> {
+        crate::text::refuse_nul(code)?;
         let room = self
             .rooms
             .find_by_invite_code(code.trim())
@@ -603,6 +632,11 @@ impl RoomService {
         Ok(())
     }
 
+    /// Whether `role` may act as an admin in the room: never in a direct room.
+    pub async fn acts_as_admin(&self, id: &str, role: Role) -> DomainResult<bool> {
+        Ok(role >= Role::Admin && self.room(id).await?.kind != RoomKind::Direct)
+    }
+
     /// An active membership or `Forbidden`.
     pub async fn require_member(&self, user_id: Uuid, id: &str) -> DomainResult<Membership> {
         self.rooms
@@ -643,6 +677,9 @@ impl RoomService {
         at_least: Role,
     ) -> DomainResult<Membership> {
         let m = self.require_member(who.user_id, id).await?;
+        if self.room(id).await?.kind == RoomKind::Direct {
+            return Err(direct_room_has_no_admins());
+        }
         if m.role < at_least {
             return Err(DomainError::forbidden(
                 "insufficient_role",
@@ -893,6 +930,9 @@ mod tests {
         rooms.expect_membership().returning(|r, u| {
             Ok((u == who().user_id).then(|| membership(r, u, Role::Owner, MemberState::Active)))
         });
+        rooms
+            .expect_find()
+            .returning(|_| Ok(Some(room(Visibility::Public, false))));
         rooms.expect_ban_outsider().never();
         let mut users = MockUserRepository::new();
         users.expect_find_by_id().returning(|_| Ok(None));
@@ -902,6 +942,76 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "user_not_found");
+    }
+
+    #[tokio::test]
+    async fn nobody_rules_a_direct_room_whatever_role_is_stored() {
+        let mut rooms = MockRoomRepository::new();
+        rooms
+            .expect_membership()
+            .returning(|r, u| Ok(Some(membership(r, u, Role::Owner, MemberState::Active))));
+        rooms.expect_find().returning(|_| {
+            Ok(Some(Room {
+                kind: RoomKind::Direct,
+                ..room(Visibility::Private, false)
+            }))
+        });
+        rooms.expect_remove_member().never();
+        rooms.expect_update_settings().never();
+        let svc = service(rooms, MockPasswordHasher::new());
+        let err = svc
+            .kick(&who(), "room-1", Uuid::from_u128(99), true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "direct_room");
+        let err = svc
+            .update_settings(&who(), "room-1", RoomSettings::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "direct_room");
+        assert!(!svc.acts_as_admin("room-1", Role::Owner).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn room_creation_past_the_hourly_limit_is_refused_before_storing() {
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_create().times(2).returning(|r| {
+            Ok(Room {
+                id: r.id,
+                ..room(Visibility::Public, false)
+            })
+        });
+        let mut limits = crate::throttle::RateLimits::default();
+        limits.room_create_user.max = 2;
+        let limiter = crate::throttle::Limiter::new(
+            Arc::new(crate::throttle::MemoryRateCounter::new(10)),
+            Arc::new(crate::ports::SystemClock),
+            limits,
+        );
+        let svc = service(rooms, MockPasswordHasher::new()).with_limiter(Arc::new(limiter));
+        for _ in 0..2 {
+            svc.create_group(
+                &who(),
+                CreateRoom {
+                    name: "r".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let err = svc
+            .create_group(
+                &who(),
+                CreateRoom {
+                    name: "r".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "room_create_rate_limited");
+        assert!(err.retry_after_secs().is_some_and(|s| s > 3000));
     }
 
     #[tokio::test]

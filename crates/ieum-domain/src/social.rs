@@ -74,6 +74,7 @@ impl SocialService {
             p.profile_image_url = Some(check_url("invalid_image_url", url.as_deref())?);
         }
         if let Some(Some(status)) = &p.status_message {
+            crate::text::refuse_nul(status)?;
             let status = status.trim();
             if status.chars().count() > STATUS_MESSAGE_MAX || status.chars().any(char::is_control) {
                 return Err(DomainError::invalid(

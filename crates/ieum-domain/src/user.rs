@@ -76,10 +76,11 @@ pub fn normalize_display_name(raw: &str) -> DomainResult<String> {
             format!("display name must be 1 to {DISPLAY_NAME_MAX} characters"),
         ));
     }
-    if name.chars().any(char::is_control) {
+    crate::text::refuse_nul(name)?;
+    if !crate::text::is_clean_name(name) {
         return Err(DomainError::invalid(
             "invalid_display_name",
-            "display name must not contain control characters",
+            "display name must not contain control or invisible formatting characters",
         ));
     }
     Ok(name.to_owned())

@@ -1,37 +1,27 @@
-//! Login throttling counters shared by every node: one key per (kind, subject)
-//! holding the failure count, expiring with the window.
-
-use std::sync::Arc;
+//! Rate-limit counters shared by every node: one key per (limit, subject)
+//! holding the count of its window, expiring when the window ends.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use deadpool_redis::Pool;
-use deadpool_redis::redis::AsyncCommands;
-use ieum_domain::throttle::{FailureCounter, FailureThrottle, ThrottleConfig};
+use deadpool_redis::redis;
+use ieum_domain::throttle::{Hit, MemoryRateCounter, RateCounter};
 
 use crate::timed;
 
-pub struct RedisFailureCounter {
+pub struct RedisRateCounter {
     pool: Pool,
     prefix: String,
-    config: ThrottleConfig,
-    /// Used while Redis cannot be reached, so throttling never switches off.
-    fallback: Arc<FailureThrottle>,
+    /// Used while Redis cannot be reached, so limits never switch off.
+    fallback: MemoryRateCounter,
 }
 
-impl RedisFailureCounter {
-    /// `kind` separates counters (e.g. `login-user`, `login-client`).
-    pub fn new(
-        url: &str,
-        prefix: &str,
-        kind: &str,
-        config: ThrottleConfig,
-    ) -> ieum_domain::DomainResult<Self> {
+impl RedisRateCounter {
+    pub fn new(url: &str, prefix: &str) -> ieum_domain::DomainResult<Self> {
         Ok(Self {
             pool: crate::pool(url)?,
-            prefix: format!("{prefix}throttle:{kind}:"),
-            config,
-            fallback: Arc::new(FailureThrottle::new(config)),
+            prefix: format!("{prefix}limit:"),
+            fallback: MemoryRateCounter::new(100_000),
         })
     }
 
@@ -41,42 +31,69 @@ impl RedisFailureCounter {
 }
 
 #[async_trait]
-impl FailureCounter for RedisFailureCounter {
-    async fn blocked_for(&self, key: &str, now: DateTime<Utc>) -> Option<u64> {
-        let r: Result<(Option<u32>, i64), _> = async {
+impl RateCounter for RedisRateCounter {
+    async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Hit {
+        let window_ms = window.num_milliseconds().max(1);
+        let key_name = self.key(key);
+        let r = async {
             let mut c = timed(self.pool.get()).await?;
-            let n: Option<u32> = timed(c.get(self.key(key))).await?;
-            let ttl: i64 = timed(c.ttl(self.key(key))).await?;
-            Ok::<_, ieum_domain::DomainError>((n, ttl))
+            // One transaction: the count and the window's end are read together,
+            // and the expiry is set only by the hit that opened the window.
+            let (count, _, ttl_ms): (u32, i64, i64) = timed(
+                redis::pipe()
+                    .atomic()
+                    .incr(&key_name, 1)
+                    .cmd("PEXPIRE")
+                    .arg(&key_name)
+                    .arg(window_ms)
+                    .arg("NX")
+                    .cmd("PTTL")
+                    .arg(&key_name)
+                    .query_async(&mut *c),
+            )
+            .await?;
+            Ok::<_, ieum_domain::DomainError>(Hit {
+                count,
+                resets_in_secs: (ttl_ms.max(1) as u64).div_ceil(1000),
+            })
         }
         .await;
         match r {
-            Ok((Some(n), ttl)) if n >= self.config.max_failures && ttl > 0 => Some(ttl as u64),
-            Ok(_) => None,
-            Err(_) => self.fallback.blocked_for(key, now),
+            Ok(hit) => hit,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate counter falls back to this node");
+                self.fallback.hit_now(key, window, now)
+            }
         }
     }
 
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>) {
-        let window = self.config.window.num_seconds().max(1);
-        let r = async {
-            let mut c = timed(self.pool.get()).await?;
-            let n: i64 = timed(c.incr(self.key(key), 1)).await?;
-            if n == 1 {
-                let _: bool = timed(c.expire(self.key(key), window)).await?;
+    async fn release(&self, key: &str) {
+        self.fallback.release_now(key);
+        let key_name = self.key(key);
+        if let Ok(mut c) = timed(self.pool.get()).await {
+            // Never below zero, and never a key without an expiry.
+            let after: Result<i64, _> = timed(
+                redis::cmd("DECR")
+                    .arg(&key_name)
+                    .query_async::<i64>(&mut *c),
+            )
+            .await;
+            if matches!(after, Ok(n) if n < 0) {
+                let _: Result<i64, _> =
+                    timed(redis::cmd("DEL").arg(&key_name).query_async::<i64>(&mut *c)).await;
             }
-            Ok::<_, ieum_domain::DomainError>(())
-        }
-        .await;
-        if r.is_err() {
-            self.fallback.record_failure(key, now);
         }
     }
 
     async fn clear(&self, key: &str) {
-        self.fallback.clear(key);
+        self.fallback.clear_now(key);
         if let Ok(mut c) = timed(self.pool.get()).await {
-            let _: Result<i64, _> = timed(c.del(self.key(key))).await;
+            let _: Result<i64, _> = timed(
+                redis::cmd("DEL")
+                    .arg(self.key(key))
+                    .query_async::<i64>(&mut *c),
+            )
+            .await;
         }
     }
 }

@@ -10,7 +10,7 @@ mod counter;
 mod presence;
 
 pub use bus::RedisBus;
-pub use counter::RedisFailureCounter;
+pub use counter::RedisRateCounter;
 pub use presence::RedisPresence;
 
 use std::time::Duration;

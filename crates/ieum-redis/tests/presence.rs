@@ -74,29 +74,49 @@ async fn an_unreachable_redis_degrades_to_local_answers() {
 }
 
 #[tokio::test]
-async fn login_failures_are_counted_across_nodes() {
-    use ieum_domain::throttle::{FailureCounter, ThrottleConfig};
+async fn rate_limits_are_counted_across_nodes() {
+    use ieum_domain::throttle::RateCounter;
     let prefix = RedisPrefix::new();
-    let cfg = ThrottleConfig {
-        max_failures: 3,
-        window: chrono::Duration::minutes(5),
-        capacity: 100,
-    };
-    let a =
-        ieum_redis::RedisFailureCounter::new(&redis_url(), &prefix.0, "login-user", cfg).unwrap();
-    let b =
-        ieum_redis::RedisFailureCounter::new(&redis_url(), &prefix.0, "login-user", cfg).unwrap();
+    let a = ieum_redis::RedisRateCounter::new(&redis_url(), &prefix.0).unwrap();
+    let b = ieum_redis::RedisRateCounter::new(&redis_url(), &prefix.0).unwrap();
     let now = chrono::Utc::now();
-    a.record_failure("alice", now).await;
-    b.record_failure("alice", now).await;
-    assert_eq!(a.blocked_for("alice", now).await, None);
-    a.record_failure("alice", now).await;
-    let wait = b
-        .blocked_for("alice", now)
-        .await
-        .expect("blocked on the other node too");
-    assert!(wait > 200 && wait <= 300, "{wait}");
-    assert_eq!(b.blocked_for("bob", now).await, None);
-    b.clear("alice").await;
-    assert_eq!(a.blocked_for("alice", now).await, None);
+    let window = chrono::Duration::minutes(5);
+    assert_eq!(a.hit("login:alice", window, now).await.count, 1);
+    assert_eq!(b.hit("login:alice", window, now).await.count, 2);
+    let third = a.hit("login:alice", window, now).await;
+    assert_eq!(third.count, 3);
+    assert!(
+        third.resets_in_secs > 200 && third.resets_in_secs <= 300,
+        "{third:?}"
+    );
+    assert_eq!(b.hit("login:bob", window, now).await.count, 1);
+    b.release("login:alice").await;
+    assert_eq!(a.hit("login:alice", window, now).await.count, 3);
+    b.clear("login:alice").await;
+    assert_eq!(a.hit("login:alice", window, now).await.count, 1);
+}
+
+#[tokio::test]
+async fn parallel_hits_on_two_nodes_each_get_their_own_count() {
+    use ieum_domain::throttle::RateCounter;
+    let prefix = RedisPrefix::new();
+    let a =
+        std::sync::Arc::new(ieum_redis::RedisRateCounter::new(&redis_url(), &prefix.0).unwrap());
+    let b =
+        std::sync::Arc::new(ieum_redis::RedisRateCounter::new(&redis_url(), &prefix.0).unwrap());
+    let now = chrono::Utc::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(
+                async move { node.hit("k", chrono::Duration::minutes(1), now).await.count },
+            )
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=40).collect::<Vec<u32>>());
 }

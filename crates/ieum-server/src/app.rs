@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
-use ieum_auth::{Argon2Hasher, Argon2Params, JwtCodec};
+use ieum_auth::{Argon2Hasher, Argon2Params, HashBudget, JwtCodec};
 use ieum_domain::auth::{AuthPolicy, AuthService};
 use ieum_domain::chat::ChatService;
 use ieum_domain::couples::CoupleService;
@@ -16,7 +16,7 @@ use ieum_domain::message::MessagePolicy;
 use ieum_domain::ports::{LocalBus, LocalPresence, SystemClock};
 use ieum_domain::rooms::{RoomPolicy, RoomService};
 use ieum_domain::social::SocialService;
-use ieum_domain::throttle::ThrottleConfig;
+use ieum_domain::throttle::{Limiter, MemoryRateCounter, RateCounter, RateLimit, RateLimits};
 use ieum_store::{
     Backend, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store, StoreOptions,
     WriterOptions,
@@ -24,6 +24,71 @@ use ieum_store::{
 
 use crate::config::Config;
 use crate::http;
+
+/// Every rate limit from the configuration, counted in Redis when there is
+/// one (so a user's limit holds across nodes), else in this node's memory.
+fn limiter(config: &Config, clock: Arc<SystemClock>) -> Result<Limiter, BoxError> {
+    use chrono::Duration as Span;
+    let defaults = RateLimits::default();
+    let login_window = Span::seconds(config.login_window_secs as i64);
+    let with = |limit: RateLimit, max: u32, window: Span| RateLimit {
+        max,
+        window,
+        ..limit
+    };
+    let limits = RateLimits {
+        login_user_client: with(
+            defaults.login_user_client,
+            config.login_max_failures_per_user_client,
+            login_window,
+        ),
+        login_user: with(
+            defaults.login_user,
+            config.login_max_failures_per_user,
+            login_window,
+        ),
+        login_client: with(
+            defaults.login_client,
+            config.login_max_failures_per_client,
+            login_window,
+        ),
+        signup_client: with(
+            defaults.signup_client,
+            config.signups_per_hour_per_client,
+            Span::hours(1),
+        ),
+        send_user: with(defaults.send_user, config.user_send_rate, Span::seconds(1)),
+        read_user: with(defaults.read_user, config.read_rate, Span::seconds(1)),
+        reaction_user: with(
+            defaults.reaction_user,
+            config.reaction_rate,
+            Span::seconds(1),
+        ),
+        room_create_user: with(
+            defaults.room_create_user,
+            config.rooms_per_hour,
+            Span::hours(1),
+        ),
+        couple_code_user: with(
+            defaults.couple_code_user,
+            config.couple_code_tries_per_user,
+            Span::minutes(15),
+        ),
+        couple_code_client: with(
+            defaults.couple_code_client,
+            config.couple_code_tries_per_client,
+            Span::minutes(15),
+        ),
+    };
+    let counter: Arc<dyn RateCounter> = match &config.redis_url {
+        Some(url) => Arc::new(ieum_redis::RedisRateCounter::new(
+            url,
+            &config.redis_prefix,
+        )?),
+        None => Arc::new(MemoryRateCounter::new(100_000)),
+    };
+    Ok(Limiter::new(counter, clock, limits))
+}
 
 /// Everything a request handler may reach.
 #[derive(Clone)]
@@ -46,6 +111,8 @@ pub struct AppState {
 
 /// Connects the database, applies migrations and builds the use cases.
 pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
+    crate::config::private_dir(&config.data_dir)?;
+    crate::config::private_database_file(&config.database_url)?;
     let store = Store::connect(
         &config.database_url,
         &StoreOptions {
@@ -58,56 +125,40 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     if let Some(warning) = store.search_locale_warning().await? {
         tracing::warn!("{warning}");
     }
-    let hasher = Argon2Hasher::new(Argon2Params {
-        memory_kib: config.argon2_memory_kib,
-        iterations: config.argon2_iterations,
-        parallelism: 1,
-    })
+    let hasher = Argon2Hasher::with_budget(
+        Argon2Params {
+            memory_kib: config.argon2_memory_kib,
+            iterations: config.argon2_iterations,
+            parallelism: 1,
+        },
+        HashBudget {
+            memory_mib: config.hash_memory_budget_mib,
+            queue: config.hash_queue,
+        },
+    )
     .map_err(BoxError::from)?;
-    let window = chrono::Duration::seconds(config.login_window_secs as i64);
+    tracing::info!(
+        parallel = hasher.parallel(),
+        queue = config.hash_queue,
+        "password hashing admission"
+    );
     let policy = AuthPolicy {
         access_ttl: chrono::Duration::seconds(config.access_token_ttl_secs as i64),
         refresh_ttl: chrono::Duration::seconds(config.refresh_token_ttl_secs as i64),
-        per_username: ThrottleConfig {
-            max_failures: config.login_max_failures_per_user,
-            window,
-            capacity: 100_000,
-        },
-        per_client: ThrottleConfig {
-            max_failures: config.login_max_failures_per_client,
-            window,
-            capacity: 100_000,
-        },
     };
     let clock = Arc::new(SystemClock);
+    let limiter = Arc::new(limiter(&config, clock.clone())?);
     let hasher = Arc::new(hasher);
     let users = Arc::new(SqlUsers::new(store.clone()));
-    let mut auth = AuthService::new(
+    let auth = AuthService::new(
         users.clone(),
         Arc::new(SqlRefreshTokens::new(store.clone())),
         hasher.clone(),
         Arc::new(JwtCodec::new(config.jwt_secret.bytes())),
         clock.clone(),
         policy,
-    );
-    if let Some(url) = &config.redis_url {
-        // Login throttling counted across every node.
-        let p = &config.redis_prefix;
-        auth = auth.with_counters(
-            Arc::new(ieum_redis::RedisFailureCounter::new(
-                url,
-                p,
-                "login-user",
-                policy.per_username,
-            )?),
-            Arc::new(ieum_redis::RedisFailureCounter::new(
-                url,
-                p,
-                "login-client",
-                policy.per_client,
-            )?),
-        );
-    }
+    )
+    .with_limiter(limiter.clone());
     let writers = config.db_writers.unwrap_or(match store.backend() {
         Backend::Postgres => 4,
         Backend::Sqlite => 1,
@@ -143,19 +194,22 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     };
     let room_repo = Arc::new(SqlRooms::new(store.clone()));
     let social_repo = Arc::new(SqlSocial::new(store.clone()));
-    let rooms = Arc::new(RoomService::new(
-        messages.clone(),
-        room_repo.clone(),
-        users.clone(),
-        social_repo.clone(),
-        hasher,
-        hub.clone(),
-        clock.clone(),
-        RoomPolicy {
-            default_member_limit: config.room_member_limit.min(config.room_member_limit_max),
-            max_member_limit: config.room_member_limit_max,
-        },
-    ));
+    let rooms = Arc::new(
+        RoomService::new(
+            messages.clone(),
+            room_repo.clone(),
+            users.clone(),
+            social_repo.clone(),
+            hasher,
+            hub.clone(),
+            clock.clone(),
+            RoomPolicy {
+                default_member_limit: config.room_member_limit.min(config.room_member_limit_max),
+                max_member_limit: config.room_member_limit_max,
+            },
+        )
+        .with_limiter(limiter.clone()),
+    );
     let chat = ChatService::new(
         rooms.clone(),
         room_repo,
@@ -170,7 +224,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
             delete_window: chrono::Duration::seconds(config.delete_window_secs as i64),
             ..MessagePolicy::default()
         },
-    );
+    )
+    .with_limiter(limiter.clone());
     let social = SocialService::new(
         social_repo.clone(),
         users.clone(),
@@ -183,7 +238,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     // Presence heartbeats (and, with Redis, the sweep of dead nodes' users).
     let sweep = std::time::Duration::from_secs((config.presence_ttl_secs / 3).max(1));
     tokio::spawn(social.clone().run_presence_sweeper(sweep));
-    let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24));
+    let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24))
+        .with_limiter(limiter);
     let chat = Arc::new(chat);
     // Self-destructing messages expire on time, also after a restart.
     tokio::spawn(chat.clone().run_expiry());
@@ -235,6 +291,7 @@ pub fn app(
     >,
 > {
     App::new()
+        .wrap(from_fn(http::guard::middleware))
         .wrap(from_fn(http::request_id::middleware))
         .configure(configure(state))
         .default_service(web::to(http::errors::not_found))

@@ -80,15 +80,51 @@ pub struct Settings {
     pub access_token_ttl_secs: Option<u64>,
     #[arg(long, env = "IEUM_REFRESH_TOKEN_TTL_SECS")]
     pub refresh_token_ttl_secs: Option<u64>,
+    /// Login attempts for one account from one client address per window.
+    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER_CLIENT")]
+    pub login_max_failures_per_user_client: Option<u32>,
+    /// Login attempts for one account from all addresses per window (a ceiling).
     #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER")]
     pub login_max_failures_per_user: Option<u32>,
     #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_CLIENT")]
     pub login_max_failures_per_client: Option<u32>,
     #[arg(long, env = "IEUM_LOGIN_WINDOW_SECS")]
     pub login_window_secs: Option<u64>,
-    /// Take the client address from X-Forwarded-For / Forwarded (behind a proxy).
+    /// Accounts one client address may make per hour.
+    #[arg(long, env = "IEUM_SIGNUPS_PER_HOUR_PER_CLIENT")]
+    pub signups_per_hour_per_client: Option<u32>,
+    /// Messages one user may send per second, over all connections and nodes.
+    #[arg(long, env = "IEUM_USER_SEND_RATE")]
+    pub user_send_rate: Option<u32>,
+    /// Read receipts one user may send per second.
+    #[arg(long, env = "IEUM_READ_RATE")]
+    pub read_rate: Option<u32>,
+    /// Reactions one user may add or remove per second.
+    #[arg(long, env = "IEUM_REACTION_RATE")]
+    pub reaction_rate: Option<u32>,
+    /// Rooms one user may create per hour (contract A's auto-created ones too).
+    #[arg(long, env = "IEUM_ROOMS_PER_HOUR")]
+    pub rooms_per_hour: Option<u32>,
+    /// Couple invite codes one user may try per 15 minutes.
+    #[arg(long, env = "IEUM_COUPLE_CODE_TRIES_PER_USER")]
+    pub couple_code_tries_per_user: Option<u32>,
+    /// Couple invite codes one client address may try per 15 minutes.
+    #[arg(long, env = "IEUM_COUPLE_CODE_TRIES_PER_CLIENT")]
+    pub couple_code_tries_per_client: Option<u32>,
+    /// Memory password hashing may hold at once; with the argon2 memory cost it
+    /// sets how many hashes run in parallel.
+    #[arg(long, env = "IEUM_HASH_MEMORY_BUDGET_MIB")]
+    pub hash_memory_budget_mib: Option<u32>,
+    /// Hash requests that may wait for a slot; the next one gets 503 at once.
+    #[arg(long, env = "IEUM_HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
+    /// Take the client address from X-Forwarded-For (behind a proxy).
     #[arg(long, env = "IEUM_TRUST_PROXY_HEADERS")]
     pub trust_proxy_headers: Option<bool>,
+    /// Proxies whose X-Forwarded-For entries are believed (comma-separated
+    /// addresses or CIDR networks); default: loopback and private networks.
+    #[arg(long, env = "IEUM_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     #[arg(long, env = "IEUM_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
     #[arg(long, env = "IEUM_MAX_JSON_BYTES")]
@@ -109,6 +145,9 @@ pub struct Settings {
     /// Largest STOMP frame (command, headers and body).
     #[arg(long, env = "IEUM_STOMP_MAX_FRAME_BYTES")]
     pub stomp_max_frame_bytes: Option<usize>,
+    /// Largest WebSocket frame or message before CONNECT succeeds.
+    #[arg(long, env = "IEUM_WS_PREAUTH_MAX_BYTES")]
+    pub ws_preauth_max_bytes: Option<usize>,
     #[arg(long, env = "IEUM_STOMP_MAX_HEADERS")]
     pub stomp_max_headers: Option<usize>,
     #[arg(long, env = "IEUM_STOMP_MAX_HEADER_BYTES")]
@@ -122,6 +161,9 @@ pub struct Settings {
     /// A connection that has not sent CONNECT within this long is closed.
     #[arg(long, env = "IEUM_STOMP_CONNECT_TIMEOUT_MS")]
     pub stomp_connect_timeout_ms: Option<u64>,
+    /// One connection's typing notices for a room: at most one per interval.
+    #[arg(long, env = "IEUM_TYPING_INTERVAL_MS")]
+    pub typing_interval_ms: Option<u64>,
     /// Outbound queue per connection; a consumer that falls this far behind is dropped.
     #[arg(long, env = "IEUM_WS_OUTBOUND_QUEUE")]
     pub ws_outbound_queue: Option<usize>,
@@ -165,6 +207,10 @@ impl Settings {
         merge_fields!(hi, lo; addr, data_dir, database_url, redis_url, jwt_secret, env,
             access_token_ttl_secs, refresh_token_ttl_secs, login_max_failures_per_user,
             login_max_failures_per_client, login_window_secs, trust_proxy_headers,
+            login_max_failures_per_user_client, signups_per_hour_per_client, user_send_rate,
+            read_rate, reaction_rate, rooms_per_hour, couple_code_tries_per_user,
+            couple_code_tries_per_client, hash_memory_budget_mib, hash_queue, trusted_proxies,
+            ws_preauth_max_bytes, typing_interval_ms,
             db_max_connections, max_json_bytes, shutdown_timeout_secs, workers, log_format,
             argon2_memory_kib, argon2_iterations, db_writers, stomp_max_frame_bytes,
             stomp_max_headers, stomp_max_header_bytes, stomp_heartbeat_ms,
@@ -199,10 +245,21 @@ pub struct Config {
     pub env: Env,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
+    pub login_max_failures_per_user_client: u32,
     pub login_max_failures_per_user: u32,
     pub login_max_failures_per_client: u32,
     pub login_window_secs: u64,
+    pub signups_per_hour_per_client: u32,
+    pub user_send_rate: u32,
+    pub read_rate: u32,
+    pub reaction_rate: u32,
+    pub rooms_per_hour: u32,
+    pub couple_code_tries_per_user: u32,
+    pub couple_code_tries_per_client: u32,
+    pub hash_memory_budget_mib: u32,
+    pub hash_queue: usize,
     pub trust_proxy_headers: bool,
+    pub trusted_proxies: Vec<crate::http::client::Network>,
     pub db_max_connections: u32,
     pub max_json_bytes: usize,
     pub shutdown_timeout_secs: u64,
@@ -212,11 +269,13 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub db_writers: Option<usize>,
     pub stomp_max_frame_bytes: usize,
+    pub ws_preauth_max_bytes: usize,
     pub stomp_max_headers: usize,
     pub stomp_max_header_bytes: usize,
     pub stomp_heartbeat_ms: u64,
     pub stomp_partial_frame_timeout_ms: u64,
     pub stomp_connect_timeout_ms: u64,
+    pub typing_interval_ms: u64,
     pub ws_outbound_queue: usize,
     pub ws_send_rate: u32,
     pub ws_max_connections: usize,
@@ -315,10 +374,26 @@ impl Config {
                 "refresh_token_ttl_secs",
                 s.refresh_token_ttl_secs.unwrap_or(30 * 24 * 3600),
             )?,
-            login_max_failures_per_user: s.login_max_failures_per_user.unwrap_or(5),
+            login_max_failures_per_user_client: s.login_max_failures_per_user_client.unwrap_or(5),
+            login_max_failures_per_user: s.login_max_failures_per_user.unwrap_or(100),
             login_max_failures_per_client: s.login_max_failures_per_client.unwrap_or(30),
             login_window_secs: positive("login_window_secs", s.login_window_secs.unwrap_or(900))?,
+            signups_per_hour_per_client: s.signups_per_hour_per_client.unwrap_or(20),
+            user_send_rate: s.user_send_rate.unwrap_or(100).max(1),
+            read_rate: s.read_rate.unwrap_or(20).max(1),
+            reaction_rate: s.reaction_rate.unwrap_or(10).max(1),
+            rooms_per_hour: s.rooms_per_hour.unwrap_or(30),
+            couple_code_tries_per_user: s.couple_code_tries_per_user.unwrap_or(10),
+            couple_code_tries_per_client: s.couple_code_tries_per_client.unwrap_or(30),
+            hash_memory_budget_mib: s.hash_memory_budget_mib.unwrap_or(64).max(1),
+            hash_queue: s.hash_queue.unwrap_or(16),
             trust_proxy_headers: s.trust_proxy_headers.unwrap_or(false),
+            trusted_proxies: crate::http::client::parse_networks(
+                s.trusted_proxies
+                    .as_deref()
+                    .unwrap_or(crate::http::client::DEFAULT_TRUSTED_PROXIES),
+            )
+            .map_err(ConfigError)?,
             db_max_connections: s.db_max_connections.unwrap_or(16).max(1),
             max_json_bytes: s.max_json_bytes.unwrap_or(64 * 1024),
             shutdown_timeout_secs: s.shutdown_timeout_secs.unwrap_or(30),
@@ -328,6 +403,7 @@ impl Config {
             argon2_iterations: s.argon2_iterations.unwrap_or(2),
             db_writers: s.db_writers.filter(|w| *w > 0),
             stomp_max_frame_bytes: s.stomp_max_frame_bytes.unwrap_or(64 * 1024).max(1024),
+            ws_preauth_max_bytes: s.ws_preauth_max_bytes.unwrap_or(16 * 1024).max(1024),
             stomp_max_headers: s.stomp_max_headers.unwrap_or(64).max(4),
             stomp_max_header_bytes: s.stomp_max_header_bytes.unwrap_or(8 * 1024).max(256),
             stomp_heartbeat_ms: s.stomp_heartbeat_ms.unwrap_or(10_000),
@@ -336,6 +412,9 @@ impl Config {
                 .unwrap_or(5_000)
                 .max(1),
             stomp_connect_timeout_ms: s.stomp_connect_timeout_ms.unwrap_or(10_000).max(1),
+            typing_interval_ms: s
+                .typing_interval_ms
+                .unwrap_or(ieum_domain::chat::TYPING_MIN_INTERVAL_MS),
             ws_outbound_queue: s.ws_outbound_queue.unwrap_or(1024).max(1),
             ws_send_rate: s.ws_send_rate.unwrap_or(50).max(1),
             ws_max_connections: s
@@ -362,12 +441,7 @@ fn dev_secret(data_dir: &Path) -> Result<JwtSecret, ConfigError> {
             return Ok(JwtSecret::DevFile(s, path));
         }
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        ConfigError(format!(
-            "cannot create data dir {}: {e}",
-            data_dir.display()
-        ))
-    })?;
+    private_dir(data_dir)?;
     // 244 random bits from the OS (two v4 UUIDs), hex.
     let secret = format!(
         "{}{}",
@@ -377,6 +451,56 @@ fn dev_secret(data_dir: &Path) -> Result<JwtSecret, ConfigError> {
     write_private(&path, &secret)
         .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
     Ok(JwtSecret::DevFile(secret, path))
+}
+
+/// Makes the data dir (mode 0700: it holds the database, uploads and the
+/// development secret), or narrows an existing one.
+pub fn private_dir(dir: &Path) -> Result<(), ConfigError> {
+    let fail =
+        |e: std::io::Error| ConfigError(format!("cannot prepare data dir {}: {e}", dir.display()));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir).map_err(fail)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    builder.create(dir).map_err(fail)?;
+    Ok(())
+}
+
+/// The embedded database file is created (or narrowed to) mode 0600 before
+/// SQLite opens it; SQLite gives its journal files the same mode.
+pub fn private_database_file(database_url: &str) -> Result<(), ConfigError> {
+    let Some(rest) = database_url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = Path::new(rest.split('?').next().unwrap_or(rest));
+    if path.as_os_str().is_empty() || rest.starts_with(":memory:") {
+        return Ok(());
+    }
+    let fail = |e: std::io::Error| ConfigError(format!("cannot prepare {}: {e}", path.display()));
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        private_dir(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        opts.open(path).map_err(fail)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    opts.open(path).map_err(fail)?;
+    Ok(())
 }
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {

@@ -1,6 +1,11 @@
 use clap::Parser;
 use ieum_server::{Cli, Command, Config, telemetry};
 
+/// mimalloc returns freed memory to the system: glibc's allocator kept the
+/// 19 MiB blocks of password hashing after a burst (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.settings) {
@@ -29,6 +34,8 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn migrate(config: Config) -> Result<(), ieum_server::app::BoxError> {
+    ieum_server::config::private_dir(&config.data_dir)?;
+    ieum_server::config::private_database_file(&config.database_url)?;
     let store = ieum_store::Store::connect(&config.database_url, &Default::default()).await?;
     let pending = store.pending_migrations().await?;
     store.migrate().await?;

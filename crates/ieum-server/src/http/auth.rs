@@ -115,11 +115,18 @@ struct Credentials {
 
 async fn signup(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, EnvelopeError> {
+    let client = client_address(&req);
     let (_, pair) = state
         .auth
-        .signup(&body.username, &body.password, body.display_name.as_deref())
+        .signup(
+            &body.username,
+            &body.password,
+            body.display_name.as_deref(),
+            &client,
+        )
         .await?;
     Ok(ok(StatusCode::CREATED, "signup successful", Some(pair)))
 }
@@ -129,7 +136,7 @@ async fn login(
     req: HttpRequest,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    let client = client_address(&req, state.config.trust_proxy_headers);
+    let client = client_address(&req);
     let pair = state
         .auth
         .login(&body.username, &body.password, &client)

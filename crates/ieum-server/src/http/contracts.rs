@@ -47,10 +47,12 @@ struct CodeBody {
 
 async fn couple_join(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     who: Authenticated,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (couple, partner) = state.couples.join(&who.0, &body.code).await?;
+    let client = crate::http::extract::client_address(&req);
+    let (couple, partner) = state.couples.join(&who.0, &body.code, &client).await?;
     Ok(HttpResponse::Ok().json(json!({ "coupleId": couple.id, "partnerId": partner })))
 }
 

@@ -30,10 +30,7 @@ pub fn log_if_server_error(e: &DomainError) {
 }
 
 pub fn retry_after(e: &DomainError) -> Option<u64> {
-    match e {
-        DomainError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-        _ => None,
-    }
+    e.retry_after_secs()
 }
 
 #[derive(Debug, Serialize)]

@@ -1,6 +1,6 @@
 //! Request extractors: the caller's identity and address.
 
-use std::future::{Ready, ready};
+use futures_util::future::LocalBoxFuture;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -24,31 +24,35 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(DomainError::Internal("state missing".into()).into()));
-        };
-        let result = match bearer_token(req) {
-            Some(token) => state.auth.authenticate(token).map(Authenticated),
-            None => Err(DomainError::unauthenticated(
-                "missing_token",
-                "send Authorization: Bearer <access token>",
-            )),
-        };
-        ready(result.map_err(ApiError))
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req).map(str::to_owned);
+        Box::pin(async move {
+            let Some(state) = state else {
+                return Err(DomainError::Internal("state missing".into()).into());
+            };
+            let Some(token) = token else {
+                return Err(DomainError::unauthenticated(
+                    "missing_token",
+                    "send Authorization: Bearer <access token>",
+                )
+                .into());
+            };
+            Ok(Authenticated(state.auth.authenticate_user(&token).await?))
+        })
     }
 }
 
-/// The client's address for throttling: the peer, or the proxy's forwarded
-/// address when `trust_proxy_headers` is on.
-pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
-    let info = req.connection_info();
-    let addr = if trust_proxy {
-        info.realip_remote_addr()
-    } else {
-        info.peer_addr()
-    };
-    addr.unwrap_or("unknown").to_owned()
+/// The caller's address for per-address limits (see [`crate::http::client`]).
+pub fn client_address(req: &HttpRequest) -> String {
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => crate::http::client::client_address(
+            req,
+            state.config.trust_proxy_headers,
+            &state.config.trusted_proxies,
+        ),
+        None => crate::http::client::client_address(req, false, &[]),
+    }
 }

@@ -1,9 +1,11 @@
 //! HTTP adapters: each module maps routes onto use cases.
 
 pub mod auth;
+pub mod client;
 pub mod contracts;
 pub mod errors;
 pub mod extract;
+pub mod guard;
 pub mod health;
 pub mod history;
 pub mod me;

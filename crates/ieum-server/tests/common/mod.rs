@@ -26,7 +26,15 @@ pub fn settings(db: &TestDb, data_dir: PathBuf) -> Settings {
         jwt_secret: Some(SECRET.into()),
         argon2_memory_kib: Some(64),
         argon2_iterations: Some(1),
-        login_max_failures_per_user: Some(3),
+        login_max_failures_per_user_client: Some(3),
+        // Every test client is 127.0.0.1: the per-address and per-user limits
+        // are lifted here and set low by the tests of each limit.
+        signups_per_hour_per_client: Some(1_000_000),
+        rooms_per_hour: Some(1_000_000),
+        user_send_rate: Some(1_000_000),
+        read_rate: Some(1_000_000),
+        reaction_rate: Some(1_000_000),
+        couple_code_tries_per_client: Some(1_000_000),
         ..Default::default()
     }
 }
@@ -437,6 +445,12 @@ impl Node {
             .env("IEUM_ARGON2_MEMORY_KIB", "64")
             .env("IEUM_ARGON2_ITERATIONS", "1")
             .env("IEUM_WS_SEND_RATE", "100000")
+            // Every client is 127.0.0.1: lift the per-address and per-user limits.
+            .env("IEUM_SIGNUPS_PER_HOUR_PER_CLIENT", "1000000")
+            .env("IEUM_ROOMS_PER_HOUR", "1000000")
+            .env("IEUM_USER_SEND_RATE", "1000000")
+            .env("IEUM_READ_RATE", "1000000")
+            .env("IEUM_REACTION_RATE", "1000000")
             .env("IEUM_LOG", "info")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());

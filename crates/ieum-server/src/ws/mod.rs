@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use ieum_domain::DomainError;
 use ieum_domain::auth::Principal;
-use ieum_domain::chat::{Sender as ChatSender, SubscribeRequest, TYPING_MIN_INTERVAL_MS};
+use ieum_domain::chat::{Sender as ChatSender, SubscribeRequest};
 use ieum_domain::error::ErrorKind;
 use ieum_domain::hub::{
     Delivery, EventPayload, LOBBY_FEED, Mailbox, MailboxReceiver, RoomEvent, mailbox, user_feed,
@@ -35,6 +35,8 @@ use crate::wire::{
     SHAPE_A, SHAPE_B, SHAPE_C, SHAPE_NATIVE, contract_c_room, event_body, event_name,
 };
 
+mod guard;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/chat", web::get().to(upgrade));
 }
@@ -46,6 +48,8 @@ const SERVER: &str = concat!("ieum/", env!("CARGO_PKG_VERSION"));
 const WS_PING: Duration = Duration::from_secs(30);
 const WS_IDLE: Duration = Duration::from_secs(90);
 pub const ERRORS_DESTINATION: &str = "/user/queue/errors";
+/// Rooms whose last typing notice one connection remembers.
+const TYPING_ROOMS: usize = 256;
 pub const EVENTS_DESTINATION: &str = "/user/queue/events";
 
 /// Which client contract a frame speaks: decides the shape of its error notices.
@@ -99,7 +103,7 @@ async fn upgrade(
         .clone()
         .or_else(|| bearer_token(&req).map(str::to_owned));
     let handshake_principal = match token {
-        Some(t) => match state.auth.authenticate(&t) {
+        Some(t) => match state.auth.authenticate_user(&t).await {
             Ok(p) => Some(p),
             Err(e) => {
                 return Ok(problem_response(
@@ -130,19 +134,36 @@ async fn upgrade(
         );
         return Ok(r);
     };
+    // Every frame header is checked before its payload is buffered: a small
+    // budget until CONNECT succeeds, then the frame limit.
+    let budget = guard::Budget::new(state.config.ws_preauth_max_bytes);
+    let mut guarded =
+        actix_web::dev::Payload::from(Box::pin(guard::Guarded::new(body, budget.clone()))
+            as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
+    let body = web::Payload::from_request(&req, &mut guarded).await?;
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, PROTOCOLS)?;
     // WebSocket messages may carry several frames; the STOMP limits apply per frame.
-    let max = state.config.stomp_max_frame_bytes.saturating_mul(4);
+    let max = ws_max_bytes(&state.config);
     let stream = stream
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    let conn = Conn::new(state.get_ref().clone(), handshake_principal, session);
+    let conn = Conn::new(
+        state.get_ref().clone(),
+        handshake_principal,
+        session,
+        budget,
+    );
     actix_web::rt::spawn(async move {
         conn.run(stream).await;
         drop(slot);
     });
     Ok(response)
+}
+
+/// The largest WebSocket frame or message of an authenticated connection.
+fn ws_max_bytes(config: &crate::config::Config) -> usize {
+    config.stomp_max_frame_bytes.saturating_mul(4)
 }
 
 /// Where a subscription points.
@@ -267,10 +288,16 @@ struct Conn {
     last_typing: HashMap<String, Instant>,
     delivered: HashMap<String, i64>,
     out: Session,
+    budget: guard::Budget,
 }
 
 impl Conn {
-    fn new(state: AppState, handshake_principal: Option<Principal>, out: Session) -> Self {
+    fn new(
+        state: AppState,
+        handshake_principal: Option<Principal>,
+        out: Session,
+        budget: guard::Budget,
+    ) -> Self {
         let c = &state.config;
         let limits = Limits {
             max_frame_bytes: c.stomp_max_frame_bytes,
@@ -300,6 +327,7 @@ impl Conn {
             last_typing: HashMap::new(),
             delivered: HashMap::new(),
             out,
+            budget,
         }
     }
 
@@ -343,12 +371,21 @@ impl Conn {
                         Err(Stop)
                     }
                     Some(Err(e)) => {
-                        // An oversized or malformed WebSocket frame.
-                        let code = match e {
-                            actix_http::ws::ProtocolError::Overflow => "frame_too_large",
-                            _ => "websocket_error",
+                        // An oversized or malformed WebSocket frame: refused from
+                        // its header by the guard, or by actix's parser.
+                        let (code, close_code, message) = match (self.budget.refusal(), &e) {
+                            (Some(r @ ieum_wsframe::Refusal::Protocol(_)), _) => {
+                                ("websocket_error", CloseCode::Protocol, format!("{r:?}"))
+                            }
+                            (Some(r), _) => ("frame_too_large", CloseCode::Size, format!("{r:?}")),
+                            (None, actix_http::ws::ProtocolError::Overflow) => {
+                                ("frame_too_large", CloseCode::Size, e.to_string())
+                            }
+                            (None, _) => ("websocket_error", CloseCode::Protocol, e.to_string()),
                         };
-                        let _ = self.send_error(code, &e.to_string(), None).await;
+                        tracing::debug!(code, %message, "websocket frame refused");
+                        let _ = self.send_error(code, &message, None).await;
+                        close = Some(CloseReason { code: close_code, description: Some(code.into()) });
                         Err(Stop)
                     }
                 },
@@ -639,7 +676,7 @@ impl Conn {
             .or_else(|| f.get("token"))
             .or_else(|| f.get("passcode"));
         let principal = match token {
-            Some(t) => match self.state.auth.authenticate(t.trim()) {
+            Some(t) => match self.state.auth.authenticate_user(t.trim()).await {
                 Ok(p) => p,
                 Err(e) => return self.fatal(e.code(), &e.public_message(), None).await,
             },
@@ -680,6 +717,7 @@ impl Conn {
             .header("session", uuid::Uuid::new_v4().simple().to_string())
             .header("user-name", user.username.clone());
         self.user = Some(ChatSender::from(&user));
+        self.budget.set(ws_max_bytes(&self.state.config));
         tracing::debug!(user = %user.username, version, "stomp connected");
         self.write_frame(&reply).await?;
         self.receipt(&f, &[]).await?;
@@ -844,6 +882,7 @@ impl Conn {
                 let temp_id = msg.client_msg_id.clone();
                 if !self.bucket.take() {
                     let e = DomainError::RateLimited {
+                        code: "send_rate_limited",
                         retry_after_secs: 1,
                     };
                     return self.app_error(&e, &f, temp_id.as_deref()).await;
@@ -887,7 +926,7 @@ impl Conn {
             Action::Typing { room_id } => {
                 // At most one typing event per room per interval; extra ones are dropped.
                 let now = Instant::now();
-                let min = Duration::from_millis(TYPING_MIN_INTERVAL_MS);
+                let min = Duration::from_millis(self.state.config.typing_interval_ms);
                 if self
                     .last_typing
                     .get(&room_id)
@@ -895,17 +934,24 @@ impl Conn {
                 {
                     return self.receipt(&f, &[]).await;
                 }
-                if self.last_typing.len() > 256 {
-                    self.last_typing.clear();
+                // Only rooms the user is in are remembered (the domain refused the
+                // rest), and a full map drops stale entries, never live ones.
+                if self.last_typing.len() >= TYPING_ROOMS {
+                    self.last_typing.retain(|_, at| now < *at + min);
+                    if self.last_typing.len() >= TYPING_ROOMS {
+                        return self.receipt(&f, &[]).await;
+                    }
                 }
-                self.last_typing.insert(room_id.clone(), now);
                 match self
                     .state
                     .chat
                     .typing(&sender.principal(), &room_id, Entry::MembersOnly)
                     .await
                 {
-                    Ok(()) => self.receipt(&f, &[]).await,
+                    Ok(()) => {
+                        self.last_typing.insert(room_id, now);
+                        self.receipt(&f, &[]).await
+                    }
                     Err(e) => self.app_error(&e, &f, None).await,
                 }
             }
@@ -1003,6 +1049,27 @@ impl Conn {
             }
         }
         self.write_event(&d.subscription, shape, &d.event).await?;
+        // The feed ends a leaver's subscriptions after this event: forget them
+        // here too, so that a rejoin follows the room again (contract C) and a
+        // room subscription's id can be used again.
+        if let EventPayload::MemberLeft {
+            room_id, user_id, ..
+        } = &d.event.payload
+            && Some(*user_id) == me
+        {
+            if shape == SHAPE_C {
+                if let Some(sub) = self.subs.get_mut(&*d.subscription) {
+                    sub.feeds.retain(|feed| feed != room_id);
+                }
+            } else if self
+                .subs
+                .get(&*d.subscription)
+                .is_some_and(|sub| sub.feeds.iter().all(|feed| feed == room_id))
+            {
+                self.subs.remove(&*d.subscription);
+            }
+            self.last_typing.remove(room_id);
+        }
         // In 1:1 rooms, reaching a device of the recipient is "delivered".
         if direct
             && let EventPayload::Message(m) = &d.event.payload
