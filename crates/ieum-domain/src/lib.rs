@@ -15,6 +15,7 @@ pub mod message;
 pub mod ports;
 pub mod room;
 pub mod rooms;
+pub mod session;
 pub mod social;
 pub mod text;
 pub mod throttle;

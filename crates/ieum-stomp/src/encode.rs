@@ -12,6 +12,15 @@ fn escape_into(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// A header name or value escaped as STOMP 1.2 requires (`\\`, `\n`, `\r`,
+/// `\c`), for servers that write part of a frame once and reuse it.
+pub fn encode_header_value(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    escape_into(&mut out, s);
+    // Only ASCII bytes were replaced by ASCII: still valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Appends the frame's bytes to `out`. A `content-length` header is added when the
 /// body is not empty and the frame has none, so bodies may hold NUL bytes.
 pub fn encode_into(frame: &Frame, out: &mut Vec<u8>) {

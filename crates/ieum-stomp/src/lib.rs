@@ -15,7 +15,7 @@ mod encode;
 mod frame;
 
 pub use decode::{Decoder, Item, Limits, StompError};
-pub use encode::{encode, encode_into};
+pub use encode::{encode, encode_header_value, encode_into};
 pub use frame::{Command, Frame};
 
 /// The EOL a server sends as a heart-beat.

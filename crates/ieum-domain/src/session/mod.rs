@@ -1,0 +1,466 @@
+//! One connected client, whatever transport carries it (STOMP over WebSocket
+//! today; Socket.IO, SockJS, SSE and plain JSON tomorrow).
+//!
+//! A transport adapter turns its frames into the calls below and the
+//! deliveries the core hands back into its frames; everything else is here,
+//! once: authentication, subscriptions and their authorization, sends with the
+//! connection's rate limit, the bounded mailbox (a consumer that falls behind
+//! is dropped, [`crate::hub::Mailbox`]), resume by seq, delivery receipts,
+//! typing and presence. No wire shape is known here: a subscription carries
+//! its transport's `shape` as an opaque number.
+
+mod rules;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use uuid::Uuid;
+
+pub use rules::{DeliveryTracker, TypingThrottle};
+
+use crate::auth::{AuthService, Principal};
+use crate::chat::{ChatService, ReadReceipt, Sender, SubscribeRequest, Subscribed};
+use crate::error::{DomainError, DomainResult};
+use crate::hub::{Delivery, EventPayload, LOBBY_FEED, Mailbox, MailboxReceiver, mailbox, user_feed};
+use crate::message::{Appended, Message, SendMessage};
+use crate::room::RoomSummary;
+use crate::rooms::{Entry, RoomService};
+use crate::social::SocialService;
+
+/// The use cases a session drives.
+#[derive(Clone)]
+pub struct SessionServices {
+    pub auth: Arc<AuthService>,
+    pub rooms: Arc<RoomService>,
+    pub chat: Arc<ChatService>,
+    pub social: Arc<SocialService>,
+}
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Sends per second on this connection (burst twice that).
+    pub send_rate: u32,
+    /// At most one typing notice per room per interval.
+    pub typing_interval: Duration,
+    /// Deliveries queued for the client before it counts as a slow consumer.
+    pub outbound_queue: usize,
+}
+
+/// Rooms whose last typing notice one connection remembers.
+const TYPING_ROOMS: usize = 256;
+
+/// What a client asks for with one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Message {
+        room_id: String,
+        entry: Entry,
+        msg: SendMessage,
+    },
+    Read {
+        room_id: String,
+        message_ids: Vec<Uuid>,
+        upto: Option<i64>,
+    },
+    Typing {
+        room_id: String,
+    },
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub enum Outcome {
+    Sent(Box<Appended>),
+    Read(ReadReceipt),
+    /// The typing notice went out.
+    Typed,
+    /// The typing notice came too soon after the last one and was dropped.
+    TypingDropped,
+}
+
+/// What a subscription listens to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listening {
+    /// One room's messages and events.
+    Room(String),
+    /// The user's events: their rooms, their own feed and the lobby (contract C).
+    Events(Vec<String>),
+}
+
+#[derive(Debug)]
+struct Subscription {
+    listening: Listening,
+    shape: u8,
+    /// A 1:1 room: what reaches this device counts as delivered.
+    direct: bool,
+}
+
+impl Subscription {
+    fn feeds(&self) -> Vec<String> {
+        match &self.listening {
+            Listening::Room(room) => vec![room.clone()],
+            Listening::Events(feeds) => feeds.clone(),
+        }
+    }
+}
+
+/// A delivery for the transport to write: the subscription it belongs to and
+/// the shape that subscription speaks.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub delivery: Delivery,
+    pub shape: u8,
+}
+
+/// A token bucket for sends.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            tokens: rate * 2.0,
+            rate,
+            burst: rate * 2.0,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct Session {
+    services: SessionServices,
+    user: Option<Sender>,
+    mailbox: Mailbox,
+    subscriptions: HashMap<Arc<str>, Subscription>,
+    bucket: Bucket,
+    typing: TypingThrottle,
+    delivery: DeliveryTracker,
+}
+
+impl Session {
+    /// A session and the receiving half of its mailbox, which the transport
+    /// drains into its socket.
+    pub fn new(services: SessionServices, policy: SessionPolicy) -> (Self, MailboxReceiver) {
+        let (mailbox, inbox) = mailbox(policy.outbound_queue);
+        let session = Self {
+            services,
+            user: None,
+            mailbox,
+            subscriptions: HashMap::new(),
+            bucket: Bucket::new(policy.send_rate),
+            typing: TypingThrottle::new(policy.typing_interval, TYPING_ROOMS),
+            delivery: DeliveryTracker::default(),
+        };
+        (session, inbox)
+    }
+
+    /// This connection's id (logs, presence).
+    pub fn id(&self) -> u64 {
+        self.mailbox.id()
+    }
+
+    pub fn user(&self) -> Option<&Sender> {
+        self.user.as_ref()
+    }
+
+    fn principal(&self) -> DomainResult<Principal> {
+        self.user
+            .as_ref()
+            .map(Sender::principal)
+            .ok_or_else(|| DomainError::unauthenticated("not_connected", "authenticate first"))
+    }
+
+    /// Signs the session in with an access token (or a principal the
+    /// transport's handshake already proved), and marks the user online.
+    pub async fn authenticate(
+        &mut self,
+        token: Option<&str>,
+        handshake: Option<Principal>,
+    ) -> DomainResult<Sender> {
+        if self.user.is_some() {
+            return Err(DomainError::invalid(
+                "already_connected",
+                "the session is already authenticated",
+            ));
+        }
+        let principal = match (token, handshake) {
+            (Some(token), _) => self.services.auth.authenticate_user(token.trim()).await?,
+            (None, Some(principal)) => principal,
+            (None, None) => {
+                return Err(DomainError::unauthenticated(
+                    "missing_token",
+                    "send Authorization: Bearer <access token>",
+                ));
+            }
+        };
+        let user = self.services.auth.me(&principal).await?;
+        let sender = Sender::from(&user);
+        self.user = Some(sender.clone());
+        if let Err(e) = self.services.social.connected(user.id, self.id()).await {
+            tracing::warn!(error = %e, "presence update failed");
+        }
+        Ok(sender)
+    }
+
+    pub fn has_subscription(&self, id: &str) -> bool {
+        self.subscriptions.contains_key(id)
+    }
+
+    /// Subscribes to a room; the caller replays `(resume_after, live_after]`
+    /// with [`Self::replay_page`] when the answer says so.
+    pub async fn subscribe_room(
+        &mut self,
+        id: &str,
+        room_id: &str,
+        entry: Entry,
+        shape: u8,
+        resume_after: Option<i64>,
+    ) -> DomainResult<Subscribed> {
+        self.check_new_subscription(id)?;
+        let request = SubscribeRequest {
+            room_id: room_id.to_owned(),
+            entry,
+            subscription: id.into(),
+            shape,
+            mailbox: self.mailbox.clone(),
+            resume_after,
+        };
+        let subscribed = self
+            .services
+            .chat
+            .subscribe(&self.principal()?, request)
+            .await?;
+        self.subscriptions.insert(
+            id.into(),
+            Subscription {
+                listening: Listening::Room(room_id.to_owned()),
+                shape,
+                direct: subscribed.direct,
+            },
+        );
+        Ok(subscribed)
+    }
+
+    /// The next page of a resume (see [`ChatService::replay_page`]).
+    pub async fn replay_page(
+        &self,
+        room_id: &str,
+        after: i64,
+        upto: i64,
+    ) -> DomainResult<Vec<Message>> {
+        self.services.chat.replay_page(room_id, after, upto).await
+    }
+
+    /// Subscribes to the user's events (contract C): their rooms, their own
+    /// feed and the lobby. Answers the rooms, for the `rooms` event.
+    pub async fn subscribe_events(&mut self, id: &str, shape: u8) -> DomainResult<Vec<RoomSummary>> {
+        self.check_new_subscription(id)?;
+        let who = self.principal()?;
+        let rooms = self.services.rooms.my_rooms(&who).await?;
+        let mut feeds = vec![user_feed(who.user_id), LOBBY_FEED.to_owned()];
+        feeds.extend(rooms.iter().map(|r| r.room.id.clone()));
+        let subscription: Arc<str> = id.into();
+        for feed in &feeds {
+            self.services
+                .chat
+                .subscribe_feed(&who, feed, subscription.clone(), shape, self.mailbox.clone())
+                .await?;
+        }
+        self.subscriptions.insert(
+            subscription,
+            Subscription {
+                listening: Listening::Events(feeds),
+                shape,
+                direct: false,
+            },
+        );
+        Ok(rooms)
+    }
+
+    fn check_new_subscription(&self, id: &str) -> DomainResult<()> {
+        if self.subscriptions.contains_key(id) {
+            return Err(DomainError::invalid(
+                "duplicate_subscription",
+                format!("subscription id {id:?} is in use"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends a subscription; false when there was none.
+    pub fn unsubscribe(&mut self, id: &str) -> bool {
+        let Some(subscription) = self.subscriptions.remove(id) else {
+            return false;
+        };
+        for feed in subscription.feeds() {
+            self.services
+                .chat
+                .unsubscribe(&feed, &self.mailbox, id.into());
+        }
+        true
+    }
+
+    /// Runs one command of the signed-in user.
+    pub async fn execute(&mut self, command: Command) -> DomainResult<Outcome> {
+        let sender = self
+            .user
+            .clone()
+            .ok_or_else(|| DomainError::unauthenticated("not_connected", "authenticate first"))?;
+        match command {
+            Command::Message {
+                room_id,
+                entry,
+                msg,
+            } => {
+                if !self.bucket.take() {
+                    return Err(DomainError::RateLimited {
+                        code: "send_rate_limited",
+                        retry_after_secs: 1,
+                    });
+                }
+                let appended = self.services.chat.send(&sender, &room_id, entry, msg).await?;
+                Ok(Outcome::Sent(Box::new(appended)))
+            }
+            Command::Read {
+                room_id,
+                message_ids,
+                upto,
+            } => {
+                let receipt = self
+                    .services
+                    .chat
+                    .mark_read(
+                        &sender.principal(),
+                        &room_id,
+                        Entry::MembersOnly,
+                        message_ids,
+                        upto,
+                    )
+                    .await?;
+                Ok(Outcome::Read(receipt))
+            }
+            Command::Typing { room_id } => {
+                let now = Instant::now();
+                if !self.typing.allows(&room_id, now) {
+                    return Ok(Outcome::TypingDropped);
+                }
+                self.services
+                    .chat
+                    .typing(&sender.principal(), &room_id, Entry::MembersOnly)
+                    .await?;
+                self.typing.sent(&room_id, now);
+                Ok(Outcome::Typed)
+            }
+        }
+    }
+
+    /// Takes one delivery from the mailbox: `None` when its subscription has
+    /// ended meanwhile. Keeps the session's books: an events subscription
+    /// follows the user into rooms they join or create and out of rooms they
+    /// leave, a room subscription a leave ended is forgotten (its id is free
+    /// again), and a message reaching this device of a 1:1 room's recipient is
+    /// acknowledged as delivered.
+    pub async fn on_delivery(&mut self, delivery: Delivery) -> Option<Outgoing> {
+        let me = self.user.as_ref().map(|u| u.id);
+        let subscription = self.subscriptions.get(&*delivery.subscription)?;
+        let (shape, direct) = (subscription.shape, subscription.direct);
+        let follows_user = matches!(subscription.listening, Listening::Events(_));
+        match &delivery.event.payload {
+            EventPayload::MemberJoined { room, user_id, .. }
+                if follows_user && Some(*user_id) == me =>
+            {
+                self.follow(&delivery.subscription, &room.id, shape).await;
+            }
+            EventPayload::RoomCreated(room) if follows_user && Some(room.created_by) == me => {
+                self.follow(&delivery.subscription, &room.id, shape).await;
+            }
+            EventPayload::MemberLeft {
+                room_id, user_id, ..
+            } if Some(*user_id) == me => {
+                // The feed ends this user's subscriptions after this event.
+                self.left(&delivery.subscription, room_id);
+            }
+            EventPayload::Message(message) if direct => {
+                if let Some(me) = me
+                    && let Some(seq) = self.delivery.on_delivered(direct, message, me)
+                    && let Err(e) = self.services.chat.delivered(me, &message.room_id, seq).await
+                {
+                    tracing::warn!(error = %e, "delivery receipt failed");
+                }
+            }
+            _ => {}
+        }
+        Some(Outgoing { delivery, shape })
+    }
+
+    async fn follow(&mut self, subscription: &Arc<str>, room_id: &str, shape: u8) {
+        let Ok(who) = self.principal() else { return };
+        let already = self
+            .subscriptions
+            .get(subscription)
+            .is_some_and(|s| matches!(&s.listening, Listening::Events(feeds) if feeds.iter().any(|f| f == room_id)));
+        if already {
+            return;
+        }
+        let followed = self
+            .services
+            .chat
+            .subscribe_feed(&who, room_id, subscription.clone(), shape, self.mailbox.clone())
+            .await;
+        if followed.is_ok()
+            && let Some(Subscription {
+                listening: Listening::Events(feeds),
+                ..
+            }) = self.subscriptions.get_mut(subscription)
+        {
+            feeds.push(room_id.to_owned());
+        }
+    }
+
+    fn left(&mut self, subscription: &Arc<str>, room_id: &str) {
+        self.typing.forget(room_id);
+        match self.subscriptions.get_mut(subscription).map(|s| &mut s.listening) {
+            Some(Listening::Events(feeds)) => feeds.retain(|feed| feed != room_id),
+            Some(Listening::Room(room)) if room == room_id => {
+                self.subscriptions.remove(subscription);
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends every subscription and marks the user offline (when this was
+    /// their last connection).
+    pub async fn close(&mut self) {
+        let ids: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
+        for id in ids {
+            self.unsubscribe(&id);
+        }
+        if let Some(user) = &self.user
+            && let Err(e) = self.services.social.disconnected(user.id, self.id()).await
+        {
+            tracing::warn!(error = %e, "presence update failed");
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! One STOMP connection: the loop that reads WebSocket messages into the STOMP
+//! decoder, writes the session's deliveries, and keeps the timers (CONNECT
+//! deadline, partial frames, heart-beats, WebSocket pings). What each frame
+//! does is in `commands.rs`; the rules are the session core's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use ieum_domain::DomainError;
+use ieum_domain::auth::Principal;
+use ieum_domain::hub::MailboxReceiver;
+use ieum_domain::session::{Session, SessionPolicy, SessionServices};
+use ieum_stomp::{Decoder, Frame, Item, Limits};
+use tokio::time::Instant;
+
+use super::frames::{error_frame, frame_text};
+use super::guard::Budget;
+use super::notices::error_notice;
+use super::routing::ERRORS_DESTINATION;
+use crate::app::AppState;
+
+/// When neither side wants STOMP heart-beats, WebSocket pings keep NATs open.
+const WS_PING: Duration = Duration::from_secs(30);
+const WS_IDLE: Duration = Duration::from_secs(90);
+
+/// Stops the connection loop (after whatever was sent to say why).
+pub(super) struct Stop;
+pub(super) type Step = Result<(), Stop>;
+
+pub(super) struct Conn {
+    pub(super) state: AppState,
+    pub(super) session: Session,
+    inbox: Option<MailboxReceiver>,
+    pub(super) handshake_principal: Option<Principal>,
+    decoder: Decoder,
+    /// The `/user/queue/errors` subscription, a transport matter: failures of
+    /// single frames go there instead of closing the connection.
+    pub(super) errors_sub: Option<String>,
+    /// Each subscription's MESSAGE prefix, escaped once.
+    pub(super) prefixes: HashMap<Arc<str>, String>,
+    pub(super) send_every: Option<Duration>,
+    pub(super) expect_every: Option<Duration>,
+    started: Instant,
+    last_recv: Instant,
+    last_send: Instant,
+    last_ping: Instant,
+    partial_since: Option<Instant>,
+    out: actix_ws::Session,
+    pub(super) budget: Budget,
+}
+
+impl Conn {
+    pub(super) fn new(
+        state: AppState,
+        handshake_principal: Option<Principal>,
+        out: actix_ws::Session,
+        budget: Budget,
+    ) -> Self {
+        let c = &state.config;
+        let limits = Limits {
+            max_frame_bytes: c.stomp_max_frame_bytes,
+            max_headers: c.stomp_max_headers,
+            max_header_bytes: c.stomp_max_header_bytes,
+        };
+        let services = SessionServices {
+            auth: state.auth.clone(),
+            rooms: state.rooms.clone(),
+            chat: state.chat.clone(),
+            social: state.social.clone(),
+        };
+        let policy = SessionPolicy {
+            send_rate: c.ws_send_rate,
+            typing_interval: Duration::from_millis(c.typing_interval_ms),
+            outbound_queue: c.ws_outbound_queue,
+        };
+        let (session, inbox) = Session::new(services, policy);
+        let now = Instant::now();
+        Self {
+            state,
+            session,
+            inbox: Some(inbox),
+            handshake_principal,
+            decoder: Decoder::new(limits),
+            errors_sub: None,
+            prefixes: HashMap::new(),
+            send_every: None,
+            expect_every: None,
+            started: now,
+            last_recv: now,
+            last_send: now,
+            last_ping: now,
+            partial_since: None,
+            out,
+            budget,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut stream: AggregatedMessageStream) {
+        let MailboxReceiver {
+            rx: mut inbox,
+            overflow,
+        } = self.inbox.take().expect("inbox");
+        let mut close = Some(CloseReason {
+            code: CloseCode::Normal,
+            description: None,
+        });
+        let mut draining = self.state.drain.subscribe();
+        // Made once and re-armed, not remade on every pass of the loop: each
+        // would register with the timer wheel or a waiter list per frame.
+        let overflowed = overflow.wait();
+        let drained = draining.wait_for(|d| *d);
+        let mut deadline = self.next_deadline();
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(overflowed, drained, timer);
+        loop {
+            let next = self.next_deadline();
+            if next != deadline {
+                deadline = next;
+                timer.as_mut().reset(deadline);
+            }
+            let step = tokio::select! {
+                msg = stream.recv() => match msg {
+                    Some(Ok(AggregatedMessage::Text(t))) => self.on_bytes(t.as_bytes()).await,
+                    Some(Ok(AggregatedMessage::Binary(b))) => self.on_bytes(&b).await,
+                    Some(Ok(AggregatedMessage::Ping(p))) => {
+                        self.last_recv = Instant::now();
+                        self.out.pong(&p).await.map_err(|_| Stop)
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {
+                        self.last_recv = Instant::now();
+                        Ok(())
+                    }
+                    Some(Ok(AggregatedMessage::Close(_))) | None => {
+                        close = None;
+                        Err(Stop)
+                    }
+                    Some(Err(e)) => {
+                        close = Some(self.refused_frame(&e).await);
+                        Err(Stop)
+                    }
+                },
+                d = inbox.recv() => match d {
+                    Some(d) => self.deliver(d).await,
+                    None => Err(Stop),
+                },
+                _ = &mut overflowed => {
+                    let _ = self
+                        .send_error("slow_consumer", "the connection fell too far behind; reconnect and resume with last-seq", None)
+                        .await;
+                    close = Some(CloseReason { code: CloseCode::Policy, description: Some("slow consumer".into()) });
+                    Err(Stop)
+                }
+                _ = &mut timer => {
+                    let step = self.on_timer().await;
+                    // A deadline that passed without moving (a ping already
+                    // sent) must not fire again at once.
+                    deadline = self.next_deadline();
+                    timer.as_mut().reset(deadline);
+                    step
+                }
+                _ = &mut drained => {
+                    let _ = self
+                        .send_error("server_shutdown", "this server is going away; reconnect (to another node) and resume with last-seq", None)
+                        .await;
+                    close = Some(CloseReason { code: CloseCode::Restart, description: Some("server shutdown".into()) });
+                    Err(Stop)
+                }
+            };
+            if step.is_err() {
+                break;
+            }
+        }
+        self.session.close().await;
+        let _ = self.out.close(close).await;
+    }
+
+    /// An oversized or malformed WebSocket frame: refused from its header by
+    /// the guard, or by actix's parser. Says why, and how to close.
+    async fn refused_frame(&mut self, e: &actix_ws::ProtocolError) -> CloseReason {
+        let (code, close_code, message) = match (self.budget.refusal(), e) {
+            (Some(r @ ieum_wsframe::Refusal::Protocol(_)), _) => {
+                ("websocket_error", CloseCode::Protocol, format!("{r:?}"))
+            }
+            (Some(r), _) => ("frame_too_large", CloseCode::Size, format!("{r:?}")),
+            (None, actix_ws::ProtocolError::Overflow) => {
+                ("frame_too_large", CloseCode::Size, e.to_string())
+            }
+            (None, _) => ("websocket_error", CloseCode::Protocol, e.to_string()),
+        };
+        tracing::debug!(code, %message, "websocket frame refused");
+        let _ = self.send_error(code, &message, None).await;
+        CloseReason {
+            code: close_code,
+            description: Some(code.into()),
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let c = &self.state.config;
+        let mut d = self.started + Duration::from_secs(24 * 3600);
+        if self.session.user().is_none() {
+            d = d.min(self.started + Duration::from_millis(c.stomp_connect_timeout_ms));
+        }
+        if let Some(p) = self.partial_since {
+            d = d.min(p + Duration::from_millis(c.stomp_partial_frame_timeout_ms));
+        }
+        if let Some(every) = self.send_every {
+            d = d.min(self.last_send + every);
+        }
+        match self.expect_every {
+            Some(every) => d = d.min(self.last_recv + every * 2),
+            None => {
+                d = d.min(self.last_ping.max(self.last_recv) + WS_PING);
+                d = d.min(self.last_recv + WS_IDLE);
+            }
+        }
+        d
+    }
+
+    async fn on_timer(&mut self) -> Step {
+        let now = Instant::now();
+        let c = self.state.config.clone();
+        if self.session.user().is_none()
+            && now >= self.started + Duration::from_millis(c.stomp_connect_timeout_ms)
+        {
+            return self
+                .fatal("connect_timeout", "no CONNECT frame in time", None)
+                .await;
+        }
+        if let Some(p) = self.partial_since
+            && now >= p + Duration::from_millis(c.stomp_partial_frame_timeout_ms)
+        {
+            return self
+                .fatal("missing_nul", "frame not terminated by NUL in time", None)
+                .await;
+        }
+        match self.expect_every {
+            Some(every) if now >= self.last_recv + every * 2 => {
+                return self
+                    .fatal("heartbeat_timeout", "no heart-beat from the client", None)
+                    .await;
+            }
+            None if now >= self.last_recv + WS_IDLE => return Err(Stop),
+            None if now >= self.last_ping.max(self.last_recv) + WS_PING => {
+                self.last_ping = now;
+                self.out.ping(b"").await.map_err(|_| Stop)?;
+            }
+            _ => {}
+        }
+        if let Some(every) = self.send_every
+            && now >= self.last_send + every
+        {
+            self.write_text("\n".to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write_text(&mut self, text: String) -> Step {
+        self.last_send = Instant::now();
+        // A peer that takes no data for this long (its TCP window stays full) is
+        // closed, so a stalled phone cannot pin its session forever.
+        let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
+        match tokio::time::timeout(limit, self.out.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Stop),
+        }
+    }
+
+    pub(super) async fn write_frame(&mut self, frame: &Frame) -> Step {
+        self.write_text(frame_text(frame)).await
+    }
+
+    pub(super) async fn send_error(
+        &mut self,
+        code: &str,
+        message: &str,
+        receipt: Option<&str>,
+    ) -> Step {
+        self.write_frame(&error_frame(code, message, receipt)).await
+    }
+
+    /// ERROR, then close.
+    pub(super) async fn fatal(&mut self, code: &str, message: &str, receipt: Option<&str>) -> Step {
+        tracing::debug!(code, message, "stomp error; closing");
+        let _ = self.send_error(code, message, receipt).await;
+        Err(Stop)
+    }
+
+    /// A failure of one SEND or SUBSCRIBE: to `/user/queue/errors` when the client
+    /// listens there (the connection goes on), else an ERROR frame and close.
+    pub(super) async fn app_error(
+        &mut self,
+        err: &DomainError,
+        frame: &Frame,
+        temp_id: Option<&str>,
+    ) -> Step {
+        crate::http::errors::log_if_server_error(err);
+        let Some(sub) = self.errors_sub.clone() else {
+            return self
+                .fatal(err.code(), &err.public_message(), frame.get("receipt"))
+                .await;
+        };
+        let body = error_notice(err, frame, temp_id);
+        let notice = Frame::new(ieum_stomp::Command::Message)
+            .header("destination", ERRORS_DESTINATION)
+            .header("subscription", sub)
+            .header("message-id", uuid::Uuid::new_v4().simple().to_string())
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.write_frame(&notice).await
+    }
+
+    async fn on_bytes(&mut self, bytes: &[u8]) -> Step {
+        self.last_recv = Instant::now();
+        self.decoder.push(bytes);
+        loop {
+            match self.decoder.next() {
+                Ok(Some(Item::Frame(f))) => self.on_frame(f).await?,
+                Ok(Some(Item::Heartbeat)) => {}
+                Ok(None) => break,
+                Err(e) => return self.fatal(e.code(), &e.to_string(), None).await,
+            }
+        }
+        self.partial_since = if self.decoder.has_partial() {
+            Some(self.partial_since.unwrap_or_else(Instant::now))
+        } else {
+            None
+        };
+        Ok(())
+    }
+}
