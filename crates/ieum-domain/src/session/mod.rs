@@ -23,7 +23,9 @@ pub use rules::{DeliveryTracker, TypingThrottle};
 use crate::auth::{AuthService, Principal};
 use crate::chat::{ChatService, ReadReceipt, Sender, SubscribeRequest, Subscribed};
 use crate::error::{DomainError, DomainResult};
-use crate::hub::{Delivery, EventPayload, LOBBY_FEED, Mailbox, MailboxReceiver, mailbox, user_feed};
+use crate::hub::{
+    Delivery, EventPayload, LOBBY_FEED, Mailbox, MailboxReceiver, mailbox, user_feed,
+};
 use crate::message::{Appended, Message, SendMessage};
 use crate::room::RoomSummary;
 use crate::rooms::{Entry, RoomService};
@@ -275,7 +277,11 @@ impl Session {
 
     /// Subscribes to the user's events (contract C): their rooms, their own
     /// feed and the lobby. Answers the rooms, for the `rooms` event.
-    pub async fn subscribe_events(&mut self, id: &str, shape: u8) -> DomainResult<Vec<RoomSummary>> {
+    pub async fn subscribe_events(
+        &mut self,
+        id: &str,
+        shape: u8,
+    ) -> DomainResult<Vec<RoomSummary>> {
         self.check_new_subscription(id)?;
         let who = self.principal()?;
         let rooms = self.services.rooms.my_rooms(&who).await?;
@@ -285,7 +291,13 @@ impl Session {
         for feed in &feeds {
             self.services
                 .chat
-                .subscribe_feed(&who, feed, subscription.clone(), shape, self.mailbox.clone())
+                .subscribe_feed(
+                    &who,
+                    feed,
+                    subscription.clone(),
+                    shape,
+                    self.mailbox.clone(),
+                )
                 .await?;
         }
         self.subscriptions.insert(
@@ -340,7 +352,11 @@ impl Session {
                         retry_after_secs: 1,
                     });
                 }
-                let appended = self.services.chat.send(&sender, &room_id, entry, msg).await?;
+                let appended = self
+                    .services
+                    .chat
+                    .send(&sender, &room_id, entry, msg)
+                    .await?;
                 Ok(Outcome::Sent(Box::new(appended)))
             }
             Command::Read {
@@ -405,7 +421,11 @@ impl Session {
             EventPayload::Message(message) if direct => {
                 if let Some(me) = me
                     && let Some(seq) = self.delivery.on_delivered(direct, message, me)
-                    && let Err(e) = self.services.chat.delivered(me, &message.room_id, seq).await
+                    && let Err(e) = self
+                        .services
+                        .chat
+                        .delivered(me, &message.room_id, seq)
+                        .await
                 {
                     tracing::warn!(error = %e, "delivery receipt failed");
                 }
@@ -427,7 +447,13 @@ impl Session {
         let followed = self
             .services
             .chat
-            .subscribe_feed(&who, room_id, subscription.clone(), shape, self.mailbox.clone())
+            .subscribe_feed(
+                &who,
+                room_id,
+                subscription.clone(),
+                shape,
+                self.mailbox.clone(),
+            )
             .await;
         if followed.is_ok()
             && let Some(Subscription {
@@ -441,7 +467,11 @@ impl Session {
 
     fn left(&mut self, subscription: &Arc<str>, room_id: &str) {
         self.typing.forget(room_id);
-        match self.subscriptions.get_mut(subscription).map(|s| &mut s.listening) {
+        match self
+            .subscriptions
+            .get_mut(subscription)
+            .map(|s| &mut s.listening)
+        {
             Some(Listening::Events(feeds)) => feeds.retain(|feed| feed != room_id),
             Some(Listening::Room(room)) if room == room_id => {
                 self.subscriptions.remove(subscription);

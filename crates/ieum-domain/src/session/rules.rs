@@ -123,9 +123,17 @@ mod tests {
         let me = Uuid::from_u128(2);
         let mut t = DeliveryTracker::default();
         assert_eq!(t.on_delivered(true, &message("dm", 1, 1), me), Some(1));
-        assert_eq!(t.on_delivered(true, &message("dm", 1, 1), me), None, "again");
+        assert_eq!(
+            t.on_delivered(true, &message("dm", 1, 1), me),
+            None,
+            "again"
+        );
         assert_eq!(t.on_delivered(true, &message("dm", 3, 1), me), Some(3));
-        assert_eq!(t.on_delivered(true, &message("dm", 2, 1), me), None, "older");
+        assert_eq!(
+            t.on_delivered(true, &message("dm", 2, 1), me),
+            None,
+            "older"
+        );
         assert_eq!(t.on_delivered(true, &message("dm", 4, 2), me), None, "own");
         assert_eq!(t.on_delivered(false, &message("group", 5, 1), me), None);
     }

@@ -104,6 +104,8 @@ mod tests {
     #[test]
     fn named_events_carry_their_length() {
         let text = named_event_frame("P\n", "rooms", "{}");
-        assert!(text.contains("\nevent:rooms\ncontent-type:application/json\ncontent-length:2\n\n{}\0"));
+        assert!(
+            text.contains("\nevent:rooms\ncontent-type:application/json\ncontent-length:2\n\n{}\0")
+        );
     }
 }

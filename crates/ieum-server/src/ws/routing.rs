@@ -120,7 +120,6 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<MessageKind>, DomainError> {
     }
 }
 
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CoupleSend {
@@ -385,7 +384,10 @@ mod tests {
             ("/app/chat.send", &br#"["room-1","hello"]"#[..]),
             ("/app/rooms/x/messages", br#"["hi"]"#),
             ("/app/chat/c-1", br#"["TEXT","hello"]"#),
-            ("/app/chat/c-1/read", br#"[["0197a3f5-6b1c-7c4e-9d2a-2f1e0b9c8d7e"]]"#),
+            (
+                "/app/chat/c-1/read",
+                br#"[["0197a3f5-6b1c-7c4e-9d2a-2f1e0b9c8d7e"]]"#,
+            ),
             ("/app/events", br#"{"event":"chat","data":["r","m"]}"#),
         ] {
             assert_eq!(
