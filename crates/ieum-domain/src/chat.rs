@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::DomainError;
 use crate::hub::{EventPayload, Hub, Mailbox, RoomEvent};
 use crate::message::{
-    Appended, HistoryQuery, Message, MessageKind, MessagePolicy, NewMessage, SearchQuery,
-    SendMessage,
+    Appended, HistoryPage, HistoryQuery, Message, MessageKind, MessagePolicy, NewMessage,
+    SearchQuery, SendMessage,
 };
 use crate::ports::{Clock, MessageRepository, ReceiptRepository, RoomRepository, SocialRepository};
 use crate::room::{PinPolicy, Role, RoomKind};
@@ -160,10 +160,7 @@ impl ChatService {
     async fn check_blocks(&self, who: Uuid, room_id: &str) -> DomainResult<()> {
         for m in self.room_repo.members(room_id).await? {
             if m.user_id != who && self.social.blocked_between(who, m.user_id).await? {
-                return Err(DomainError::forbidden(
-                    "blocked",
-                    "one of you blocked the other",
-                ));
+                return Err(crate::error::named::blocked());
             }
         }
         Ok(())
@@ -387,13 +384,28 @@ impl ChatService {
         mut q: HistoryQuery,
     ) -> DomainResult<Vec<Message>> {
         let upto = self.rooms.readable_upto(who, room_id, entry).await?;
-        q.limit = self.policy.page(Some(q.limit).filter(|l| *l > 0));
+        q.limit = self.policy.page(Some(q.limit));
         if let Some(max) = upto {
             q.before = Some(q.before.map_or(max + 1, |b| b.min(max + 1)));
         }
         let mut page = self.messages.page(room_id, q).await?;
         self.attach_reactions(&mut page).await?;
         Ok(page)
+    }
+
+    /// A page of history and whether there is more: a full page may have more
+    /// behind it. `limit` 0 (or none) is the default page, as in [`Self::history`].
+    pub async fn history_page(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        entry: Entry,
+        q: HistoryQuery,
+    ) -> DomainResult<HistoryPage> {
+        let limit = self.policy.page(Some(q.limit));
+        let messages = self.history(who, room_id, entry, q).await?;
+        let has_more = messages.len() as u32 >= limit;
+        Ok(HistoryPage { messages, has_more })
     }
 
     async fn attach_reactions(&self, page: &mut [Message]) -> DomainResult<()> {
@@ -413,10 +425,7 @@ impl ChatService {
     async fn live_message(&self, room_id: &str, id: Uuid) -> DomainResult<Message> {
         match self.messages.find(id).await? {
             Some(m) if m.room_id == room_id && !m.deleted => Ok(m),
-            _ => Err(DomainError::not_found(
-                "message_not_found",
-                "no such message",
-            )),
+            _ => Err(crate::error::named::message_not_found()),
         }
     }
 
@@ -457,7 +466,7 @@ impl ChatService {
             .messages
             .edit(id, content, now)
             .await?
-            .ok_or_else(|| DomainError::not_found("message_not_found", "no such message"))?;
+            .ok_or_else(|| crate::error::named::message_not_found())?;
         self.hub
             .publish(RoomEvent::ephemeral(
                 room_id,
@@ -620,8 +629,7 @@ impl ChatService {
         let me = self.rooms.require_member(who.user_id, room_id).await?;
         let room = self.rooms.room(room_id).await?;
         if room.pin_policy == PinPolicy::Admins && me.role < Role::Admin {
-            return Err(DomainError::forbidden(
-                "insufficient_role",
+            return Err(crate::error::named::insufficient_role(
                 "only admins may pin in this room",
             ));
         }
@@ -647,11 +655,7 @@ impl ChatService {
             .await;
         if on {
             let content = format!("{} pinned a message", sender.display_name);
-            let appended = self
-                .messages
-                .append(sender.system_message(room_id, content, now))
-                .await?;
-            self.hub.publish(RoomEvent::message(appended.message)).await;
+            self.rooms.post_system(room_id, sender, content).await;
         }
         Ok(())
     }
@@ -681,10 +685,7 @@ impl ChatService {
         let p = self.live_message(room_id, parent).await?;
         // A leaver who may read only up to their leave sees no later parent.
         if upto.is_some_and(|max| p.seq > max) {
-            return Err(DomainError::not_found(
-                "message_not_found",
-                "no such message",
-            ));
+            return Err(crate::error::named::message_not_found());
         }
         let mut replies = self
             .messages
@@ -775,5 +776,137 @@ impl ChatService {
                 },
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::ReactionCount;
+    use crate::ports::{
+        LocalBus, MockClock, MockMessageRepository, MockPasswordHasher, MockReceiptRepository,
+        MockRoomRepository, MockSocialRepository, MockUserRepository,
+    };
+    use crate::room::{MemberState, Membership};
+    use crate::rooms::RoomPolicy;
+
+    fn who() -> Principal {
+        Principal {
+            user_id: Uuid::from_u128(1),
+            username: "alice".into(),
+        }
+    }
+
+    fn message(seq: i64) -> Message {
+        Message {
+            id: Uuid::from_u128(seq as u128),
+            room_id: "room-1".into(),
+            seq,
+            sender_id: Uuid::from_u128(2),
+            sender_username: "bob".into(),
+            sender_name: "bob".into(),
+            sender_image: None,
+            kind: MessageKind::Text,
+            content: "hi".into(),
+            image_url: None,
+            client_msg_id: None,
+            created_at: Utc::now(),
+            read_at: None,
+            parent_id: None,
+            reply_count: 0,
+            last_reply_at: None,
+            edited_at: None,
+            deleted: false,
+            expires_at: None,
+            mentions: Vec::new(),
+            reactions: Vec::<ReactionCount>::new(),
+        }
+    }
+
+    /// A member of room-1 whose history holds `stored` messages; the store
+    /// answers at most the page size it was asked for.
+    fn service(stored: i64) -> ChatService {
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_membership().returning(|room_id, user_id| {
+            Ok(Some(Membership {
+                room_id: room_id.into(),
+                room_kind: RoomKind::Group,
+                user_id,
+                role: Role::Member,
+                state: MemberState::Active,
+                joined_at: Utc::now(),
+                last_read_seq: 0,
+                favorite: false,
+                left_seq: None,
+            }))
+        });
+        let rooms = Arc::new(rooms);
+        let mut messages = MockMessageRepository::new();
+        messages.expect_page().returning(move |_, q| {
+            let n = i64::from(q.limit).min(stored);
+            Ok((1..=n).map(message).collect())
+        });
+        messages.expect_reactions().returning(|_| Ok(Vec::new()));
+        messages.expect_last_seq().returning(|_| Ok(0));
+        let messages = Arc::new(messages);
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(Utc::now);
+        let clock = Arc::new(clock);
+        let hub = Hub::new(messages.clone(), Arc::new(LocalBus));
+        let room_service = Arc::new(RoomService::new(
+            messages.clone(),
+            rooms.clone(),
+            Arc::new(MockUserRepository::new()),
+            Arc::new(MockSocialRepository::new()),
+            Arc::new(MockPasswordHasher::new()),
+            hub.clone(),
+            clock.clone(),
+            RoomPolicy::default(),
+        ));
+        ChatService::new(
+            room_service,
+            rooms,
+            messages,
+            Arc::new(MockReceiptRepository::new()),
+            Arc::new(MockSocialRepository::new()),
+            hub,
+            clock,
+            MessagePolicy::default(),
+        )
+    }
+
+    fn query(limit: u32) -> HistoryQuery {
+        HistoryQuery {
+            limit,
+            ..HistoryQuery::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_zero_limit_is_the_default_page_and_says_no_more_when_short() {
+        let svc = service(3);
+        let page = svc
+            .history_page(&who(), "room-1", Entry::MembersOnly, query(0))
+            .await
+            .unwrap();
+        assert_eq!(page.messages.len(), 3);
+        assert!(!page.has_more, "3 of a default page of 50");
+    }
+
+    #[tokio::test]
+    async fn a_full_page_says_there_may_be_more() {
+        let svc = service(80);
+        let page = svc
+            .history_page(&who(), "room-1", Entry::MembersOnly, query(0))
+            .await
+            .unwrap();
+        assert_eq!(page.messages.len(), 50, "the default page");
+        assert!(page.has_more);
+        let page = svc
+            .history_page(&who(), "room-1", Entry::MembersOnly, query(10_000))
+            .await
+            .unwrap();
+        assert_eq!(page.messages.len(), 80, "capped at 500, all 80 fit");
+        assert!(!page.has_more);
     }
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult};
 use crate::ports::{Clock, Couple, CoupleInvite, CoupleRepository, UserRepository};
+use crate::room::NewRoom;
 use crate::throttle::Limiter;
 use crate::user::User;
 
@@ -97,8 +98,7 @@ impl CoupleService {
 
     async fn redeem(&self, who: &Principal, code: &str) -> DomainResult<(Couple, Uuid)> {
         crate::text::refuse_nul(code)?;
-        let bad =
-            || DomainError::not_found("invalid_invite_code", "the code is unknown or expired");
+        let bad = || crate::error::named::invalid_invite_code("the code is unknown or expired");
         let invite = self
             .couples
             .take_invite(code.trim())
@@ -123,16 +123,23 @@ impl CoupleService {
             .find_by_id(invite.inviter_id)
             .await?
             .ok_or_else(bad)?;
+        let couple_id = Uuid::now_v7();
+        let now = self.clock.now();
         let couple = self
             .couples
             .create(
                 Couple {
-                    id: Uuid::now_v7(),
+                    id: couple_id,
                     user_a: invite.inviter_id,
                     user_b: who.user_id,
-                    created_at: self.clock.now(),
+                    created_at: now,
                 },
-                format!("{} ♥ {}", inviter.username, who.username),
+                NewRoom::direct(
+                    couple_id.to_string(),
+                    format!("{} ♥ {}", inviter.username, who.username),
+                    invite.inviter_id,
+                    now,
+                ),
             )
             .await?;
         Ok((couple, invite.inviter_id))

@@ -133,3 +133,31 @@ impl DomainError {
         }
     }
 }
+
+/// The named errors that more than one use case answers, so their codes are
+/// typed once (STYLE.md, "Errors").
+pub mod named {
+    use super::DomainError;
+
+    pub fn user_not_found() -> DomainError {
+        DomainError::not_found("user_not_found", "no such user")
+    }
+    pub fn blocked() -> DomainError {
+        DomainError::forbidden("blocked", "one of you blocked the other")
+    }
+    pub fn banned() -> DomainError {
+        DomainError::forbidden("banned", "you are banned from this room")
+    }
+    pub fn message_not_found() -> DomainError {
+        DomainError::not_found("message_not_found", "no such message")
+    }
+    pub fn empty_content() -> DomainError {
+        DomainError::invalid("empty_content", "message content is empty")
+    }
+    pub fn insufficient_role(message: impl Into<String>) -> DomainError {
+        DomainError::forbidden("insufficient_role", message)
+    }
+    pub fn invalid_invite_code(message: impl Into<String>) -> DomainError {
+        DomainError::not_found("invalid_invite_code", message)
+    }
+}

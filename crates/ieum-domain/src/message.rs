@@ -196,6 +196,14 @@ pub struct HistoryQuery {
     pub skip_system: bool,
 }
 
+/// One page of history, oldest first, and whether paging on in the same
+/// direction would find more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
 pub const CLIENT_MSG_ID_MAX: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
@@ -281,10 +289,7 @@ impl MessagePolicy {
             MessageKind::Text | MessageKind::Thread | MessageKind::Temp
                 if content.trim().is_empty() =>
             {
-                return Err(DomainError::invalid(
-                    "empty_content",
-                    "message content is empty",
-                ));
+                return Err(crate::error::named::empty_content());
             }
             _ => {}
         }
@@ -307,10 +312,7 @@ impl MessagePolicy {
     pub fn check_content(&self, content: &str) -> DomainResult<()> {
         crate::text::refuse_nul(content)?;
         if content.trim().is_empty() {
-            return Err(DomainError::invalid(
-                "empty_content",
-                "message content is empty",
-            ));
+            return Err(crate::error::named::empty_content());
         }
         if content.chars().count() > self.max_content_chars {
             return Err(DomainError::invalid(
@@ -324,8 +326,11 @@ impl MessagePolicy {
         Ok(())
     }
 
+    /// The page size for a request: the default when none (or 0) was asked
+    /// for, never more than `max_page`.
     pub fn page(&self, requested: Option<u32>) -> u32 {
         requested
+            .filter(|limit| *limit > 0)
             .unwrap_or(self.default_page)
             .clamp(1, self.max_page)
     }

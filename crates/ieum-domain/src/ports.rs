@@ -371,7 +371,7 @@ pub trait CoupleRepository: Send + Sync {
     /// Creates the couple and its 1:1 room (id = the couple id) with both users
     /// as members, atomically. Either user already paired is
     /// `Conflict { code: "already_paired" }`.
-    async fn create(&self, couple: Couple, room_name: String) -> DomainResult<Couple>;
+    async fn create(&self, couple: Couple, room: NewRoom) -> DomainResult<Couple>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -121,8 +121,35 @@ pub struct NewRoom {
     pub visibility: Visibility,
     pub password_hash: Option<String>,
     pub member_limit: u32,
+    pub history_visibility: HistoryVisibility,
+    pub pin_policy: PinPolicy,
     pub created_by: Uuid,
+    /// The creator's role: the owner of a group; a plain member of a direct
+    /// room, which has no admins.
+    pub creator_role: Role,
     pub created_at: DateTime<Utc>,
+}
+
+impl NewRoom {
+    /// A 1:1 room (a direct room or a couple's): private, two seats, no
+    /// owner, every setting at its default.
+    pub fn direct(id: String, name: String, created_by: Uuid, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            kind: RoomKind::Direct,
+            name,
+            description: None,
+            image_url: None,
+            visibility: Visibility::Private,
+            password_hash: None,
+            member_limit: 2,
+            history_visibility: HistoryVisibility::All,
+            pin_policy: PinPolicy::Members,
+            created_by,
+            creator_role: Role::Member,
+            created_at: at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

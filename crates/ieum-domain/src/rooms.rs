@@ -188,7 +188,10 @@ impl RoomService {
                 visibility: req.visibility.unwrap_or(Visibility::Public),
                 password_hash,
                 member_limit: self.member_limit(req.member_limit)?,
+                history_visibility: HistoryVisibility::All,
+                pin_policy: crate::room::PinPolicy::Members,
                 created_by: who.user_id,
+                creator_role: Role::Owner,
                 created_at: self.clock.now(),
             })
             .await?;
@@ -216,16 +219,13 @@ impl RoomService {
             ));
         }
         if self.social.blocked_between(who.user_id, peer).await? {
-            return Err(DomainError::forbidden(
-                "blocked",
-                "one of you blocked the other",
-            ));
+            return Err(crate::error::named::blocked());
         }
         let peer_user = self
             .users
             .find_by_id(peer)
             .await?
-            .ok_or_else(|| DomainError::not_found("user_not_found", "no such user"))?;
+            .ok_or_else(|| crate::error::named::user_not_found())?;
         let id = direct_room_id(who.user_id, peer);
         if let Some(room) = self.rooms.find(&id).await? {
             // Someone who left comes back.
@@ -236,26 +236,15 @@ impl RoomService {
         }
         let created = self
             .rooms
-            .create(NewRoom {
-                id: id.clone(),
-                kind: RoomKind::Direct,
-                name: format!("{} & {}", who.username, peer_user.username),
-                description: None,
-                image_url: None,
-                visibility: Visibility::Private,
-                password_hash: None,
-                member_limit: 2,
-                created_by: who.user_id,
-                created_at: self.clock.now(),
-            })
+            .create(NewRoom::direct(
+                id.clone(),
+                format!("{} & {}", who.username, peer_user.username),
+                who.user_id,
+                self.clock.now(),
+            ))
             .await;
         let room = match created {
-            // Whoever opened it first is no more than the other: a direct room
-            // has no owner who could ban the peer or change its rules.
-            Ok(room) => {
-                self.rooms.set_role(&id, who.user_id, Role::Member).await?;
-                room
-            }
+            Ok(room) => room,
             // Both opened it at once: the other call made it.
             Err(DomainError::Conflict { .. }) => {
                 self.rooms.find(&id).await?.ok_or_else(not_found)?
@@ -301,10 +290,7 @@ impl RoomService {
         match existing.as_ref().map(|m| m.state) {
             Some(MemberState::Active) => return Ok(false),
             Some(MemberState::Banned) => {
-                return Err(DomainError::forbidden(
-                    "banned",
-                    "you are banned from this room",
-                ));
+                return Err(crate::error::named::banned());
             }
             _ => {}
         }
@@ -348,10 +334,7 @@ impl RoomService {
                 Ok(true)
             }
             JoinOutcome::AlreadyMember => Ok(false),
-            JoinOutcome::Banned => Err(DomainError::forbidden(
-                "banned",
-                "you are banned from this room",
-            )),
+            JoinOutcome::Banned => Err(crate::error::named::banned()),
             JoinOutcome::Full => Err(DomainError::conflict(
                 "room_full",
                 format!("the room is full ({} members)", room.member_limit),
@@ -370,13 +353,20 @@ impl RoomService {
             _ => return,
         };
         let content = content(&sender.display_name);
+        self.post_system(&room.id, &sender, content).await;
+    }
+
+    /// The one way a SYSTEM message is posted: stored, then published. It
+    /// tells of something that already happened (a join, a pin), so a failure
+    /// is logged and never undoes or fails that.
+    pub(crate) async fn post_system(&self, room_id: &str, actor: &Sender, content: String) {
         let appended = self
             .messages
-            .append(sender.system_message(&room.id, content, self.clock.now()))
+            .append(actor.system_message(room_id, content, self.clock.now()))
             .await;
         match appended {
             Ok(a) => self.hub.publish(RoomEvent::message(a.message)).await,
-            Err(e) => tracing::warn!(room = %room.id, error = %e, "system message failed"),
+            Err(e) => tracing::warn!(room = %room_id, error = %e, "system message failed"),
         }
     }
 
@@ -418,7 +408,7 @@ impl RoomService {
             .find_by_invite_code(code.trim())
             .await?
             .ok_or_else(|| {
-                DomainError::not_found("invalid_invite_code", "no room has that invite code")
+                crate::error::named::invalid_invite_code("no room has that invite code")
             })?;
         let req = JoinRequest {
             password: None,
@@ -525,10 +515,7 @@ impl RoomService {
                     )),
                 }
             }
-            Some(_) => Err(DomainError::forbidden(
-                "banned",
-                "you are banned from this room",
-            )),
+            Some(_) => Err(crate::error::named::banned()),
             None => self.enter(who, id, entry).await.map(|_| None),
         }
     }
@@ -585,8 +572,7 @@ impl RoomService {
         if let Some(t) = &them
             && t.role >= me.role
         {
-            return Err(DomainError::forbidden(
-                "insufficient_role",
+            return Err(crate::error::named::insufficient_role(
                 "you cannot remove someone of your role or higher",
             ));
         }
@@ -610,7 +596,7 @@ impl RoomService {
         } else if ban {
             // Banning someone who never joined keeps a row for them: they must exist.
             if them.is_none() && self.users.find_by_id(target).await?.is_none() {
-                return Err(DomainError::not_found("user_not_found", "no such user"));
+                return Err(crate::error::named::user_not_found());
             }
             if self
                 .rooms
@@ -681,10 +667,10 @@ impl RoomService {
             return Err(direct_room_has_no_admins());
         }
         if m.role < at_least {
-            return Err(DomainError::forbidden(
-                "insufficient_role",
-                format!("this needs the {} role", at_least.as_str()),
-            ));
+            return Err(crate::error::named::insufficient_role(format!(
+                "this needs the {} role",
+                at_least.as_str()
+            )));
         }
         Ok(m)
     }

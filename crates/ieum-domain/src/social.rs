@@ -36,7 +36,7 @@ pub struct SocialService {
 }
 
 fn no_user() -> DomainError {
-    DomainError::not_found("user_not_found", "no such user")
+    crate::error::named::user_not_found()
 }
 
 impl SocialService {
@@ -97,10 +97,7 @@ impl SocialService {
         }
         self.user(other).await?;
         if self.social.blocked_between(who.user_id, other).await? {
-            return Err(DomainError::forbidden(
-                "blocked",
-                "one of you blocked the other",
-            ));
+            return Err(crate::error::named::blocked());
         }
         let now = self.clock.now();
         match self.social.friend_state(other, who.user_id).await? {

@@ -77,6 +77,59 @@ fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> DomainResult<T> 
         .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
 }
 
+/// Inserts the room as the domain made it, with its creator (in the role the
+/// domain chose) and `others` as active members, inside the caller's
+/// transaction. An existing id is `Conflict { code: "room_exists" }`.
+pub(crate) async fn insert_room(
+    tx: &sea_orm::DatabaseTransaction,
+    r: &NewRoom,
+    others: &[Uuid],
+) -> DomainResult<room::Model> {
+    let am = room::ActiveModel {
+        id: Set(r.id.clone()),
+        kind: Set(r.kind.as_str().to_owned()),
+        name: Set(r.name.clone()),
+        description: Set(r.description.clone()),
+        image_url: Set(r.image_url.clone()),
+        visibility: Set(r.visibility.as_str().to_owned()),
+        password_hash: Set(r.password_hash.clone()),
+        member_limit: Set(r.member_limit as i32),
+        member_count: Set(1 + others.len() as i32),
+        invite_code: Set(None),
+        created_by: Set(r.created_by),
+        created_at: Set(r.created_at),
+        last_seq: Set(0),
+        last_message_at: Set(None),
+        history_visibility: Set(r.history_visibility.as_str().to_owned()),
+        pin_policy: Set(r.pin_policy.as_str().to_owned()),
+    };
+    let created = match room::Entity::insert(am).exec_with_returning(tx).await {
+        Ok(m) => m,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(DomainError::conflict(
+                "room_exists",
+                "a room with that id exists",
+            ));
+        }
+        Err(e) => return Err(db_err(e)),
+    };
+    let members = std::iter::once((r.created_by, r.creator_role))
+        .chain(others.iter().map(|u| (*u, Role::Member)));
+    for (user_id, role) in members {
+        room_member::Entity::insert(new_member_row(
+            r.id.clone(),
+            user_id,
+            role,
+            MemberState::Active,
+            r.created_at,
+        ))
+        .exec_without_returning(tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(created)
+}
+
 /// A membership row for someone the room has never had.
 fn new_member_row(
     room_id: String,
@@ -115,44 +168,7 @@ impl RoomRepository for SqlRooms {
     async fn create(&self, r: NewRoom) -> DomainResult<Room> {
         let db = self.store.connection();
         let tx = db.begin().await.map_err(db_err)?;
-        let am = room::ActiveModel {
-            id: Set(r.id.clone()),
-            kind: Set(r.kind.as_str().to_owned()),
-            name: Set(r.name),
-            description: Set(r.description),
-            image_url: Set(r.image_url),
-            visibility: Set(r.visibility.as_str().to_owned()),
-            password_hash: Set(r.password_hash),
-            member_limit: Set(r.member_limit as i32),
-            member_count: Set(1),
-            invite_code: Set(None),
-            created_by: Set(r.created_by),
-            created_at: Set(r.created_at),
-            last_seq: Set(0),
-            last_message_at: Set(None),
-            history_visibility: Set(HistoryVisibility::All.as_str().to_owned()),
-            pin_policy: Set(PinPolicy::Members.as_str().to_owned()),
-        };
-        let created = match room::Entity::insert(am).exec_with_returning(&tx).await {
-            Ok(m) => m,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(DomainError::conflict(
-                    "room_exists",
-                    "a room with that id exists",
-                ));
-            }
-            Err(e) => return Err(db_err(e)),
-        };
-        room_member::Entity::insert(new_member_row(
-            r.id,
-            r.created_by,
-            Role::Owner,
-            MemberState::Active,
-            r.created_at,
-        ))
-        .exec_without_returning(&tx)
-        .await
-        .map_err(db_err)?;
+        let created = insert_room(&tx, &r, &[]).await?;
         tx.commit().await.map_err(db_err)?;
         to_room(created)
     }

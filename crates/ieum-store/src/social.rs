@@ -6,7 +6,7 @@ use ieum_domain::ports::{
     Couple, CoupleInvite, CoupleRepository, FriendState, ProfileUpdate, ReceiptRepository,
     SocialRepository,
 };
-use ieum_domain::room::{MemberState, Role, RoomKind, Visibility};
+use ieum_domain::room::NewRoom;
 use ieum_domain::user::User;
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait, Value};
@@ -410,7 +410,7 @@ impl CoupleRepository for SqlSocial {
             .transpose()
     }
 
-    async fn create(&self, c: Couple, room_name: String) -> DomainResult<Couple> {
+    async fn create(&self, c: Couple, room: NewRoom) -> DomainResult<Couple> {
         let db = self.store.connection();
         let tx = db.begin().await.map_err(db_err)?;
         let paired = |e: sea_orm::DbErr| {
@@ -442,39 +442,13 @@ impl CoupleRepository for SqlSocial {
             .await
             .map_err(paired)?;
         }
-        let room_id = c.id.to_string();
-        tx.execute_raw(stmt(
-            backend,
-            "INSERT INTO rooms (id, kind, name, visibility, member_limit, member_count, created_by, created_at, last_seq) \
-             VALUES (?, ?, ?, ?, 2, 2, ?, ?, 0)",
-            vec![
-                room_id.clone().into(),
-                RoomKind::Direct.as_str().into(),
-                room_name.into(),
-                Visibility::Private.as_str().into(),
-                c.user_a.into(),
-                c.created_at.into(),
-            ],
-        ))
-        .await
-        .map_err(db_err)?;
-        for u in [c.user_a, c.user_b] {
-            tx.execute_raw(stmt(
-                backend,
-                "INSERT INTO room_members (room_id, user_id, role, state, joined_at, last_read_seq, favorite, delivered_seq) \
-                 VALUES (?, ?, ?, ?, ?, 0, ?, 0)",
-                vec![
-                    room_id.clone().into(),
-                    u.into(),
-                    Role::Member.as_str().into(),
-                    MemberState::Active.as_str().into(),
-                    c.created_at.into(),
-                    false.into(),
-                ],
-            ))
-            .await
-            .map_err(db_err)?;
-        }
+        // The couple's room, as the domain made it, with both partners.
+        let partner = if room.created_by == c.user_a {
+            c.user_b
+        } else {
+            c.user_a
+        };
+        crate::rooms::insert_room(&tx, &room, &[partner]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(c)
     }

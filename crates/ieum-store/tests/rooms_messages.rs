@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use ieum_domain::message::{HistoryQuery, MessageKind, NewMessage};
 use ieum_domain::ports::{JoinOutcome, MessageRepository, RoomRepository, UserRepository};
-use ieum_domain::room::{MemberState, NewRoom, Role, RoomKind, Visibility};
+use ieum_domain::room::{
+    HistoryVisibility, MemberState, NewRoom, PinPolicy, Role, RoomKind, Visibility,
+};
 use ieum_domain::user::{NewUser, User};
 use ieum_store::{SqlMessages, SqlRooms, SqlUsers, Store, StoreOptions, WriterOptions};
 use ieum_test_support::{TestDb, both_backends};
@@ -43,7 +45,10 @@ fn new_room(id: &str, owner: Uuid, limit: u32) -> NewRoom {
         visibility: Visibility::Public,
         password_hash: None,
         member_limit: limit,
+        history_visibility: HistoryVisibility::All,
+        pin_policy: PinPolicy::Members,
         created_by: owner,
+        creator_role: Role::Owner,
         created_at: Utc::now(),
     }
 }
@@ -403,7 +408,47 @@ async fn outsiders_are_banned_without_a_seat(db: TestDb) {
     store.close().await;
 }
 
+/// The couple's room is the domain's `NewRoom::direct`, every column of it,
+/// with both partners as plain members (nobody rules a 1:1 room).
+async fn a_couple_room_is_made_with_every_room_column(db: TestDb) {
+    use ieum_domain::ports::{Couple, CoupleRepository};
+    let store = store(&db).await;
+    let (a, b) = (user(&store, "alice").await, user(&store, "bob").await);
+    let couple = Couple {
+        id: Uuid::now_v7(),
+        user_a: a.id,
+        user_b: b.id,
+        created_at: Utc::now(),
+    };
+    let room = NewRoom {
+        history_visibility: HistoryVisibility::UntilLeave,
+        ..NewRoom::direct(couple.id.to_string(), "a ♥ b".into(), a.id, Utc::now())
+    };
+    ieum_store::SqlSocial::new(store.clone())
+        .create(couple.clone(), room)
+        .await
+        .unwrap();
+    let rooms = SqlRooms::new(store.clone());
+    let made = rooms.find(&couple.id.to_string()).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            made.kind,
+            made.visibility,
+            made.member_limit,
+            made.member_count
+        ),
+        (RoomKind::Direct, Visibility::Private, 2, 2)
+    );
+    assert_eq!(made.history_visibility, HistoryVisibility::UntilLeave);
+    assert_eq!(made.pin_policy, PinPolicy::Members);
+    for u in [a.id, b.id] {
+        let m = rooms.membership(&made.id, u).await.unwrap().unwrap();
+        assert_eq!((m.role, m.state), (Role::Member, MemberState::Active));
+    }
+}
+
 both_backends!(
+    a_couple_room_is_made_with_every_room_column,
     outsiders_are_banned_without_a_seat,
     seats_are_limited_and_freed,
     seqs_are_gapless_under_concurrent_sends,

@@ -75,12 +75,9 @@ pub async fn native_history(
     room_id: web::Path<String>,
     params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = params.query(state.chat.policy().default_page);
-    let messages = state
+    let page = state
         .chat
-        .history(&who.0, &room_id, Entry::MembersOnly, q)
+        .history_page(&who.0, &room_id, Entry::MembersOnly, params.query(0))
         .await?;
-    let limit = state.chat.policy().page(params.limit);
-    let has_more = messages.len() as u32 >= limit;
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "hasMore": has_more })))
+    Ok(HttpResponse::Ok().json(json!({ "messages": page.messages, "hasMore": page.has_more })))
 }
