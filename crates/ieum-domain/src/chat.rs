@@ -124,18 +124,28 @@ pub struct ReadReceipt {
     pub read_at: DateTime<Utc>,
 }
 
+/// What a [`ChatService`] works with, by name.
+pub struct ChatPorts {
+    pub rooms: Arc<RoomService>,
+    pub room_repo: Arc<dyn RoomRepository>,
+    pub messages: Arc<dyn MessageRepository>,
+    pub receipts: Arc<dyn ReceiptRepository>,
+    pub social: Arc<dyn SocialRepository>,
+    pub hub: Arc<Hub>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl ChatService {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        rooms: Arc<RoomService>,
-        room_repo: Arc<dyn RoomRepository>,
-        messages: Arc<dyn MessageRepository>,
-        receipts: Arc<dyn ReceiptRepository>,
-        social: Arc<dyn SocialRepository>,
-        hub: Arc<Hub>,
-        clock: Arc<dyn Clock>,
-        policy: MessagePolicy,
-    ) -> Self {
+    pub fn new(ports: ChatPorts, policy: MessagePolicy) -> Self {
+        let ChatPorts {
+            rooms,
+            room_repo,
+            messages,
+            receipts,
+            social,
+            hub,
+            clock,
+        } = ports;
         Self {
             rooms,
             room_repo,
@@ -466,7 +476,7 @@ impl ChatService {
             .messages
             .edit(id, content, now)
             .await?
-            .ok_or_else(|| crate::error::named::message_not_found())?;
+            .ok_or_else(crate::error::named::message_not_found)?;
         self.hub
             .publish(RoomEvent::ephemeral(
                 room_id,
@@ -854,23 +864,27 @@ mod tests {
         let clock = Arc::new(clock);
         let hub = Hub::new(messages.clone(), Arc::new(LocalBus));
         let room_service = Arc::new(RoomService::new(
-            messages.clone(),
-            rooms.clone(),
-            Arc::new(MockUserRepository::new()),
-            Arc::new(MockSocialRepository::new()),
-            Arc::new(MockPasswordHasher::new()),
-            hub.clone(),
-            clock.clone(),
+            crate::rooms::RoomPorts {
+                messages: messages.clone(),
+                rooms: rooms.clone(),
+                users: Arc::new(MockUserRepository::new()),
+                social: Arc::new(MockSocialRepository::new()),
+                hasher: Arc::new(MockPasswordHasher::new()),
+                hub: hub.clone(),
+                clock: clock.clone(),
+            },
             RoomPolicy::default(),
         ));
         ChatService::new(
-            room_service,
-            rooms,
-            messages,
-            Arc::new(MockReceiptRepository::new()),
-            Arc::new(MockSocialRepository::new()),
-            hub,
-            clock,
+            ChatPorts {
+                rooms: room_service,
+                room_repo: rooms,
+                messages,
+                receipts: Arc::new(MockReceiptRepository::new()),
+                social: Arc::new(MockSocialRepository::new()),
+                hub,
+                clock,
+            },
             MessagePolicy::default(),
         )
     }

@@ -384,7 +384,11 @@ impl Hub {
                     let (tx, rx) = mpsc::unbounded_channel();
                     feeds.insert(room_id.to_owned(), tx.clone());
                     let hub = self.this.upgrade().expect("hub alive");
-                    tokio::spawn(run_feed(hub, room_id.to_owned(), rx));
+                    let span = tracing::debug_span!("feed", room = %room_id);
+                    tokio::spawn(tracing::Instrument::instrument(
+                        run_feed(hub, room_id.to_owned(), rx),
+                        span,
+                    ));
                     (true, tx)
                 }
             };

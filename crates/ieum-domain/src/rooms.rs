@@ -103,18 +103,29 @@ fn invite_code() -> String {
         .collect()
 }
 
+/// What a [`RoomService`] works with, by name (wiring reads as a list, and
+/// two ports of one type cannot swap places unnoticed).
+pub struct RoomPorts {
+    pub messages: Arc<dyn MessageRepository>,
+    pub rooms: Arc<dyn RoomRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub social: Arc<dyn SocialRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub hub: Arc<Hub>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl RoomService {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        messages: Arc<dyn MessageRepository>,
-        rooms: Arc<dyn RoomRepository>,
-        users: Arc<dyn UserRepository>,
-        social: Arc<dyn SocialRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        hub: Arc<Hub>,
-        clock: Arc<dyn Clock>,
-        policy: RoomPolicy,
-    ) -> Self {
+    pub fn new(ports: RoomPorts, policy: RoomPolicy) -> Self {
+        let RoomPorts {
+            messages,
+            rooms,
+            users,
+            social,
+            hasher,
+            hub,
+            clock,
+        } = ports;
         Self {
             messages,
             rooms,
@@ -225,7 +236,7 @@ impl RoomService {
             .users
             .find_by_id(peer)
             .await?
-            .ok_or_else(|| crate::error::named::user_not_found())?;
+            .ok_or_else(crate::error::named::user_not_found)?;
         let id = direct_room_id(who.user_id, peer);
         if let Some(room) = self.rooms.find(&id).await? {
             // Someone who left comes back.
@@ -830,13 +841,15 @@ mod tests {
         let mut sys = MockMessageRepository::new();
         sys.expect_last_seq().returning(|_| Ok(0));
         RoomService::new(
-            Arc::new(sys),
-            Arc::new(rooms),
-            Arc::new(users),
-            Arc::new(MockSocialRepository::new()),
-            Arc::new(hasher),
-            Hub::new(Arc::new(messages), Arc::new(LocalBus)),
-            Arc::new(clock),
+            RoomPorts {
+                messages: Arc::new(sys),
+                rooms: Arc::new(rooms),
+                users: Arc::new(users),
+                social: Arc::new(MockSocialRepository::new()),
+                hasher: Arc::new(hasher),
+                hub: Hub::new(Arc::new(messages), Arc::new(LocalBus)),
+                clock: Arc::new(clock),
+            },
             RoomPolicy::default(),
         )
     }

@@ -39,15 +39,26 @@ fn no_user() -> DomainError {
     crate::error::named::user_not_found()
 }
 
+/// What a [`SocialService`] works with, by name.
+pub struct SocialPorts {
+    pub social: Arc<dyn SocialRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub receipts: Arc<dyn ReceiptRepository>,
+    pub presence: Arc<dyn PresenceRegistry>,
+    pub hub: Arc<Hub>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl SocialService {
-    pub fn new(
-        social: Arc<dyn SocialRepository>,
-        users: Arc<dyn UserRepository>,
-        receipts: Arc<dyn ReceiptRepository>,
-        presence: Arc<dyn PresenceRegistry>,
-        hub: Arc<Hub>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(ports: SocialPorts) -> Self {
+        let SocialPorts {
+            social,
+            users,
+            receipts,
+            presence,
+            hub,
+            clock,
+        } = ports;
         Self {
             social,
             users,

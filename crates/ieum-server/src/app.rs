@@ -9,13 +9,13 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use ieum_auth::{Argon2Hasher, Argon2Params, HashBudget, JwtCodec};
 use ieum_domain::auth::{AuthPolicy, AuthService};
-use ieum_domain::chat::ChatService;
+use ieum_domain::chat::{ChatPorts, ChatService};
 use ieum_domain::couples::CoupleService;
 use ieum_domain::hub::Hub;
 use ieum_domain::message::MessagePolicy;
 use ieum_domain::ports::{LocalBus, LocalPresence, SystemClock};
-use ieum_domain::rooms::{RoomPolicy, RoomService};
-use ieum_domain::social::SocialService;
+use ieum_domain::rooms::{RoomPolicy, RoomPorts, RoomService};
+use ieum_domain::social::{SocialPorts, SocialService};
 use ieum_domain::throttle::{Limiter, MemoryRateCounter, RateCounter, RateLimit, RateLimits};
 use ieum_store::{
     Backend, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store, StoreOptions,
@@ -107,6 +107,42 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// WebSocket connections open on this node (capped by `ws_max_connections`).
     pub ws_connections: crate::ws::Connections,
+    /// The node's long-lived tasks, stopped on shutdown.
+    pub background: Background,
+}
+
+/// Long-lived tasks the node started, stopped on shutdown before the store
+/// closes (a task still holding a database connection while the runtime goes
+/// away is what panicked at shutdown).
+#[derive(Clone, Default)]
+pub struct Background(Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Background {
+    /// Spawns `task` in its own span and keeps its handle.
+    pub fn spawn(
+        &self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        use tracing::Instrument;
+        let handle = tokio::spawn(task.instrument(tracing::info_span!("task", name)));
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+    }
+
+    /// Stops every task and waits until each has ended.
+    pub async fn stop(&self) {
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for handle in &handles {
+            handle.abort();
+        }
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
 }
 
 /// Connects the database, applies migrations and builds the use cases.
@@ -125,6 +161,97 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     if let Some(warning) = store.search_locale_warning().await? {
         tracing::warn!("{warning}");
     }
+    let clock = Arc::new(SystemClock);
+    let limiter = Arc::new(limiter(&config, clock.clone())?);
+    let hasher = Arc::new(hasher(&config)?);
+    let users = Arc::new(SqlUsers::new(store.clone()));
+    let auth = auth_service(
+        &config,
+        &store,
+        users.clone(),
+        hasher.clone(),
+        clock.clone(),
+    )
+    .with_limiter(limiter.clone());
+    let messages = Arc::new(SqlMessages::new(
+        store.clone(),
+        WriterOptions {
+            writers: config.db_writers.unwrap_or(match store.backend() {
+                Backend::Postgres => 4,
+                Backend::Sqlite => 1,
+            }),
+            ..WriterOptions::default()
+        },
+    ));
+    let background = Background::default();
+    let fan_out = fan_out(&config, messages.clone())?;
+    let room_repo = Arc::new(SqlRooms::new(store.clone()));
+    let social_repo = Arc::new(SqlSocial::new(store.clone()));
+    let rooms = Arc::new(
+        RoomService::new(
+            RoomPorts {
+                messages: messages.clone(),
+                rooms: room_repo.clone(),
+                users: users.clone(),
+                social: social_repo.clone(),
+                hasher,
+                hub: fan_out.hub.clone(),
+                clock: clock.clone(),
+            },
+            RoomPolicy {
+                default_member_limit: config.room_member_limit.min(config.room_member_limit_max),
+                max_member_limit: config.room_member_limit_max,
+            },
+        )
+        .with_limiter(limiter.clone()),
+    );
+    let chat = ChatService::new(
+        ChatPorts {
+            rooms: rooms.clone(),
+            room_repo,
+            messages,
+            receipts: social_repo.clone(),
+            social: social_repo.clone(),
+            hub: fan_out.hub.clone(),
+            clock: clock.clone(),
+        },
+        MessagePolicy {
+            max_content_chars: config.max_message_chars,
+            edit_window: chrono::Duration::seconds(config.edit_window_secs as i64),
+            delete_window: chrono::Duration::seconds(config.delete_window_secs as i64),
+            ..MessagePolicy::default()
+        },
+    )
+    .with_limiter(limiter.clone());
+    let social = Arc::new(SocialService::new(SocialPorts {
+        social: social_repo.clone(),
+        users: users.clone(),
+        receipts: social_repo.clone(),
+        presence: fan_out.presence,
+        hub: fan_out.hub,
+        clock: clock.clone(),
+    }));
+    let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24))
+        .with_limiter(limiter);
+    let chat = Arc::new(chat);
+    spawn_background(&background, &config, &social, &chat);
+    Ok(AppState {
+        drain: Arc::new(tokio::sync::watch::channel(false).0),
+        bus: fan_out.bus,
+        auth: Arc::new(auth),
+        rooms,
+        chat,
+        social,
+        couples: Arc::new(couples),
+        store,
+        config: Arc::new(config),
+        ws_connections: Default::default(),
+        background,
+    })
+}
+
+/// argon2id with its admission budget.
+fn hasher(config: &Config) -> Result<Argon2Hasher, BoxError> {
     let hasher = Argon2Hasher::with_budget(
         Argon2Params {
             memory_kib: config.argon2_memory_kib,
@@ -142,119 +269,72 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         queue = config.hash_queue,
         "password hashing admission"
     );
-    let policy = AuthPolicy {
-        access_ttl: chrono::Duration::seconds(config.access_token_ttl_secs as i64),
-        refresh_ttl: chrono::Duration::seconds(config.refresh_token_ttl_secs as i64),
-    };
-    let clock = Arc::new(SystemClock);
-    let limiter = Arc::new(limiter(&config, clock.clone())?);
-    let hasher = Arc::new(hasher);
-    let users = Arc::new(SqlUsers::new(store.clone()));
-    let auth = AuthService::new(
-        users.clone(),
+    Ok(hasher)
+}
+
+fn auth_service(
+    config: &Config,
+    store: &Store,
+    users: Arc<SqlUsers>,
+    hasher: Arc<Argon2Hasher>,
+    clock: Arc<SystemClock>,
+) -> AuthService {
+    AuthService::new(
+        users,
         Arc::new(SqlRefreshTokens::new(store.clone())),
-        hasher.clone(),
+        hasher,
         Arc::new(JwtCodec::new(config.jwt_secret.bytes())),
-        clock.clone(),
-        policy,
-    )
-    .with_limiter(limiter.clone());
-    let writers = config.db_writers.unwrap_or(match store.backend() {
-        Backend::Postgres => 4,
-        Backend::Sqlite => 1,
-    });
-    let messages = Arc::new(SqlMessages::new(
-        store.clone(),
-        WriterOptions {
-            writers,
-            ..WriterOptions::default()
+        clock,
+        AuthPolicy {
+            access_ttl: chrono::Duration::seconds(config.access_token_ttl_secs as i64),
+            refresh_ttl: chrono::Duration::seconds(config.refresh_token_ttl_secs as i64),
         },
-    ));
-    let (hub, bus, presence): (_, _, Arc<dyn ieum_domain::ports::PresenceRegistry>) = match &config
-        .redis_url
-    {
-        Some(url) => {
-            let bus = ieum_redis::RedisBus::new(url, &config.redis_prefix, config.node_id)?;
-            let hub = Hub::new(messages.clone(), bus.clone());
-            bus.start(hub.clone());
-            let presence = ieum_redis::RedisPresence::new(
-                url,
-                &config.redis_prefix,
-                config.node_id,
-                std::time::Duration::from_secs(config.presence_ttl_secs),
-            )?;
-            tracing::info!(node = %config.node_id, prefix = %config.redis_prefix, "multi-node mode over Redis");
-            (hub, Some(bus), Arc::new(presence) as Arc<_>)
-        }
-        None => (
-            Hub::new(messages.clone(), Arc::new(LocalBus)),
-            None,
-            Arc::new(LocalPresence::default()) as Arc<_>,
-        ),
+    )
+}
+
+/// How events reach subscribers: this process only, or every node over Redis.
+struct FanOut {
+    hub: Arc<Hub>,
+    bus: Option<Arc<ieum_redis::RedisBus>>,
+    presence: Arc<dyn ieum_domain::ports::PresenceRegistry>,
+}
+
+fn fan_out(config: &Config, messages: Arc<SqlMessages>) -> Result<FanOut, BoxError> {
+    let Some(url) = &config.redis_url else {
+        return Ok(FanOut {
+            hub: Hub::new(messages, Arc::new(LocalBus)),
+            bus: None,
+            presence: Arc::new(LocalPresence::default()),
+        });
     };
-    let room_repo = Arc::new(SqlRooms::new(store.clone()));
-    let social_repo = Arc::new(SqlSocial::new(store.clone()));
-    let rooms = Arc::new(
-        RoomService::new(
-            messages.clone(),
-            room_repo.clone(),
-            users.clone(),
-            social_repo.clone(),
-            hasher,
-            hub.clone(),
-            clock.clone(),
-            RoomPolicy {
-                default_member_limit: config.room_member_limit.min(config.room_member_limit_max),
-                max_member_limit: config.room_member_limit_max,
-            },
-        )
-        .with_limiter(limiter.clone()),
-    );
-    let chat = ChatService::new(
-        rooms.clone(),
-        room_repo,
-        messages,
-        social_repo.clone(),
-        social_repo.clone(),
-        hub.clone(),
-        clock.clone(),
-        MessagePolicy {
-            max_content_chars: config.max_message_chars,
-            edit_window: chrono::Duration::seconds(config.edit_window_secs as i64),
-            delete_window: chrono::Duration::seconds(config.delete_window_secs as i64),
-            ..MessagePolicy::default()
-        },
-    )
-    .with_limiter(limiter.clone());
-    let social = SocialService::new(
-        social_repo.clone(),
-        users.clone(),
-        social_repo.clone(),
-        presence,
+    let bus = ieum_redis::RedisBus::new(url, &config.redis_prefix, config.node_id)?;
+    let hub = Hub::new(messages, bus.clone());
+    bus.start(hub.clone());
+    let presence = ieum_redis::RedisPresence::new(
+        url,
+        &config.redis_prefix,
+        config.node_id,
+        std::time::Duration::from_secs(config.presence_ttl_secs),
+    )?;
+    tracing::info!(node = %config.node_id, prefix = %config.redis_prefix, "multi-node mode over Redis");
+    Ok(FanOut {
         hub,
-        clock.clone(),
-    );
-    let social = Arc::new(social);
-    // Presence heartbeats (and, with Redis, the sweep of dead nodes' users).
-    let sweep = std::time::Duration::from_secs((config.presence_ttl_secs / 3).max(1));
-    tokio::spawn(social.clone().run_presence_sweeper(sweep));
-    let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24))
-        .with_limiter(limiter);
-    let chat = Arc::new(chat);
-    // Self-destructing messages expire on time, also after a restart.
-    tokio::spawn(chat.clone().run_expiry());
-    Ok(AppState {
-        drain: Arc::new(tokio::sync::watch::channel(false).0),
-        bus,
-        auth: Arc::new(auth),
-        rooms,
-        chat,
-        social,
-        couples: Arc::new(couples),
-        store,
-        config: Arc::new(config),
-        ws_connections: Default::default(),
+        bus: Some(bus),
+        presence: Arc::new(presence),
     })
+}
+
+/// Presence heartbeats (and, with Redis, the sweep of dead nodes' users), and
+/// the expiry of self-destructing messages (on time, also after a restart).
+fn spawn_background(
+    background: &Background,
+    config: &Config,
+    social: &Arc<SocialService>,
+    chat: &Arc<ChatService>,
+) {
+    let sweep = std::time::Duration::from_secs((config.presence_ttl_secs / 3).max(1));
+    background.spawn("presence", social.clone().run_presence_sweeper(sweep));
+    background.spawn("expiry", chat.clone().run_expiry());
 }
 
 /// Mounts every route and the shared extractor settings.
@@ -305,6 +385,7 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let max_ws = config.ws_max_connections;
     let state = build_state(config).await?;
     let store = state.store.clone();
+    let background = state.background.clone();
     let drain = state.drain.clone();
     let mut server = HttpServer::new(move || app(state.clone()))
         .disable_signals()
@@ -332,7 +413,8 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         handle.stop(true).await;
     });
     server.await?;
-    tracing::info!("stopped; closing the database");
+    tracing::info!("stopped; ending background tasks and closing the database");
+    background.stop().await;
     store.close().await;
     Ok(())
 }

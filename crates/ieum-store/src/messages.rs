@@ -130,9 +130,12 @@ impl SqlMessages {
             .collect();
         let flusher = (store.backend() == crate::Backend::Postgres && options.search_flush_ms > 0)
             .then(|| {
-                let task = tokio::spawn(flush_search_index(
-                    store.clone(),
-                    std::time::Duration::from_millis(options.search_flush_ms),
+                let task = tokio::spawn(tracing::Instrument::instrument(
+                    flush_search_index(
+                        store.clone(),
+                        std::time::Duration::from_millis(options.search_flush_ms),
+                    ),
+                    tracing::info_span!("search_index_flusher"),
                 ));
                 std::sync::Arc::new(AbortOnDrop(task.abort_handle()))
             });
@@ -153,10 +156,10 @@ impl SqlMessages {
             Some(tx) if !tx.is_closed() => tx.clone(),
             _ => {
                 let (tx, rx) = mpsc::channel(self.options.queue.max(1));
-                tokio::spawn(run_writer(
-                    self.store.clone(),
-                    rx,
-                    self.options.max_batch.max(1),
+                let span = tracing::debug_span!("writer");
+                tokio::spawn(tracing::Instrument::instrument(
+                    run_writer(self.store.clone(), rx, self.options.max_batch.max(1)),
+                    span,
                 ));
                 *slot = Some(tx.clone());
                 tx
