@@ -55,16 +55,28 @@ async function connect(token) {
   return { client, errors, connected: withTimeout(connected, "CONNECTED") };
 }
 
-function nextMessage(client, destination) {
+// Besides chat messages, the topic carries events with their own `type`
+// (JOIN, LEAVE, EDITED, DELETED, REACTION, PINNED, UNPINNED; docs/PROTOCOL.md).
+const EVENT_TYPES = new Set(["JOIN", "LEAVE", "EDITED", "DELETED", "REACTION", "PINNED", "UNPINNED"]);
+
+// The next frame on `destination` that `wanted` accepts (default: a chat message).
+function nextMessage(client, destination, wanted = (body) => !EVENT_TYPES.has(body.type)) {
   return withTimeout(
     new Promise((resolve) => {
       const sub = client.subscribe(destination, (msg) => {
-        resolve({ msg, body: JSON.parse(msg.body) });
+        const body = JSON.parse(msg.body);
+        if (!wanted(body)) return;
+        resolve({ msg, body });
         sub.unsubscribe();
       });
     }),
     `a MESSAGE on ${destination}`,
   );
+}
+
+async function del(path, token) {
+  const res = await fetch(base + path, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status };
 }
 
 async function main() {
@@ -140,6 +152,26 @@ async function main() {
   );
   assert.ok(["number", "string"].includes(typeof r.body[0].id));
   assert.equal((await get(`/chat/history/${room}`)).status, 401, "no token");
+
+  // --- a deleted message: subscribers get a DELETED event naming it, and a
+  // client that removes it by id shows what history shows.
+  const shown = new Map([[String(r.body[0].id), r.body[0]]]);
+  const deletedSeen = nextMessage(b.client, `/topic/chat.${room}`, (body) => body.type === "DELETED");
+  await withTimeout(
+    new Promise((resolve) => {
+      b.client.watchForReceipt("resubscribed", resolve);
+      b.client.subscribe(`/topic/chat.${room}-third`, () => {}, { receipt: "resubscribed" });
+    }),
+    "receipt",
+  );
+  const removed = await del(`/api/rooms/${room}/messages/${r.body[0].id}`, aliceToken);
+  assert.equal(removed.status, 204);
+  const { body: deleted } = await deletedSeen;
+  assert.equal(deleted.roomId, room);
+  assert.equal(String(deleted.id), String(r.body[0].id));
+  assert.equal(deleted.expired, false);
+  shown.delete(String(deleted.id));
+  assert.equal(shown.size, 0, "the client removed the bubble");
 
   // --- a room whose rules exclude the user: private room made natively by alice
   const priv = await post("/api/rooms", { name: "secret", visibility: "private" }, aliceToken);

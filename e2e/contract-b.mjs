@@ -196,6 +196,28 @@ async function main() {
   assert.ok(!(b.inbox.get(`/topic/couple/${coupleId}`) || []).some((m) => m.content === "intruder"));
   assert.ok(!(a.inbox.get(`/topic/couple/${coupleId}`) || []).some((m) => m.event === "TYPING"), "typist gets no own TYPING");
 
+  // --- a bad body still gives its tempId back; an array is not an object
+  a.fire(`/app/chat/${coupleId}`, { type: "VIDEO", content: "x", tempId: "t-bad-type" });
+  const badType = await a.waitFor("/user/queue/errors", (m) => m.tempId === "t-bad-type", "error with tempId");
+  assert.equal(badType.code, "SEND_FAILED");
+  a.client.publish({ destination: `/app/chat/${coupleId}`, body: JSON.stringify(["TEXT", "positional"]) });
+  const arrayBody = await a.waitFor("/user/queue/errors", (m) => m.reason === "invalid_body", "invalid_body");
+  assert.equal(arrayBody.code, "SEND_FAILED");
+
+  // --- a dropped connection, then the app resends its pending bubble (same
+  // tempId, no receipt asked): the stored message comes back on this
+  // connection's topic and completes the bubble; the partner gets it once.
+  const a2 = await connect(alice.token);
+  await a2.sub(`/topic/couple/${coupleId}`);
+  a2.fire(`/app/chat/${coupleId}`, { type: "TEXT", content: "hello 안녕", tempId: "client-temp-id-12345" });
+  const completed = await a2.waitFor(`/topic/couple/${coupleId}`, (m) => m.tempId === "client-temp-id-12345", "the stored message back");
+  assert.equal(completed.id, got.id, "the stored message, not a new one");
+  await a2.send(`/app/chat/${coupleId}/typing`);
+  await b.waitFor(`/topic/couple/${coupleId}`, (m) => m.event === "TYPING" && (b.inbox.get(`/topic/couple/${coupleId}`) || []).filter((x) => x.event === "TYPING").length >= 2, "second TYPING");
+  const copies = (b.inbox.get(`/topic/couple/${coupleId}`) || []).filter((m) => m.tempId === "client-temp-id-12345");
+  assert.equal(copies.length, 1, "the partner did not get the resend");
+  await a2.client.deactivate();
+
   // --- presence: bob sees alice leave
   await a.client.deactivate();
   const gone = await b.waitFor(`/topic/couple/${coupleId}`, (m) => m.event === "USER_DISCONNECTED", "USER_DISCONNECTED");

@@ -225,6 +225,91 @@ fn contract_b(event: &RoomEvent) -> Option<Value> {
             "event": if *online { "USER_CONNECTED" } else { "USER_DISCONNECTED" },
             "userId": user_id, "timestamp": local_time(at),
         }),
+        EventPayload::Edited {
+            message_id,
+            content,
+            edited_at,
+            ..
+        } => json!({
+            "type": "MESSAGE_EDITED", "id": message_id, "content": content,
+            "editedAt": local_time(edited_at),
+        }),
+        EventPayload::Deleted {
+            message_id,
+            expired,
+            ..
+        } => json!({ "type": "MESSAGE_DELETED", "id": message_id, "expired": expired }),
+        EventPayload::Reaction {
+            message_id,
+            user_id,
+            emoji,
+            added,
+        } => json!({
+            "type": "REACTION", "id": message_id, "userId": user_id, "emoji": emoji, "added": added,
+        }),
+        EventPayload::Pinned {
+            message_id,
+            by,
+            pinned,
+        } => json!({
+            "type": if *pinned { "MESSAGE_PINNED" } else { "MESSAGE_UNPINNED" },
+            "id": message_id, "userId": by,
+        }),
+        _ => return None,
+    })
+}
+
+/// Contract A's events besides messages: new `type` values beside the
+/// messages' own (`TEXT`, ...), with the room and the message `id`.
+fn contract_a(event: &RoomEvent) -> Option<Value> {
+    let room = &event.room_id;
+    Some(match &event.payload {
+        EventPayload::Message(m) if m.kind != MessageKind::System => {
+            serde_json::to_value(ContractAMessage::from(m)).ok()?
+        }
+        EventPayload::Edited {
+            message_id,
+            seq,
+            content,
+            edited_at,
+        } => json!({
+            "type": "EDITED", "roomId": room, "id": message_id, "seq": seq,
+            "message": content, "editedAt": rfc3339(edited_at),
+        }),
+        EventPayload::Deleted {
+            message_id,
+            seq,
+            expired,
+        } => json!({
+            "type": "DELETED", "roomId": room, "id": message_id, "seq": seq, "expired": expired,
+        }),
+        EventPayload::Reaction {
+            message_id,
+            user_id,
+            emoji,
+            added,
+        } => json!({
+            "type": "REACTION", "roomId": room, "id": message_id, "userId": user_id,
+            "emoji": emoji, "added": added,
+        }),
+        EventPayload::Pinned {
+            message_id,
+            by,
+            pinned,
+        } => json!({
+            "type": if *pinned { "PINNED" } else { "UNPINNED" }, "roomId": room,
+            "id": message_id, "userId": by,
+        }),
+        EventPayload::MemberJoined {
+            room,
+            user_id,
+            username,
+        } => json!({ "type": "JOIN", "roomId": room.id, "userId": user_id, "sender": username }),
+        EventPayload::MemberLeft {
+            room_id,
+            user_id,
+            kicked,
+        } => json!({ "type": "LEAVE", "roomId": room_id, "userId": user_id, "kicked": kicked }),
         _ => return None,
     })
 }
@@ -251,6 +336,46 @@ fn contract_c(event: &RoomEvent) -> Option<Value> {
             json!({ "chatSeq": room_id, "userId": user_id, "kicked": kicked }),
         ),
         EventPayload::RoomCreated(room) => ("new room", contract_c_room(room)),
+        EventPayload::Edited {
+            message_id,
+            seq,
+            content,
+            edited_at,
+        } => (
+            "chat edited",
+            json!({ "chatSeq": event.room_id, "msgSeq": seq, "msgId": message_id,
+                    "message": content, "editedAt": rfc3339(edited_at) }),
+        ),
+        EventPayload::Deleted {
+            message_id,
+            seq,
+            expired,
+        } => (
+            "chat deleted",
+            json!({ "chatSeq": event.room_id, "msgSeq": seq, "msgId": message_id, "expired": expired }),
+        ),
+        EventPayload::Reaction {
+            message_id,
+            user_id,
+            emoji,
+            added,
+        } => (
+            "chat reaction",
+            json!({ "chatSeq": event.room_id, "msgId": message_id, "userId": user_id,
+                    "emoji": emoji, "added": added }),
+        ),
+        EventPayload::Pinned {
+            message_id,
+            by,
+            pinned,
+        } => (
+            if *pinned {
+                "chat pinned"
+            } else {
+                "chat unpinned"
+            },
+            json!({ "chatSeq": event.room_id, "msgId": message_id, "userId": by }),
+        ),
         _ => return None,
     };
     Some(json!({ "event": name, "data": data }))
@@ -260,12 +385,7 @@ fn contract_c(event: &RoomEvent) -> Option<Value> {
 /// shape does not carry this kind of event.
 pub fn event_body(shape: u8, event: &RoomEvent) -> Vec<u8> {
     let value = match shape {
-        SHAPE_A => match &event.payload {
-            EventPayload::Message(m) if m.kind != MessageKind::System => {
-                serde_json::to_value(ContractAMessage::from(m)).ok()
-            }
-            _ => None,
-        },
+        SHAPE_A => contract_a(event),
         SHAPE_B => contract_b(event),
         SHAPE_C => contract_c(event),
         _ => native(event),

@@ -226,6 +226,15 @@ impl Session {
         Ok(sender)
     }
 
+    /// This connection's subscriptions to one room, with their shapes.
+    pub fn room_subscriptions(&self, room_id: &str) -> Vec<(Arc<str>, u8)> {
+        self.subscriptions
+            .iter()
+            .filter(|(_, s)| matches!(&s.listening, Listening::Room(room) if room == room_id))
+            .map(|(id, s)| (id.clone(), s.shape))
+            .collect()
+    }
+
     pub fn has_subscription(&self, id: &str) -> bool {
         self.subscriptions.contains_key(id)
     }

@@ -246,6 +246,9 @@ impl Conn {
         };
         match self.session.execute(command).await {
             Ok(Outcome::Sent(appended)) => {
+                if appended.duplicate {
+                    self.return_stored(&appended.message).await?;
+                }
                 let m = &appended.message;
                 self.receipt(
                     &f,
@@ -265,6 +268,20 @@ impl Conn {
             Ok(Outcome::Typed | Outcome::TypingDropped) => self.receipt(&f, &[]).await,
             Err(e) => self.app_error(&e, &f, temp_id.as_deref()).await,
         }
+    }
+
+    /// A resend of a stored message (same client id): contract B's app
+    /// completes its pending bubble by the `tempId` of a message on its
+    /// `/topic/couple` subscription, so the stored message goes back there, to
+    /// this connection only. Native clients have the RECEIPT's `duplicate`.
+    async fn return_stored(&mut self, message: &ieum_domain::message::Message) -> Step {
+        let event = RoomEvent::message(message.clone());
+        for (id, shape) in self.session.room_subscriptions(&message.room_id) {
+            if shape == crate::wire::SHAPE_B {
+                self.write_event(&id, shape, &event).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Contract C's events: the `rooms` list now, then the user's rooms, own feed
