@@ -434,7 +434,7 @@ impl RoomRepository for SqlRooms {
                 db.get_database_backend(),
                 "SELECT r.*, m.role AS my_role, m.favorite AS my_favorite, m.last_read_seq AS my_last_read_seq, \
                    (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.seq > m.last_read_seq \
-                      AND x.sender_id <> ? AND x.kind <> 'SYSTEM') AS unread_count, \
+                      AND x.sender_id <> ? AND x.kind <> 'SYSTEM' AND x.deleted_at IS NULL) AS unread_count, \
                    (SELECT COUNT(*) FROM mentions mn WHERE mn.room_id = r.id AND mn.user_id = ? \
                       AND mn.seq > m.last_read_seq) AS mention_count, \
                    lm.id AS lm_id, lm.seq AS lm_seq, lm.sender_id AS lm_sender_id, \

@@ -334,6 +334,11 @@ async fn history_pages_and_room_lists(db: TestDb) {
         ["busy", "quiet"]
     );
     assert_eq!(list[0].unread_count, 5, "bob's five messages");
+    // A deleted (or expired) message is not unread any more.
+    let m1 = messages.page("busy", q(Some(2), None, 1)).await.unwrap();
+    messages.tombstone(m1[0].id, Utc::now()).await.unwrap();
+    let list = rooms.rooms_of(a.id).await.unwrap();
+    assert_eq!(list[0].unread_count, 4, "m1 was deleted");
     assert_eq!(list[0].last_message.as_ref().unwrap().content, "m10");
     assert!(list[1].last_message.is_none());
     assert_eq!(rooms.mark_read("busy", a.id, 9).await.unwrap(), 9);
