@@ -46,150 +46,150 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// TOML file with any of these settings (snake_case keys).
-    #[arg(long, env = "IEUM_CONFIG")]
+    #[arg(long, env = "IEUM_CONFIG", global = true)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to listen on.
-    #[arg(long, env = "IEUM_ADDR")]
+    #[arg(long, env = "IEUM_ADDR", global = true)]
     pub addr: Option<SocketAddr>,
     /// Directory for the SQLite database, uploads and the development secret.
-    #[arg(long, env = "IEUM_DATA_DIR")]
+    #[arg(long, env = "IEUM_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// postgres://... switches to PostgreSQL; default sqlite under the data dir.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// redis://... for multi-node fan-out, presence and cache.
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel (several deployments may share a Redis).
-    #[arg(long, env = "IEUM_REDIS_PREFIX")]
+    #[arg(long, env = "IEUM_REDIS_PREFIX", global = true)]
     pub redis_prefix: Option<String>,
     /// This node's id in Redis (default: a new one per start).
-    #[arg(long, env = "IEUM_NODE_ID")]
+    #[arg(long, env = "IEUM_NODE_ID", global = true)]
     pub node_id: Option<uuid::Uuid>,
     /// A node that stops refreshing its presence is gone after this long.
-    #[arg(long, env = "IEUM_PRESENCE_TTL_SECS")]
+    #[arg(long, env = "IEUM_PRESENCE_TTL_SECS", global = true)]
     pub presence_ttl_secs: Option<u64>,
     /// HS256 secret for tokens (at least 32 bytes). Required in production.
-    #[arg(long, env = "IEUM_JWT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "IEUM_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
     /// development or production.
-    #[arg(long = "env", env = "IEUM_ENV", value_enum)]
+    #[arg(long = "env", env = "IEUM_ENV", value_enum, global = true)]
     pub env: Option<Env>,
-    #[arg(long, env = "IEUM_ACCESS_TOKEN_TTL_SECS")]
+    #[arg(long, env = "IEUM_ACCESS_TOKEN_TTL_SECS", global = true)]
     pub access_token_ttl_secs: Option<u64>,
-    #[arg(long, env = "IEUM_REFRESH_TOKEN_TTL_SECS")]
+    #[arg(long, env = "IEUM_REFRESH_TOKEN_TTL_SECS", global = true)]
     pub refresh_token_ttl_secs: Option<u64>,
     /// Login attempts for one account from one client address per window.
-    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER_CLIENT")]
+    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER_CLIENT", global = true)]
     pub login_max_failures_per_user_client: Option<u32>,
     /// Login attempts for one account from all addresses per window (a ceiling).
-    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER")]
+    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_USER", global = true)]
     pub login_max_failures_per_user: Option<u32>,
-    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_CLIENT")]
+    #[arg(long, env = "IEUM_LOGIN_MAX_FAILURES_PER_CLIENT", global = true)]
     pub login_max_failures_per_client: Option<u32>,
-    #[arg(long, env = "IEUM_LOGIN_WINDOW_SECS")]
+    #[arg(long, env = "IEUM_LOGIN_WINDOW_SECS", global = true)]
     pub login_window_secs: Option<u64>,
     /// Accounts one client address may make per hour.
-    #[arg(long, env = "IEUM_SIGNUPS_PER_HOUR_PER_CLIENT")]
+    #[arg(long, env = "IEUM_SIGNUPS_PER_HOUR_PER_CLIENT", global = true)]
     pub signups_per_hour_per_client: Option<u32>,
     /// Messages one user may send per second, over all connections and nodes.
-    #[arg(long, env = "IEUM_USER_SEND_RATE")]
+    #[arg(long, env = "IEUM_USER_SEND_RATE", global = true)]
     pub user_send_rate: Option<u32>,
     /// Read receipts one user may send per second.
-    #[arg(long, env = "IEUM_READ_RATE")]
+    #[arg(long, env = "IEUM_READ_RATE", global = true)]
     pub read_rate: Option<u32>,
     /// Reactions one user may add or remove per second.
-    #[arg(long, env = "IEUM_REACTION_RATE")]
+    #[arg(long, env = "IEUM_REACTION_RATE", global = true)]
     pub reaction_rate: Option<u32>,
     /// Rooms one user may create per hour (contract A's auto-created ones too).
-    #[arg(long, env = "IEUM_ROOMS_PER_HOUR")]
+    #[arg(long, env = "IEUM_ROOMS_PER_HOUR", global = true)]
     pub rooms_per_hour: Option<u32>,
     /// Couple invite codes one user may try per 15 minutes.
-    #[arg(long, env = "IEUM_COUPLE_CODE_TRIES_PER_USER")]
+    #[arg(long, env = "IEUM_COUPLE_CODE_TRIES_PER_USER", global = true)]
     pub couple_code_tries_per_user: Option<u32>,
     /// Couple invite codes one client address may try per 15 minutes.
-    #[arg(long, env = "IEUM_COUPLE_CODE_TRIES_PER_CLIENT")]
+    #[arg(long, env = "IEUM_COUPLE_CODE_TRIES_PER_CLIENT", global = true)]
     pub couple_code_tries_per_client: Option<u32>,
     /// Memory password hashing may hold at once; with the argon2 memory cost it
     /// sets how many hashes run in parallel.
-    #[arg(long, env = "IEUM_HASH_MEMORY_BUDGET_MIB")]
+    #[arg(long, env = "IEUM_HASH_MEMORY_BUDGET_MIB", global = true)]
     pub hash_memory_budget_mib: Option<u32>,
     /// Hash requests that may wait for a slot; the next one gets 503 at once.
-    #[arg(long, env = "IEUM_HASH_QUEUE")]
+    #[arg(long, env = "IEUM_HASH_QUEUE", global = true)]
     pub hash_queue: Option<usize>,
     /// Take the client address from X-Forwarded-For (behind a proxy).
-    #[arg(long, env = "IEUM_TRUST_PROXY_HEADERS")]
+    #[arg(long, env = "IEUM_TRUST_PROXY_HEADERS", global = true)]
     pub trust_proxy_headers: Option<bool>,
     /// Proxies whose X-Forwarded-For entries are believed (comma-separated
     /// addresses or CIDR networks); default: loopback and private networks.
-    #[arg(long, env = "IEUM_TRUSTED_PROXIES")]
+    #[arg(long, env = "IEUM_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
-    #[arg(long, env = "IEUM_DB_MAX_CONNECTIONS")]
+    #[arg(long, env = "IEUM_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
-    #[arg(long, env = "IEUM_MAX_JSON_BYTES")]
+    #[arg(long, env = "IEUM_MAX_JSON_BYTES", global = true)]
     pub max_json_bytes: Option<usize>,
-    #[arg(long, env = "IEUM_SHUTDOWN_TIMEOUT_SECS")]
+    #[arg(long, env = "IEUM_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
-    #[arg(long, env = "IEUM_WORKERS")]
+    #[arg(long, env = "IEUM_WORKERS", global = true)]
     pub workers: Option<usize>,
-    #[arg(long, env = "IEUM_LOG_FORMAT", value_enum)]
+    #[arg(long, env = "IEUM_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
-    #[arg(long, env = "IEUM_ARGON2_MEMORY_KIB")]
+    #[arg(long, env = "IEUM_ARGON2_MEMORY_KIB", global = true)]
     pub argon2_memory_kib: Option<u32>,
-    #[arg(long, env = "IEUM_ARGON2_ITERATIONS")]
+    #[arg(long, env = "IEUM_ARGON2_ITERATIONS", global = true)]
     pub argon2_iterations: Option<u32>,
     /// Message writer tasks (group commit); default 4 on PostgreSQL, 1 on SQLite.
-    #[arg(long, env = "IEUM_DB_WRITERS")]
+    #[arg(long, env = "IEUM_DB_WRITERS", global = true)]
     pub db_writers: Option<usize>,
     /// Largest STOMP frame (command, headers and body).
-    #[arg(long, env = "IEUM_STOMP_MAX_FRAME_BYTES")]
+    #[arg(long, env = "IEUM_STOMP_MAX_FRAME_BYTES", global = true)]
     pub stomp_max_frame_bytes: Option<usize>,
     /// Largest WebSocket frame or message before CONNECT succeeds.
-    #[arg(long, env = "IEUM_WS_PREAUTH_MAX_BYTES")]
+    #[arg(long, env = "IEUM_WS_PREAUTH_MAX_BYTES", global = true)]
     pub ws_preauth_max_bytes: Option<usize>,
-    #[arg(long, env = "IEUM_STOMP_MAX_HEADERS")]
+    #[arg(long, env = "IEUM_STOMP_MAX_HEADERS", global = true)]
     pub stomp_max_headers: Option<usize>,
-    #[arg(long, env = "IEUM_STOMP_MAX_HEADER_BYTES")]
+    #[arg(long, env = "IEUM_STOMP_MAX_HEADER_BYTES", global = true)]
     pub stomp_max_header_bytes: Option<usize>,
     /// Heart-beat the server offers both ways (ms); 0 disables.
-    #[arg(long, env = "IEUM_STOMP_HEARTBEAT_MS")]
+    #[arg(long, env = "IEUM_STOMP_HEARTBEAT_MS", global = true)]
     pub stomp_heartbeat_ms: Option<u64>,
     /// A frame not completed (no NUL) within this long is an error.
-    #[arg(long, env = "IEUM_STOMP_PARTIAL_FRAME_TIMEOUT_MS")]
+    #[arg(long, env = "IEUM_STOMP_PARTIAL_FRAME_TIMEOUT_MS", global = true)]
     pub stomp_partial_frame_timeout_ms: Option<u64>,
     /// A connection that has not sent CONNECT within this long is closed.
-    #[arg(long, env = "IEUM_STOMP_CONNECT_TIMEOUT_MS")]
+    #[arg(long, env = "IEUM_STOMP_CONNECT_TIMEOUT_MS", global = true)]
     pub stomp_connect_timeout_ms: Option<u64>,
     /// One connection's typing notices for a room: at most one per interval.
-    #[arg(long, env = "IEUM_TYPING_INTERVAL_MS")]
+    #[arg(long, env = "IEUM_TYPING_INTERVAL_MS", global = true)]
     pub typing_interval_ms: Option<u64>,
     /// Outbound queue per connection; a consumer that falls this far behind is dropped.
-    #[arg(long, env = "IEUM_WS_OUTBOUND_QUEUE")]
+    #[arg(long, env = "IEUM_WS_OUTBOUND_QUEUE", global = true)]
     pub ws_outbound_queue: Option<usize>,
     /// A write the client does not take within this long closes the connection.
-    #[arg(long, env = "IEUM_WS_WRITE_TIMEOUT_MS")]
+    #[arg(long, env = "IEUM_WS_WRITE_TIMEOUT_MS", global = true)]
     pub ws_write_timeout_ms: Option<u64>,
     /// Sends per second per connection (burst twice that).
-    #[arg(long, env = "IEUM_WS_SEND_RATE")]
+    #[arg(long, env = "IEUM_WS_SEND_RATE", global = true)]
     pub ws_send_rate: Option<u32>,
     /// Most WebSocket connections this node holds; the next handshake gets 503.
     /// Default: the open-files limit less a reserve for the database and files.
-    #[arg(long, env = "IEUM_WS_MAX_CONNECTIONS")]
+    #[arg(long, env = "IEUM_WS_MAX_CONNECTIONS", global = true)]
     pub ws_max_connections: Option<usize>,
     /// Authors may edit a message for this long after sending.
-    #[arg(long, env = "IEUM_EDIT_WINDOW_SECS")]
+    #[arg(long, env = "IEUM_EDIT_WINDOW_SECS", global = true)]
     pub edit_window_secs: Option<u64>,
     /// Authors may delete a message for this long after sending (admins always).
-    #[arg(long, env = "IEUM_DELETE_WINDOW_SECS")]
+    #[arg(long, env = "IEUM_DELETE_WINDOW_SECS", global = true)]
     pub delete_window_secs: Option<u64>,
     /// Longest message content in characters.
-    #[arg(long, env = "IEUM_MAX_MESSAGE_CHARS")]
+    #[arg(long, env = "IEUM_MAX_MESSAGE_CHARS", global = true)]
     pub max_message_chars: Option<usize>,
     /// Default member limit of a new room, and the most a room may set.
-    #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT")]
+    #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT", global = true)]
     pub room_member_limit: Option<u32>,
-    #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT_MAX")]
+    #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT_MAX", global = true)]
     pub room_member_limit_max: Option<u32>,
 }
 
@@ -516,85 +516,4 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ieum-cfg-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    #[test]
-    fn production_refuses_missing_or_development_secrets() {
-        let base = Settings {
-            env: Some(Env::Production),
-            data_dir: Some(temp_dir()),
-            ..Default::default()
-        };
-        let err = Config::resolve(base.clone()).unwrap_err().to_string();
-        assert!(err.contains("IEUM_JWT_SECRET"), "{err}");
-        for bad in ["short", "dev-secret-dev-secret-dev-secret-dev-secret"] {
-            let s = Settings {
-                jwt_secret: Some(bad.into()),
-                ..base.clone()
-            };
-            let err = Config::resolve(s).unwrap_err().to_string();
-            assert!(err.contains("openssl rand -hex 32"), "{err}");
-        }
-        let ok = Settings {
-            jwt_secret: Some(
-                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-            ),
-            ..base
-        };
-        assert!(matches!(
-            Config::resolve(ok).unwrap().jwt_secret,
-            JwtSecret::Configured(_)
-        ));
-    }
-
-    #[test]
-    fn development_secret_is_made_once_and_kept() {
-        let dir = temp_dir();
-        let s = Settings {
-            data_dir: Some(dir.clone()),
-            ..Default::default()
-        };
-        let a = Config::resolve(s.clone()).unwrap();
-        let b = Config::resolve(s).unwrap();
-        assert_eq!(a.jwt_secret.bytes(), b.jwt_secret.bytes());
-        assert!(a.jwt_secret.bytes().len() >= 32);
-        assert!(a.database_url.starts_with("sqlite://"));
-        assert_eq!(a.addr.to_string(), "127.0.0.1:8080");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn layers_merge_flags_over_file() {
-        let dir = temp_dir();
-        let file = dir.join("ieum.toml");
-        std::fs::write(
-            &file,
-            "addr = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 60\nenv = \"development\"\n",
-        )
-        .unwrap();
-        let cli = Settings {
-            config: Some(file.clone()),
-            access_token_ttl_secs: Some(120),
-            data_dir: Some(dir.clone()),
-            ..Default::default()
-        };
-        let c = Config::load(cli).unwrap();
-        assert_eq!(c.addr.to_string(), "0.0.0.0:9000");
-        assert_eq!(c.access_token_ttl_secs, 120);
-        std::fs::write(&file, "no_such_key = 1\n").unwrap();
-        let err = Config::load(Settings {
-            config: Some(file),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("no_such_key"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
+mod tests;

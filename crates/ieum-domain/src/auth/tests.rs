@@ -1,0 +1,333 @@
+//! Unit tests of signup, login and refresh-token rotation, against mocked
+//! ports.
+
+use super::*;
+use crate::ports::{
+    MockClock, MockPasswordHasher, MockRefreshTokenRepository, MockTokenCodec, MockUserRepository,
+};
+use crate::user::UserCredentials;
+use chrono::{TimeZone, Utc};
+use mockall::predicate::*;
+
+fn user() -> User {
+    User {
+        id: Uuid::from_u128(1),
+        username: "alice".into(),
+        display_name: "앨리스".into(),
+        profile_image_url: None,
+        status_message: None,
+        created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+fn clock() -> MockClock {
+    let mut c = MockClock::new();
+    c.expect_now()
+        .returning(|| Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap());
+    c
+}
+
+fn codec() -> MockTokenCodec {
+    let mut c = MockTokenCodec::new();
+    c.expect_encode_access()
+        .returning(|cl, _| Ok(format!("access-{}", cl.user_id)));
+    c.expect_encode_refresh()
+        .returning(|cl, _| Ok(format!("refresh-{}", cl.token_id)));
+    c
+}
+
+struct Mocks {
+    users: MockUserRepository,
+    tokens: MockRefreshTokenRepository,
+    hasher: MockPasswordHasher,
+    codec: MockTokenCodec,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        Self {
+            users: MockUserRepository::new(),
+            tokens: MockRefreshTokenRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            codec: codec(),
+        }
+    }
+    fn service(self, policy: AuthPolicy) -> AuthService {
+        AuthService::new(
+            Arc::new(self.users),
+            Arc::new(self.tokens),
+            Arc::new(self.hasher),
+            Arc::new(self.codec),
+            Arc::new(clock()),
+            policy,
+        )
+    }
+}
+
+#[tokio::test]
+async fn signup_normalizes_and_issues_a_family() {
+    let mut m = Mocks::new();
+    m.hasher
+        .expect_hash()
+        .with(eq("testpass".to_string()))
+        .returning(|_| Ok("HASH".into()));
+    m.users
+        .expect_create()
+        .withf(|u| u.username == "alice" && u.display_name == "alice" && u.password_hash == "HASH")
+        .returning(|u| {
+            Ok(User {
+                id: u.id,
+                username: u.username,
+                display_name: u.display_name,
+                profile_image_url: None,
+                status_message: None,
+                created_at: u.created_at,
+            })
+        });
+    m.tokens
+        .expect_insert()
+        .times(1)
+        .withf(|r| r.token_hash.len() == 64 && r.used_at.is_none())
+        .returning(|_| Ok(()));
+    let svc = m.service(AuthPolicy::default());
+    let (u, pair) = svc
+        .signup(" Alice ", "testpass", None, "10.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(u.username, "alice");
+    assert!(pair.access_token.starts_with("access-"));
+    assert_eq!(pair.access_expires_in_secs, 900);
+}
+
+#[tokio::test]
+async fn signup_rejects_bad_input_before_touching_storage() {
+    let m = Mocks::new();
+    let svc = m.service(AuthPolicy::default());
+    let err = svc.signup("x", "testpass", None, "c").await.unwrap_err();
+    assert_eq!(err.code(), "invalid_username");
+    let err = svc.signup("alice", "short", None, "c").await.unwrap_err();
+    assert_eq!(err.code(), "weak_password");
+}
+
+#[tokio::test]
+async fn signup_taken_name_is_a_conflict() {
+    let mut m = Mocks::new();
+    m.hasher.expect_hash().returning(|_| Ok("HASH".into()));
+    m.users
+        .expect_create()
+        .returning(|_| Err(DomainError::conflict("username_taken", "taken")));
+    let svc = m.service(AuthPolicy::default());
+    let err = svc
+        .signup("alice", "testpass", None, "c")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "username_taken");
+}
+
+fn alice_with_password(m: &mut Mocks) {
+    m.users.expect_find_credentials().returning(|_| {
+        Ok(Some(UserCredentials {
+            user: user(),
+            password_hash: "HASH".into(),
+        }))
+    });
+    m.hasher
+        .expect_verify()
+        .returning(|password, _| Ok(password == "testpass"));
+    m.tokens.expect_insert().returning(|_| Ok(()));
+}
+
+#[tokio::test]
+async fn login_throttles_an_account_from_the_guessing_address() {
+    let mut m = Mocks::new();
+    alice_with_password(&mut m);
+    let svc = m.service(AuthPolicy::default());
+    for _ in 0..5 {
+        let err = svc
+            .login("alice", "wrongpass", "10.0.0.1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_credentials");
+    }
+    // The right password from the guessing address waits too.
+    let err = svc
+        .login("ALICE", "testpass", "10.0.0.1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "login_throttled");
+    assert!(err.retry_after_secs().is_some_and(|s| s > 0));
+}
+
+#[tokio::test]
+async fn the_owner_logs_in_from_another_address_while_someone_guesses() {
+    let mut m = Mocks::new();
+    alice_with_password(&mut m);
+    let svc = m.service(AuthPolicy::default());
+    for _ in 0..10 {
+        let _ = svc.login("alice", "wrongpass", "10.0.0.1").await;
+    }
+    svc.login("alice", "testpass", "10.0.0.2").await.unwrap();
+}
+
+#[tokio::test]
+async fn parallel_guesses_are_counted_before_they_are_checked() {
+    let mut m = Mocks::new();
+    alice_with_password(&mut m);
+    let svc = Arc::new(m.service(AuthPolicy::default()));
+    let tasks: Vec<_> = (0..60)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.login("alice", "wrongpass", "10.0.0.1").await })
+        })
+        .collect();
+    let mut checked = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap_err().code() == "invalid_credentials" {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
+}
+
+#[tokio::test]
+async fn login_unknown_user_still_verifies_a_decoy() {
+    let mut m = Mocks::new();
+    m.users.expect_find_credentials().returning(|_| Ok(None));
+    m.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok("DECOY".into()));
+    m.hasher
+        .expect_verify()
+        .withf(|_, h| h == "DECOY")
+        .times(2)
+        .returning(|_, _| Ok(false));
+    let svc = m.service(AuthPolicy::default());
+    for _ in 0..2 {
+        let err = svc.login("nobody", "testpass", "c").await.unwrap_err();
+        assert_eq!(err.code(), "invalid_credentials");
+    }
+}
+
+fn record(used: bool, revoked: bool) -> RefreshTokenRecord {
+    let now = Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap();
+    RefreshTokenRecord {
+        id: Uuid::from_u128(7),
+        family_id: Uuid::from_u128(9),
+        user_id: user().id,
+        token_hash: token_hash("tok"),
+        created_at: now,
+        expires_at: now + Duration::days(30),
+        used_at: used.then_some(now),
+        revoked_at: revoked.then_some(now),
+    }
+}
+
+fn refresh_codec(m: &mut Mocks) {
+    m.codec.expect_decode_refresh().returning(|_, _| {
+        Ok(RefreshClaims {
+            token_id: Uuid::from_u128(7),
+            family_id: Uuid::from_u128(9),
+            user_id: Uuid::from_u128(1),
+            expires_at: Utc::now() + Duration::days(1),
+        })
+    });
+}
+
+#[tokio::test]
+async fn refresh_rotates_within_the_family() {
+    let mut m = Mocks::new();
+    refresh_codec(&mut m);
+    m.tokens
+        .expect_find()
+        .returning(|_| Ok(Some(record(false, false))));
+    m.tokens
+        .expect_mark_used()
+        .with(eq(Uuid::from_u128(7)), always())
+        .returning(|_, _| Ok(true));
+    m.tokens
+        .expect_insert()
+        .withf(|r| r.family_id == Uuid::from_u128(9) && r.id != Uuid::from_u128(7))
+        .times(1)
+        .returning(|_| Ok(()));
+    m.users.expect_find_by_id().returning(|_| Ok(Some(user())));
+    m.tokens.expect_revoke_family().never();
+    let svc = m.service(AuthPolicy::default());
+    let pair = svc.refresh("tok").await.unwrap();
+    assert!(pair.refresh_token.starts_with("refresh-"));
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_token_revokes_the_family() {
+    let mut m = Mocks::new();
+    refresh_codec(&mut m);
+    m.tokens
+        .expect_find()
+        .returning(|_| Ok(Some(record(true, false))));
+    m.tokens
+        .expect_revoke_family()
+        .with(eq(Uuid::from_u128(9)), always())
+        .times(1)
+        .returning(|_, _| Ok(2));
+    m.tokens.expect_insert().never();
+    let svc = m.service(AuthPolicy::default());
+    let err = svc.refresh("tok").await.unwrap_err();
+    assert_eq!(err.code(), "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn losing_the_mark_race_counts_as_reuse() {
+    let mut m = Mocks::new();
+    refresh_codec(&mut m);
+    m.tokens
+        .expect_find()
+        .returning(|_| Ok(Some(record(false, false))));
+    m.tokens.expect_mark_used().returning(|_, _| Ok(false));
+    m.tokens
+        .expect_revoke_family()
+        .times(1)
+        .returning(|_, _| Ok(1));
+    let svc = m.service(AuthPolicy::default());
+    assert!(svc.refresh("tok").await.is_err());
+}
+
+#[tokio::test]
+async fn revoked_or_tampered_tokens_are_refused() {
+    let mut m = Mocks::new();
+    refresh_codec(&mut m);
+    m.tokens
+        .expect_find()
+        .returning(|_| Ok(Some(record(false, true))));
+    m.tokens.expect_mark_used().never();
+    let svc = m.service(AuthPolicy::default());
+    assert_eq!(
+        svc.refresh("tok").await.unwrap_err().code(),
+        "invalid_refresh_token"
+    );
+    // The stored hash is of "tok": another string with the same claims is refused.
+    assert!(svc.refresh("other").await.is_err());
+}
+
+#[tokio::test]
+async fn logout_revokes_the_family() {
+    let mut m = Mocks::new();
+    refresh_codec(&mut m);
+    m.tokens
+        .expect_find()
+        .returning(|_| Ok(Some(record(false, false))));
+    m.tokens
+        .expect_revoke_family()
+        .with(eq(Uuid::from_u128(9)), always())
+        .times(1)
+        .returning(|_, _| Ok(1));
+    let svc = m.service(AuthPolicy::default());
+    svc.logout("tok").await.unwrap();
+}
+
+#[test]
+fn token_hash_is_sha256_hex() {
+    assert_eq!(
+        token_hash("abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}

@@ -1,0 +1,286 @@
+//! Unit tests of the room use cases, against mocked ports.
+
+use super::invites::invite_code;
+use super::*;
+use crate::ports::{
+    JoinOutcome, LocalBus, MockClock, MockMessageRepository, MockPasswordHasher,
+    MockRoomRepository, MockSocialRepository, MockUserRepository,
+};
+use crate::room::{HistoryVisibility, MemberState, Role, RoomSettings};
+use chrono::Utc;
+use uuid::Uuid;
+
+fn who() -> Principal {
+    Principal {
+        user_id: Uuid::from_u128(1),
+        username: "alice".into(),
+    }
+}
+
+fn room(visibility: Visibility, password: bool) -> Room {
+    Room {
+        id: "room-1".into(),
+        kind: RoomKind::Group,
+        name: "room-1".into(),
+        description: None,
+        image_url: None,
+        visibility,
+        password_hash: password.then(|| "HASH".into()),
+        member_limit: 50,
+        member_count: 1,
+        invite_code: Some("CODE".into()),
+        created_by: Uuid::from_u128(9),
+        created_at: Utc::now(),
+        last_seq: 0,
+        last_message_at: None,
+        history_visibility: HistoryVisibility::All,
+        pin_policy: crate::room::PinPolicy::Members,
+    }
+}
+
+/// A group-room membership as the repository would return it.
+fn membership(room_id: &str, user_id: Uuid, role: Role, state: MemberState) -> Membership {
+    Membership {
+        room_id: room_id.into(),
+        room_kind: RoomKind::Group,
+        user_id,
+        role,
+        state,
+        joined_at: Utc::now(),
+        last_read_seq: 0,
+        favorite: false,
+        left_seq: None,
+    }
+}
+
+fn service(rooms: MockRoomRepository, hasher: MockPasswordHasher) -> RoomService {
+    service_with_users(rooms, hasher, MockUserRepository::new())
+}
+
+fn service_with_users(
+    rooms: MockRoomRepository,
+    hasher: MockPasswordHasher,
+    users: MockUserRepository,
+) -> RoomService {
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(Utc::now);
+    let mut messages = MockMessageRepository::new();
+    messages.expect_last_seq().returning(|_| Ok(0));
+    let mut sys = MockMessageRepository::new();
+    sys.expect_last_seq().returning(|_| Ok(0));
+    RoomService::new(
+        RoomPorts {
+            messages: Arc::new(sys),
+            rooms: Arc::new(rooms),
+            users: Arc::new(users),
+            social: Arc::new(MockSocialRepository::new()),
+            hasher: Arc::new(hasher),
+            hub: Hub::new(Arc::new(messages), Arc::new(LocalBus)),
+            clock: Arc::new(clock),
+        },
+        RoomPolicy::default(),
+    )
+}
+
+#[tokio::test]
+async fn joining_checks_privacy_password_and_seats() {
+    // private without code
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Private, false))));
+    rooms.expect_membership().returning(|_, _| Ok(None));
+    rooms.expect_add_member().never();
+    let svc = service(rooms, MockPasswordHasher::new());
+    let err = svc
+        .join(&who(), "room-1", JoinRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "private_room");
+
+    // wrong password
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Public, true))));
+    rooms.expect_membership().returning(|_, _| Ok(None));
+    let mut hasher = MockPasswordHasher::new();
+    hasher.expect_verify().returning(|p, _| Ok(p == "right"));
+    let svc = service(rooms, hasher);
+    let wrong = JoinRequest {
+        password: Some("wrong".into()),
+        invite_code: None,
+    };
+    assert_eq!(
+        svc.join(&who(), "room-1", wrong).await.unwrap_err().code(),
+        "wrong_password"
+    );
+
+    // full
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Public, false))));
+    rooms.expect_membership().returning(|_, _| Ok(None));
+    rooms
+        .expect_add_member()
+        .returning(|_, _, _, _| Ok(JoinOutcome::Full));
+    let svc = service(rooms, MockPasswordHasher::new());
+    let err = svc
+        .join(&who(), "room-1", JoinRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "room_full");
+}
+
+#[tokio::test]
+async fn banned_users_stay_out_even_with_auto_join() {
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Public, false))));
+    rooms
+        .expect_membership()
+        .returning(|r, u| Ok(Some(membership(r, u, Role::Member, MemberState::Banned))));
+    rooms.expect_add_member().never();
+    let svc = service(rooms, MockPasswordHasher::new());
+    let err = svc
+        .enter(&who(), "room-1", Entry::AutoJoin)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "banned");
+}
+
+#[tokio::test]
+async fn banning_an_unknown_user_is_not_found() {
+    let mut rooms = MockRoomRepository::new();
+    rooms.expect_membership().returning(|r, u| {
+        Ok((u == who().user_id).then(|| membership(r, u, Role::Owner, MemberState::Active)))
+    });
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Public, false))));
+    rooms.expect_ban_outsider().never();
+    let mut users = MockUserRepository::new();
+    users.expect_find_by_id().returning(|_| Ok(None));
+    let svc = service_with_users(rooms, MockPasswordHasher::new(), users);
+    let err = svc
+        .kick(&who(), "room-1", Uuid::from_u128(99), true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "user_not_found");
+}
+
+#[tokio::test]
+async fn nobody_rules_a_direct_room_whatever_role_is_stored() {
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_membership()
+        .returning(|r, u| Ok(Some(membership(r, u, Role::Owner, MemberState::Active))));
+    rooms.expect_find().returning(|_| {
+        Ok(Some(Room {
+            kind: RoomKind::Direct,
+            ..room(Visibility::Private, false)
+        }))
+    });
+    rooms.expect_remove_member().never();
+    rooms.expect_update_settings().never();
+    let svc = service(rooms, MockPasswordHasher::new());
+    let err = svc
+        .kick(&who(), "room-1", Uuid::from_u128(99), true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "direct_room");
+    let err = svc
+        .update_settings(&who(), "room-1", RoomSettings::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "direct_room");
+    assert!(!svc.acts_as_admin("room-1", Role::Owner).await.unwrap());
+}
+
+#[tokio::test]
+async fn room_creation_past_the_hourly_limit_is_refused_before_storing() {
+    let mut rooms = MockRoomRepository::new();
+    rooms.expect_create().times(2).returning(|r| {
+        Ok(Room {
+            id: r.id,
+            ..room(Visibility::Public, false)
+        })
+    });
+    let mut limits = crate::throttle::RateLimits::default();
+    limits.room_create_user.max = 2;
+    let limiter = crate::throttle::Limiter::new(
+        Arc::new(crate::throttle::MemoryRateCounter::new(10)),
+        Arc::new(crate::ports::SystemClock),
+        limits,
+    );
+    let svc = service(rooms, MockPasswordHasher::new()).with_limiter(Arc::new(limiter));
+    for _ in 0..2 {
+        svc.create_group(
+            &who(),
+            CreateRoom {
+                name: "r".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let err = svc
+        .create_group(
+            &who(),
+            CreateRoom {
+                name: "r".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "room_create_rate_limited");
+    assert!(err.retry_after_secs().is_some_and(|s| s > 3000));
+}
+
+#[tokio::test]
+async fn auto_join_creates_unknown_rooms_as_public_groups() {
+    let mut rooms = MockRoomRepository::new();
+    rooms.expect_find().returning(|_| Ok(None));
+    rooms
+        .expect_create()
+        .withf(|r| {
+            r.id == "room-7" && r.visibility == Visibility::Public && r.kind == RoomKind::Group
+        })
+        .times(1)
+        .returning(|r| {
+            Ok(Room {
+                id: r.id,
+                ..room(Visibility::Public, false)
+            })
+        });
+    let mut calls = 0;
+    rooms.expect_membership().returning(move |r, u| {
+        calls += 1;
+        Ok(
+            (r == "room-7" && calls > 2)
+                .then(|| membership(r, u, Role::Owner, MemberState::Active)),
+        )
+    });
+    rooms
+        .expect_add_member()
+        .returning(|_, _, _, _| Ok(JoinOutcome::AlreadyMember));
+    let svc = service(rooms, MockPasswordHasher::new());
+    let m = svc.enter(&who(), "room-7", Entry::AutoJoin).await.unwrap();
+    assert!(m.is_active());
+    let err = svc
+        .enter(&who(), "bad id!", Entry::AutoJoin)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_room_id");
+}
+
+#[test]
+fn invite_codes_look_random() {
+    let a = invite_code();
+    assert_eq!(a.len(), 12);
+    assert_ne!(a, invite_code());
+}

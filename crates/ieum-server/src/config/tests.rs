@@ -1,0 +1,98 @@
+//! Unit tests of the configuration layers and the development secret.
+
+use super::*;
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ieum-cfg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn production_refuses_missing_or_development_secrets() {
+    let base = Settings {
+        env: Some(Env::Production),
+        data_dir: Some(temp_dir()),
+        ..Default::default()
+    };
+    let err = Config::resolve(base.clone()).unwrap_err().to_string();
+    assert!(err.contains("IEUM_JWT_SECRET"), "{err}");
+    for bad in ["short", "dev-secret-dev-secret-dev-secret-dev-secret"] {
+        let s = Settings {
+            jwt_secret: Some(bad.into()),
+            ..base.clone()
+        };
+        let err = Config::resolve(s).unwrap_err().to_string();
+        assert!(err.contains("openssl rand -hex 32"), "{err}");
+    }
+    let ok = Settings {
+        jwt_secret: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+        ..base
+    };
+    assert!(matches!(
+        Config::resolve(ok).unwrap().jwt_secret,
+        JwtSecret::Configured(_)
+    ));
+}
+
+#[test]
+fn development_secret_is_made_once_and_kept() {
+    let dir = temp_dir();
+    let s = Settings {
+        data_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let a = Config::resolve(s.clone()).unwrap();
+    let b = Config::resolve(s).unwrap();
+    assert_eq!(a.jwt_secret.bytes(), b.jwt_secret.bytes());
+    assert!(a.jwt_secret.bytes().len() >= 32);
+    assert!(a.database_url.starts_with("sqlite://"));
+    assert_eq!(a.addr.to_string(), "127.0.0.1:8080");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn layers_merge_flags_over_file() {
+    let dir = temp_dir();
+    let file = dir.join("ieum.toml");
+    std::fs::write(
+        &file,
+        "addr = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 60\nenv = \"development\"\n",
+    )
+    .unwrap();
+    let cli = Settings {
+        config: Some(file.clone()),
+        access_token_ttl_secs: Some(120),
+        data_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let c = Config::load(cli).unwrap();
+    assert_eq!(c.addr.to_string(), "0.0.0.0:9000");
+    assert_eq!(c.access_token_ttl_secs, 120);
+    std::fs::write(&file, "no_such_key = 1\n").unwrap();
+    let err = Config::load(Settings {
+        config: Some(file),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("no_such_key"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn settings_parse_before_and_after_the_subcommand() {
+    for args in [
+        ["ieum", "migrate", "--data-dir", "/tmp/x"],
+        ["ieum", "--data-dir", "/tmp/x", "migrate"],
+    ] {
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!(cli.command, Some(Command::Migrate), "{args:?}");
+        assert_eq!(
+            cli.settings.data_dir,
+            Some(PathBuf::from("/tmp/x")),
+            "{args:?}"
+        );
+    }
+    let cli = Cli::try_parse_from(["ieum", "serve", "--addr", "127.0.0.1:9000"]).unwrap();
+    assert_eq!(cli.settings.addr, Some("127.0.0.1:9000".parse().unwrap()));
+}
