@@ -6,6 +6,9 @@
 //! by seq, drop duplicates and fill gaps from the store, so a message lost in a
 //! Redis blip is never a gap for clients. After a reconnect the hub resyncs
 //! every feed with the store, in case the lost message was the last one.
+//!
+//! Events cross in the bus's own versioned format ([`wire`]), never in the
+//! domain's or HTTP's shapes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,22 +18,14 @@ use async_trait::async_trait;
 use deadpool_redis::Pool;
 use deadpool_redis::redis::{self, AsyncCommands};
 use futures_util::StreamExt;
-use ieum_domain::hub::{EventPayload, Hub, RoomEvent};
+use ieum_domain::hub::{Hub, RoomEvent};
 use ieum_domain::ports::EventBus;
 use ieum_domain::{DomainError, DomainResult};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::timed;
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    node: Uuid,
-    room: String,
-    seq: Option<i64>,
-    exclude: Option<Uuid>,
-    payload: EventPayload,
-}
+mod wire;
 
 pub struct RedisBus {
     pool: Pool,
@@ -97,35 +92,46 @@ impl RedisBus {
         hub.resync();
         let mut messages = pubsub.into_on_message();
         while let Some(msg) = messages.next().await {
-            let Ok(env) = serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) else {
-                tracing::warn!("undecodable bus message dropped");
-                continue;
-            };
-            if env.node == self.node {
-                continue; // delivered locally already
-            }
-            hub.deliver(Hub::event_from_wire(
-                env.room,
-                env.seq,
-                env.payload,
-                env.exclude,
-            ));
+            self.receive(hub, msg.get_payload_bytes());
         }
         Err(crate::unavailable("subscription closed"))
+    }
+
+    /// Hands another node's event to the hub. What this node cannot read is
+    /// dropped and logged: the subscription goes on.
+    fn receive(&self, hub: &Hub, bytes: &[u8]) {
+        let envelope = match wire::read(bytes) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable bus message dropped");
+                return;
+            }
+        };
+        if envelope.node == self.node {
+            return; // delivered locally already
+        }
+        let (node, v) = (envelope.node, envelope.v);
+        match envelope.into_incoming() {
+            wire::Incoming::Event(event) => hub.deliver(event),
+            wire::Incoming::UnknownKind { kind } => {
+                tracing::debug!(%node, v, kind, "bus event of an unknown kind dropped");
+            }
+            // A newer node's change, which it should not have made this way.
+            wire::Incoming::Malformed { kind, error } if v > wire::VERSION => {
+                tracing::debug!(%node, v, kind, %error, "bus event of a newer version dropped");
+            }
+            wire::Incoming::Malformed { kind, error } => {
+                tracing::warn!(%node, v, kind, %error, "malformed bus event dropped");
+            }
+        }
     }
 }
 
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, event: &RoomEvent) -> DomainResult<()> {
-        let env = Envelope {
-            node: self.node,
-            room: event.room_id.clone(),
-            seq: event.seq,
-            exclude: event.exclude_user,
-            payload: event.payload.clone(),
-        };
-        let body = serde_json::to_vec(&env).map_err(|e| DomainError::Internal(e.to_string()))?;
+        let body =
+            wire::encode(self.node, event).map_err(|e| DomainError::Internal(e.to_string()))?;
         let mut conn = timed(self.pool.get()).await?;
         let _: i64 = timed(conn.publish(&self.channel, body)).await?;
         Ok(())

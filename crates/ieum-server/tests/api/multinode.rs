@@ -2,7 +2,7 @@
 //! their own): cross-node delivery, presence across nodes and node death, and
 //! a node whose Redis is absent.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -227,6 +227,57 @@ async fn a_member_removed_on_one_node_is_cut_off_on_the_other() {
     assert!(
         frames.iter().all(|f| f.get("event") != Some("message")),
         "the kicked member's subscription on the other node ended: {frames:?}"
+    );
+}
+
+/// Rooms cross nodes in the bus's own format, which carries the password flag
+/// (never the hash): a password room made through one node is announced as
+/// locked to contract C's clients on the other (issue 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_room_made_on_one_node_is_announced_as_locked_on_the_other() {
+    let db = PgDatabase::create().await;
+    let prefix = RedisPrefix::new();
+    let e = env(&db, &prefix, &redis_url());
+    let (a, b) = tokio::task::spawn_blocking(move || (Node::spawn(&e), Node::spawn(&e)))
+        .await
+        .unwrap();
+    // Node b must be listening on the bus before node a announces the room:
+    // an unsequenced event is not replayed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while http_json(b.addr, "GET", "/ready", None, None).await.1["redis"] != "ok" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node b's bus never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (alice, _) = signup_at(a.addr, "alice").await;
+    let (bob, _) = signup_at(b.addr, "bob").await;
+    let mut bw = Stomp::connect(&b.ws_url(), &bob).await;
+    bw.subscribe("ev", "/user/queue/events", &[]).await;
+    bw.next_event("rooms").await;
+
+    let (s, created) = http_json(
+        a.addr,
+        "POST",
+        "/api/chatrooms/new",
+        Some(&alice),
+        Some(json!({
+            "chatType": "group", "chatName": "x", "password": "sesame12", "isDirected": false
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let chat_seq = created["chatSeq"].as_str().unwrap();
+    let (_, ev) = bw.next_event("room_created").await;
+    assert_eq!(
+        (
+            ev["event"].as_str(),
+            ev["data"]["chatSeq"].as_str(),
+            ev["data"]["hasPassword"].as_bool()
+        ),
+        (Some("new room"), Some(chat_seq), Some(true)),
+        "{ev}"
     );
 }
 
