@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
-/// docs/openapi.json: edited by hand beside the routes; tests/openapi.rs checks
+/// docs/openapi.json: edited by hand beside the routes; tests/api/openapi.rs checks
 /// that every operation it lists is served.
 pub const OPENAPI_JSON: &str = include_str!("../../../../docs/openapi.json");
 

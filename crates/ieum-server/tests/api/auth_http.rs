@@ -1,7 +1,7 @@
 //! Contract A's account endpoints and `/api/me` through the real actix app, on
 //! SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use actix_web::test;
 use common::{app, call, post_json, state, temp_dir};

@@ -1,7 +1,7 @@
 //! Issue 4's behaviour over real WebSocket clients and HTTP, on both backends:
 //! contract C, sent/delivered/read across devices, presence, privacy, friends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! every operation it lists is routed (no "no route" answer for its method and
 //! path), so the document cannot name an endpoint that does not exist.
 
-mod common;
+use crate::common;
 
 use actix_web::test::TestRequest;
 use ieum_test_support::TestDb;

@@ -2,7 +2,7 @@
 //! PostgreSQL: ordered exactly-once delivery, resume without gap, client message
 //! id dedupe, and bad input that harms nobody else.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! Rooms over HTTP (and a slow consumer over WebSocket), on both backends.
 
-mod common;
+use crate::common;
 
 use common::{Stomp, TestServer, http_json, signup};
 use ieum_test_support::{TestDb, both_backends};

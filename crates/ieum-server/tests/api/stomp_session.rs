@@ -1,7 +1,7 @@
 //! STOMP session rules over a real WebSocket: handshake auth, subprotocols,
 //! heart-beats, receipts.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

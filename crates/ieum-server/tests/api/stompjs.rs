@@ -2,7 +2,7 @@
 //! (e2e/contract-a.mjs), against a server on each backend. scripts/test installs
 //! e2e/node_modules (`npm ci`) before the suite runs.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,5 +1,4 @@
 //! Shared setup for the server's tests: the real actix app on a real database.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -254,13 +253,6 @@ impl Stomp {
             .send(WsMessage::Text(
                 String::from_utf8_lossy(bytes).into_owned().into(),
             ))
-            .await
-            .expect("ws send");
-    }
-
-    pub async fn send_binary(&mut self, bytes: &[u8]) {
-        self.ws
-            .send(WsMessage::Binary(bytes.to_vec().into()))
             .await
             .expect("ws send");
     }

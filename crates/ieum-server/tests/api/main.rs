@@ -1,0 +1,16 @@
+//! The server's integration tests, in one binary: the shared helpers in
+//! `common` compile once rather than once per file, a real cost on 2 cores.
+//! Each module is one area, driven through the real app or the real binary.
+
+mod auth_http;
+mod binary;
+mod common;
+mod conversations;
+mod hardening;
+mod multinode;
+mod openapi;
+mod realtime;
+mod rich;
+mod rooms_http;
+mod stomp_session;
+mod stompjs;
