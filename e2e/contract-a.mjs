@@ -103,7 +103,11 @@ async function main() {
   let rr = await post("/auth/refresh", { refreshToken: aliceRefresh });
   assert.equal(rr.status, 200);
   const aliceToken = rr.body.data.accessToken;
-  assert.equal((await post("/auth/refresh", { refreshToken: aliceRefresh })).status, 401, "old refresh token stops working");
+  // A rotated refresh token stops working. Presenting it again counts as theft
+  // and ends that whole login, its sockets included: try it on a second login.
+  const spare = (await post("/auth/login", { username: alice, password: "testpass" })).body.data.refreshToken;
+  assert.equal((await post("/auth/refresh", { refreshToken: spare })).status, 200);
+  assert.equal((await post("/auth/refresh", { refreshToken: spare })).status, 401, "old refresh token stops working");
   const bobToken = (await post("/auth/login", { username: bob, password: "testpass" })).body.data.accessToken;
 
   // --- STOMP: subscribe and send to a room id chosen by the client

@@ -10,6 +10,7 @@ mod m20261124_000002_rooms_messages;
 mod m20261124_000003_conversations;
 mod m20261124_000004_rich_messages;
 mod m20261124_000005_message_write_path;
+mod m20261202_000006_user_discovery;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_conversations::Migration),
             Box::new(m20261124_000004_rich_messages::Migration),
             Box::new(m20261124_000005_message_write_path::Migration),
+            Box::new(m20261202_000006_user_discovery::Migration),
         ]
     }
 }

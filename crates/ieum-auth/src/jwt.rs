@@ -98,7 +98,7 @@ impl TokenCodec for JwtCodec {
             typ: "access".into(),
             name: Some(c.username.clone()),
             jti: None,
-            fam: None,
+            fam: c.family_id,
         })
     }
 
@@ -121,6 +121,7 @@ impl TokenCodec for JwtCodec {
             user_id: c.sub,
             username: c.name.unwrap_or_default(),
             expires_at: ts(c.exp),
+            family_id: c.fam,
         })
     }
 
@@ -153,6 +154,7 @@ mod tests {
             user_id: Uuid::from_u128(42),
             username: "alice".into(),
             expires_at: now + Duration::minutes(15),
+            family_id: Some(Uuid::from_u128(7)),
         }
     }
 
@@ -166,6 +168,7 @@ mod tests {
         let back = codec.decode_access(&token, now).unwrap();
         assert_eq!(back.user_id, Uuid::from_u128(42));
         assert_eq!(back.username, "alice");
+        assert_eq!(back.family_id, Some(Uuid::from_u128(7)));
     }
 
     #[test]

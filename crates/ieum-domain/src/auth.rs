@@ -3,14 +3,18 @@
 //! Refresh tokens form families: login starts one, every refresh rotates within
 //! it. Presenting a token that was already rotated means it was copied, so the
 //! whole family is revoked (theft detection). Logout revokes the family too.
+//! Access tokens name their family, and a revocation is announced on the
+//! user's feed, so open connections of that family end within moments
+//! (`crate::session`) instead of outliving the logout.
 
 use std::sync::{Arc, OnceLock};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult};
+use crate::hub::{EventPayload, Hub, RoomEvent, user_feed};
 use crate::ports::{
     AccessClaims, Clock, PasswordHasher, RefreshClaims, RefreshTokenRecord, RefreshTokenRepository,
     TokenCodec, UserRepository,
@@ -47,6 +51,16 @@ pub struct Principal {
     pub username: String,
 }
 
+/// What an access token grants a long-lived connection: who, until when, and
+/// under which session family, so that revoking the family ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub principal: Principal,
+    pub expires_at: DateTime<Utc>,
+    /// None for tokens issued before access tokens named their family.
+    pub family_id: Option<Uuid>,
+}
+
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
     tokens: Arc<dyn RefreshTokenRepository>,
@@ -55,6 +69,8 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     policy: AuthPolicy,
     limiter: Arc<Limiter>,
+    /// Where revocations are announced to open connections (every node).
+    hub: Option<Arc<Hub>>,
     /// Users whose token was checked against the store: an account is never
     /// deleted, so one look per user (per node) is enough. Bounded.
     known_users: std::sync::Mutex<std::collections::HashSet<Uuid>>,
@@ -92,6 +108,7 @@ impl AuthService {
             codec,
             clock,
             limiter: Arc::new(Limiter::in_memory()),
+            hub: None,
             known_users: Default::default(),
             policy,
             decoy_hash: OnceLock::new(),
@@ -101,6 +118,13 @@ impl AuthService {
     /// Uses these rate limits (shared by every node with Redis).
     pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
         self.limiter = limiter;
+        self
+    }
+
+    /// Announces revoked session families on this hub, which closes their
+    /// open connections on every node.
+    pub fn with_hub(mut self, hub: Arc<Hub>) -> Self {
+        self.hub = Some(hub);
         self
     }
 
@@ -232,6 +256,8 @@ impl AuthService {
             let n = self.tokens.revoke_family(record.family_id, now).await?;
             tracing::warn!(user_id = %record.user_id, family = %record.family_id, revoked = n,
                 "refresh token reuse detected; family revoked");
+            self.announce_revoked(record.user_id, record.family_id)
+                .await;
             return Err(bad_refresh(
                 "refresh token was already used; please log in again",
             ));
@@ -259,7 +285,18 @@ impl AuthService {
             .filter(|r| r.token_hash == token_hash(refresh_token))
             .ok_or_else(|| bad_refresh("refresh token is unknown"))?;
         self.tokens.revoke_family(record.family_id, now).await?;
+        self.announce_revoked(record.user_id, record.family_id)
+            .await;
         Ok(())
+    }
+
+    /// Tells every node's connections of this family to end.
+    async fn announce_revoked(&self, user_id: Uuid, family_id: Uuid) {
+        if let Some(hub) = &self.hub {
+            let revoked = EventPayload::SessionRevoked { family_id };
+            hub.publish(RoomEvent::ephemeral(user_feed(user_id), revoked, None))
+                .await;
+        }
     }
 
     /// Checks an access token.
@@ -276,17 +313,48 @@ impl AuthService {
     /// is refused like a bad one.
     pub async fn authenticate_user(&self, access_token: &str) -> DomainResult<Principal> {
         let principal = self.authenticate(access_token)?;
+        self.check_exists(&principal).await?;
+        Ok(principal)
+    }
+
+    /// Checks an access token for a connection that outlives one request:
+    /// as [`Self::authenticate_user`] does, and that its session family was
+    /// not revoked (a client that reconnects on its own after a logout must
+    /// not get back in). Says until when and under which family it holds.
+    pub async fn grant(&self, access_token: &str) -> DomainResult<Grant> {
+        let claims = self.codec.decode_access(access_token, self.clock.now())?;
+        let principal = Principal {
+            user_id: claims.user_id,
+            username: claims.username,
+        };
+        self.check_exists(&principal).await?;
+        if let Some(family) = claims.family_id
+            && self.tokens.family_revoked(family).await?
+        {
+            return Err(DomainError::unauthenticated(
+                "session_revoked",
+                "this session was logged out; log in again",
+            ));
+        }
+        Ok(Grant {
+            principal,
+            expires_at: claims.expires_at,
+            family_id: claims.family_id,
+        })
+    }
+
+    async fn check_exists(&self, principal: &Principal) -> DomainResult<()> {
         let known = |set: &std::collections::HashSet<Uuid>| set.contains(&principal.user_id);
         if known(&self.known_users.lock().unwrap_or_else(|p| p.into_inner())) {
-            return Ok(principal);
+            return Ok(());
         }
-        self.me(&principal).await?;
+        self.me(principal).await?;
         let mut set = self.known_users.lock().unwrap_or_else(|p| p.into_inner());
         if set.len() >= 100_000 {
             set.clear();
         }
         set.insert(principal.user_id);
-        Ok(principal)
+        Ok(())
     }
 
     pub async fn me(&self, principal: &Principal) -> DomainResult<User> {
@@ -307,6 +375,7 @@ impl AuthService {
                 user_id: user.id,
                 username: user.username.clone(),
                 expires_at: now + self.policy.access_ttl,
+                family_id: Some(family_id),
             },
             now,
         )?;

@@ -1,5 +1,10 @@
 //! Couples (contract B): two users pair up through an invite code and own
 //! exactly one 1:1 room whose id is the couple id.
+//!
+//! Either partner may end the couple ([`CoupleService::unpair`]): both leave
+//! the room, which keeps its history, readable by both and writable by
+//! neither. Each may then pair again, with anyone, the same person included;
+//! a new couple has a new id and a new room.
 
 use std::sync::Arc;
 
@@ -7,15 +12,18 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::error::named::not_paired;
 use crate::error::{DomainError, DomainResult};
 use crate::ports::{Clock, Couple, CoupleInvite, CoupleRepository, UserRepository};
 use crate::room::NewRoom;
+use crate::rooms::RoomService;
 use crate::throttle::Limiter;
 use crate::user::User;
 
 pub struct CoupleService {
     couples: Arc<dyn CoupleRepository>,
     users: Arc<dyn UserRepository>,
+    rooms: Arc<RoomService>,
     clock: Arc<dyn Clock>,
     invite_ttl: Duration,
     limiter: Arc<Limiter>,
@@ -33,12 +41,14 @@ impl CoupleService {
     pub fn new(
         couples: Arc<dyn CoupleRepository>,
         users: Arc<dyn UserRepository>,
+        rooms: Arc<RoomService>,
         clock: Arc<dyn Clock>,
         invite_ttl: Duration,
     ) -> Self {
         Self {
             couples,
             users,
+            rooms,
             clock,
             invite_ttl,
             limiter: Arc::new(Limiter::in_memory()),
@@ -145,6 +155,27 @@ impl CoupleService {
         Ok((couple, invite.inviter_id))
     }
 
+    /// Ends the caller's couple, for both partners.
+    pub async fn unpair(&self, who: &Principal) -> DomainResult<()> {
+        let couple = self
+            .couples
+            .couple_of(who.user_id)
+            .await?
+            .ok_or_else(not_paired)?;
+        // Of two partners unpairing at once, one ends the couple.
+        if !self.couples.dissolve(couple.id).await? {
+            return Err(not_paired());
+        }
+        let partner = if couple.user_a == who.user_id {
+            couple.user_b
+        } else {
+            couple.user_a
+        };
+        self.rooms
+            .end_couple(&couple.id.to_string(), who.user_id, partner)
+            .await
+    }
+
     /// The caller's couple and partner, if paired.
     pub async fn mine(&self, who: &Principal) -> DomainResult<Option<(Couple, User)>> {
         let Some(c) = self.couples.couple_of(who.user_id).await? else {
@@ -167,7 +198,42 @@ impl CoupleService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockClock, MockCoupleRepository, MockUserRepository};
+    use crate::hub::Hub;
+    use crate::ports::{
+        LocalBus, MockClock, MockCoupleRepository, MockMessageRepository, MockPasswordHasher,
+        MockRoomRepository, MockSocialRepository, MockUserRepository,
+    };
+    use crate::rooms::{RoomPolicy, RoomPorts};
+    use std::sync::Mutex;
+
+    /// The room side of a couple: records who was removed from which room.
+    fn rooms(removed: Arc<Mutex<Vec<(String, Uuid)>>>) -> Arc<RoomService> {
+        let mut rooms = MockRoomRepository::new();
+        rooms
+            .expect_remove_member()
+            .returning(move |room, user, _| {
+                removed.lock().unwrap().push((room.to_owned(), user));
+                Ok(true)
+            });
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(Utc::now);
+        let mut messages = MockMessageRepository::new();
+        messages.expect_last_seq().returning(|_| Ok(0));
+        let messages = Arc::new(messages);
+        Arc::new(RoomService::new(
+            RoomPorts {
+                messages: messages.clone(),
+                rooms: Arc::new(rooms),
+                users: Arc::new(MockUserRepository::new()),
+                social: Arc::new(MockSocialRepository::new()),
+                couples: Arc::new(MockCoupleRepository::new()),
+                hasher: Arc::new(MockPasswordHasher::new()),
+                hub: Hub::new(messages, Arc::new(LocalBus)),
+                clock: Arc::new(clock),
+            },
+            RoomPolicy::default(),
+        ))
+    }
 
     fn who(n: u128) -> Principal {
         Principal {
@@ -177,6 +243,10 @@ mod tests {
     }
 
     fn service(couples: MockCoupleRepository) -> CoupleService {
+        service_with_rooms(couples, rooms(Default::default()))
+    }
+
+    fn service_with_rooms(couples: MockCoupleRepository, rooms: Arc<RoomService>) -> CoupleService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(Utc::now);
         let mut users = MockUserRepository::new();
@@ -188,11 +258,13 @@ mod tests {
                 profile_image_url: None,
                 status_message: None,
                 created_at: Utc::now(),
+                discoverable: false,
             }))
         });
         CoupleService::new(
             Arc::new(couples),
             Arc::new(users),
+            rooms,
             Arc::new(clock),
             Duration::hours(24),
         )
@@ -234,5 +306,52 @@ mod tests {
             svc.join(&who(3), "NEW", "c").await.unwrap_err().code(),
             "already_paired"
         );
+    }
+
+    /// Users 1 and 2, couple 99.
+    fn paired() -> Couple {
+        Couple {
+            id: Uuid::from_u128(99),
+            user_a: Uuid::from_u128(1),
+            user_b: Uuid::from_u128(2),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn unpairing_ends_the_couple_and_its_room_for_both() {
+        let mut couples = MockCoupleRepository::new();
+        couples.expect_couple_of().returning(|_| Ok(Some(paired())));
+        couples
+            .expect_dissolve()
+            .withf(|id| *id == Uuid::from_u128(99))
+            .times(1)
+            .returning(|_| Ok(true));
+        let removed = Arc::new(Mutex::new(Vec::new()));
+        let svc = service_with_rooms(couples, rooms(removed.clone()));
+        svc.unpair(&who(2)).await.unwrap();
+        let room = Uuid::from_u128(99).to_string();
+        assert_eq!(
+            *removed.lock().unwrap(),
+            vec![
+                (room.clone(), Uuid::from_u128(2)),
+                (room, Uuid::from_u128(1))
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn unpairing_without_a_couple_or_after_the_partner_did_is_not_paired() {
+        let mut couples = MockCoupleRepository::new();
+        couples
+            .expect_couple_of()
+            .returning(|u| Ok((u == Uuid::from_u128(1)).then(paired)));
+        // The partner dissolved it between the lookup and ours.
+        couples.expect_dissolve().returning(|_| Ok(false));
+        let removed = Arc::new(Mutex::new(Vec::new()));
+        let svc = service_with_rooms(couples, rooms(removed.clone()));
+        assert_eq!(svc.unpair(&who(1)).await.unwrap_err().code(), "not_paired");
+        assert_eq!(svc.unpair(&who(3)).await.unwrap_err().code(), "not_paired");
+        assert!(removed.lock().unwrap().is_empty(), "no room was touched");
     }
 }

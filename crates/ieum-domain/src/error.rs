@@ -160,4 +160,7 @@ pub mod named {
     pub fn invalid_invite_code(message: impl Into<String>) -> DomainError {
         DomainError::not_found("invalid_invite_code", message)
     }
+    pub fn not_paired() -> DomainError {
+        DomainError::not_found("not_paired", "you are not in a couple")
+    }
 }

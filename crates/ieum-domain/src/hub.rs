@@ -107,6 +107,11 @@ pub enum EventPayload {
         by: Uuid,
         pinned: bool,
     },
+    /// A session family was revoked (logout, refresh-token reuse): on the
+    /// user's feed, for the sessions to end. Never written to a client.
+    SessionRevoked {
+        family_id: Uuid,
+    },
 }
 
 /// Something that happened in a room. Stored messages carry their seq; ephemeral

@@ -42,6 +42,8 @@ pub trait RefreshTokenRepository: Send + Sync {
     async fn mark_used(&self, id: Uuid, at: DateTime<Utc>) -> DomainResult<bool>;
     /// Revokes every token of the family. Returns how many were revoked now.
     async fn revoke_family(&self, family_id: Uuid, at: DateTime<Utc>) -> DomainResult<u64>;
+    /// Whether the family was revoked (logout, reuse).
+    async fn family_revoked(&self, family_id: Uuid) -> DomainResult<bool>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -58,6 +60,9 @@ pub struct AccessClaims {
     pub user_id: Uuid,
     pub username: String,
     pub expires_at: DateTime<Utc>,
+    /// The session family the token was issued under (login starts one,
+    /// refresh keeps it). Tokens issued before families were named carry none.
+    pub family_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,6 +377,9 @@ pub trait CoupleRepository: Send + Sync {
     /// as members, atomically. Either user already paired is
     /// `Conflict { code: "already_paired" }`.
     async fn create(&self, couple: Couple, room: NewRoom) -> DomainResult<Couple>;
+    /// Ends the couple: neither partner is paired afterwards (the couple's
+    /// record and room stay). False when it was already ended.
+    async fn dissolve(&self, couple_id: Uuid) -> DomainResult<bool>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -394,6 +402,12 @@ pub trait SocialRepository: Send + Sync {
         state: Option<FriendState>,
         at: DateTime<Utc>,
     ) -> DomainResult<()>;
+    /// Users whose username starts with `prefix` (lower-case, of username
+    /// characters only) that `viewer` may find: those who are discoverable,
+    /// share an active room with the viewer, or are their friends or friends
+    /// of friends; never the viewer, nor anyone either side blocked. By
+    /// username, at most `limit`.
+    async fn find_users(&self, viewer: Uuid, prefix: &str, limit: u32) -> DomainResult<Vec<User>>;
     /// Users with an edge from `user` in this state (friends, or requests sent).
     async fn friends_of(&self, user: Uuid, state: FriendState) -> DomainResult<Vec<User>>;
     /// Users who sent `user` a request.
@@ -419,4 +433,6 @@ pub struct ProfileUpdate {
     pub display_name: Option<String>,
     pub profile_image_url: Option<Option<String>>,
     pub status_message: Option<Option<String>>,
+    /// Whether anyone may find the user by username (`SocialService::find_users`).
+    pub discoverable: Option<bool>,
 }

@@ -183,6 +183,10 @@ pub struct MemberView {
     pub profile_image_url: Option<String>,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
+    /// What the member has read up to: a message at seq `s` is unread by
+    /// every other member whose `last_read_seq` is below `s` (the "1" of a
+    /// group chat), live updates arriving as read events.
+    pub last_read_seq: i64,
 }
 
 /// A room in "my rooms": what a room list needs in one row.

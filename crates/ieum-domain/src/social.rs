@@ -14,9 +14,12 @@ use crate::ports::{
     UserRepository,
 };
 use crate::room::check_url;
-use crate::user::{User, normalize_display_name};
+use crate::user::{USERNAME_MAX, User, normalize_display_name};
 
 pub const STATUS_MESSAGE_MAX: usize = 200;
+/// People one user search answers when the caller names no limit, and at most.
+pub const USER_SEARCH_DEFAULT: u32 = 20;
+pub const USER_SEARCH_MAX: u32 = 50;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,6 +99,55 @@ impl SocialService {
             p.status_message = Some((!status.is_empty()).then(|| status.to_owned()));
         }
         self.social.update_profile(who.user_id, p).await
+    }
+
+    /// People the caller may find whose username starts with `prefix`: who
+    /// share a room with them, their friends and friends of friends, and
+    /// anyone who chose to be discoverable. `limit` 0 is the default.
+    pub async fn find_users(
+        &self,
+        who: &Principal,
+        prefix: &str,
+        limit: u32,
+    ) -> DomainResult<Vec<User>> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        let valid = prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if prefix.is_empty() || prefix.len() > USERNAME_MAX || !valid {
+            return Err(DomainError::invalid(
+                "invalid_query",
+                format!(
+                    "search by 1 to {USERNAME_MAX} characters of a username (a-z, 0-9, '_', '.', '-')"
+                ),
+            ));
+        }
+        let limit = match limit {
+            0 => USER_SEARCH_DEFAULT,
+            n => n.min(USER_SEARCH_MAX),
+        };
+        self.social.find_users(who.user_id, &prefix, limit).await
+    }
+
+    /// Sends a friend request by username, to someone the caller may find
+    /// ([`Self::find_users`]); anyone else is `user_not_found`, so a request
+    /// reveals no more than a search would.
+    pub async fn request_friend_by_username(
+        &self,
+        who: &Principal,
+        username: &str,
+    ) -> DomainResult<(User, FriendState)> {
+        let name = username.trim().to_ascii_lowercase();
+        let found = self
+            .find_users(who, &name, USER_SEARCH_MAX)
+            .await
+            .map_err(|_| no_user())?;
+        let user = found
+            .into_iter()
+            .find(|u| u.username == name)
+            .ok_or_else(no_user)?;
+        let state = self.request_friend(who, user.id).await?;
+        Ok((user, state))
     }
 
     /// Sends a friend request, or accepts theirs when they asked first.
@@ -274,5 +326,87 @@ impl SocialService {
             self.hub.publish(event).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{
+        LocalBus, LocalPresence, MockClock, MockMessageRepository, MockReceiptRepository,
+        MockSocialRepository, MockUserRepository,
+    };
+
+    fn service(social: MockSocialRepository) -> SocialService {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(Utc::now);
+        let mut messages = MockMessageRepository::new();
+        messages.expect_last_seq().returning(|_| Ok(0));
+        SocialService::new(SocialPorts {
+            social: Arc::new(social),
+            users: Arc::new(MockUserRepository::new()),
+            receipts: Arc::new(MockReceiptRepository::new()),
+            presence: Arc::new(LocalPresence::default()),
+            hub: Hub::new(Arc::new(messages), Arc::new(LocalBus)),
+            clock: Arc::new(clock),
+        })
+    }
+
+    fn who() -> Principal {
+        Principal {
+            user_id: Uuid::from_u128(1),
+            username: "alice".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn user_search_takes_a_username_prefix_and_bounds_its_page() {
+        let mut social = MockSocialRepository::new();
+        social
+            .expect_find_users()
+            .withf(|viewer, prefix, limit| {
+                *viewer == Uuid::from_u128(1) && prefix == "ki_m" && *limit == USER_SEARCH_DEFAULT
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        social
+            .expect_find_users()
+            .withf(|_, prefix, limit| prefix == "b" && *limit == USER_SEARCH_MAX)
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        let svc = service(social);
+        svc.find_users(&who(), " Ki_M ", 0).await.unwrap();
+        svc.find_users(&who(), "b", 10_000).await.unwrap();
+        for bad in ["", "a%", "김", &"a".repeat(USERNAME_MAX + 1)] {
+            assert_eq!(
+                svc.find_users(&who(), bad, 0).await.unwrap_err().code(),
+                "invalid_query",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_friend_request_by_username_reaches_only_someone_the_caller_may_find() {
+        let mut social = MockSocialRepository::new();
+        // Nobody findable is called exactly "bob" (only "bobby").
+        social.expect_find_users().returning(|_, _, _| {
+            Ok(vec![User {
+                id: Uuid::from_u128(2),
+                username: "bobby".into(),
+                display_name: "Bobby".into(),
+                profile_image_url: None,
+                status_message: None,
+                created_at: Utc::now(),
+                discoverable: true,
+            }])
+        });
+        social.expect_set_friend_state().never();
+        let svc = service(social);
+        let err = svc
+            .request_friend_by_username(&who(), "bob")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "user_not_found");
     }
 }

@@ -15,6 +15,9 @@ pub struct User {
     pub profile_image_url: Option<String>,
     pub status_message: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Anyone may find this user by username; off by default (people who
+    /// share a room or are friends, or friends of friends, always may).
+    pub discoverable: bool,
 }
 
 /// A user as the credential check needs it.

@@ -185,6 +185,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     ));
     let background = Background::default();
     let fan_out = fan_out(&config, messages.clone())?;
+    let auth = auth.with_hub(fan_out.hub.clone());
     let room_repo = Arc::new(SqlRooms::new(store.clone()));
     let social_repo = Arc::new(SqlSocial::new(store.clone()));
     let rooms = Arc::new(
@@ -194,6 +195,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
                 rooms: room_repo.clone(),
                 users: users.clone(),
                 social: social_repo.clone(),
+                couples: social_repo.clone(),
                 hasher,
                 hub: fan_out.hub.clone(),
                 clock: clock.clone(),
@@ -231,8 +233,14 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         hub: fan_out.hub,
         clock: clock.clone(),
     }));
-    let couples = CoupleService::new(social_repo, users, clock, chrono::Duration::hours(24))
-        .with_limiter(limiter);
+    let couples = CoupleService::new(
+        social_repo,
+        users,
+        rooms.clone(),
+        clock,
+        chrono::Duration::hours(24),
+    )
+    .with_limiter(limiter);
     let chat = Arc::new(chat);
     spawn_background(&background, &config, &social, &chat);
     Ok(AppState {

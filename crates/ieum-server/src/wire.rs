@@ -119,6 +119,7 @@ pub fn event_name(p: &EventPayload) -> &'static str {
         EventPayload::Deleted { .. } => "deleted",
         EventPayload::Reaction { .. } => "reaction",
         EventPayload::Pinned { .. } => "pinned",
+        EventPayload::SessionRevoked { .. } => "session_revoked",
     }
 }
 
@@ -199,6 +200,8 @@ fn native(event: &RoomEvent) -> Option<Value> {
             "event": if *pinned { "PINNED" } else { "UNPINNED" }, "roomId": room,
             "messageId": message_id, "by": by,
         }),
+        // The session ends the connection instead (`Session::ended`).
+        EventPayload::SessionRevoked { .. } => return None,
     })
 }
 
@@ -254,6 +257,12 @@ fn contract_b(event: &RoomEvent) -> Option<Value> {
         } => json!({
             "type": if *pinned { "MESSAGE_PINNED" } else { "MESSAGE_UNPINNED" },
             "id": message_id, "userId": by,
+        }),
+        // Contract B's rooms are couples, and a partner leaves only when the
+        // couple ends: one event per partner, the one who ended it first.
+        EventPayload::MemberLeft { user_id, .. } => json!({
+            "type": "SYSTEM", "event": "COUPLE_ENDED", "userId": user_id,
+            "timestamp": local_time(&chrono::Utc::now()),
         }),
         _ => return None,
     })

@@ -406,7 +406,7 @@ impl RoomRepository for SqlRooms {
         let rows = db
             .query_all_raw(stmt(
                 db.get_database_backend(),
-                "SELECT m.user_id, m.role, m.joined_at, u.username, u.display_name, u.profile_image_url \
+                "SELECT m.user_id, m.role, m.joined_at, m.last_read_seq, u.username, u.display_name, u.profile_image_url \
                  FROM room_members m JOIN users u ON u.id = m.user_id \
                  WHERE m.room_id = ? AND m.state = 'active' ORDER BY m.joined_at, m.user_id",
                 vec![room_id.into()],
@@ -419,6 +419,7 @@ impl RoomRepository for SqlRooms {
                     user_id: get(r, "user_id")?,
                     role: Role::parse(&get::<String>(r, "role")?).ok_or_else(|| bad_row("role"))?,
                     joined_at: get(r, "joined_at")?,
+                    last_read_seq: get(r, "last_read_seq")?,
                     username: get(r, "username")?,
                     display_name: get(r, "display_name")?,
                     profile_image_url: get(r, "profile_image_url")?,

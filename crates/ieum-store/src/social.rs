@@ -38,8 +38,7 @@ async fn rows(
         .map_err(db_err)
 }
 
-const USER_COLS: &str =
-    "u.id, u.username, u.display_name, u.profile_image_url, u.status_message, u.created_at";
+const USER_COLS: &str = "u.id, u.username, u.display_name, u.profile_image_url, u.status_message, u.created_at, u.discoverable";
 
 fn user_row(r: &QueryResult) -> DomainResult<User> {
     Ok(User {
@@ -49,6 +48,7 @@ fn user_row(r: &QueryResult) -> DomainResult<User> {
         profile_image_url: get(r, "profile_image_url")?,
         status_message: get(r, "status_message")?,
         created_at: get(r, "created_at")?,
+        discoverable: get(r, "discoverable")?,
     })
 }
 
@@ -261,6 +261,39 @@ impl SocialRepository for SqlSocial {
         Ok(())
     }
 
+    async fn find_users(&self, viewer: Uuid, prefix: &str, limit: u32) -> DomainResult<Vec<User>> {
+        // `_` is a LIKE wildcard and a username character: escape it.
+        let pattern = format!("{}%", prefix.replace('\\', "").replace('_', "\\_"));
+        let found = rows(
+            self.store.connection(),
+            &format!(
+                "SELECT {USER_COLS} FROM users u \
+                 WHERE u.username LIKE ? ESCAPE '\\' AND u.id <> ? \
+                 AND (u.discoverable \
+                   OR EXISTS (SELECT 1 FROM room_members a JOIN room_members b ON b.room_id = a.room_id \
+                              WHERE a.user_id = u.id AND b.user_id = ? AND a.state = 'active' AND b.state = 'active') \
+                   OR EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = ? AND f.other_id = u.id AND f.state = 'friends') \
+                   OR EXISTS (SELECT 1 FROM friendships f1 JOIN friendships f2 ON f2.user_id = f1.other_id \
+                              WHERE f1.user_id = ? AND f1.state = 'friends' AND f2.other_id = u.id AND f2.state = 'friends')) \
+                 AND NOT EXISTS (SELECT 1 FROM blocks k WHERE (k.blocker_id = ? AND k.blocked_id = u.id) \
+                                 OR (k.blocker_id = u.id AND k.blocked_id = ?)) \
+                 ORDER BY u.username LIMIT ?"
+            ),
+            vec![
+                pattern.into(),
+                viewer.into(),
+                viewer.into(),
+                viewer.into(),
+                viewer.into(),
+                viewer.into(),
+                viewer.into(),
+                i64::from(limit).into(),
+            ],
+        )
+        .await?;
+        found.iter().map(user_row).collect()
+    }
+
     async fn blocked_between(&self, a: Uuid, b: Uuid) -> DomainResult<bool> {
         let found = rows(
             self.store.connection(),
@@ -297,6 +330,10 @@ impl SocialRepository for SqlSocial {
         }
         if let Some(v) = p.status_message {
             sets.push("status_message = ?".into());
+            values.push(v.into());
+        }
+        if let Some(v) = p.discoverable {
+            sets.push("discoverable = ?".into());
             values.push(v.into());
         }
         values.push(user.into());
@@ -451,5 +488,15 @@ impl CoupleRepository for SqlSocial {
         crate::rooms::insert_room(&tx, &room, &[partner]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(c)
+    }
+
+    async fn dissolve(&self, couple_id: Uuid) -> DomainResult<bool> {
+        let done = exec(
+            self.store.connection(),
+            "DELETE FROM couple_members WHERE couple_id = ?",
+            vec![couple_id.into()],
+        )
+        .await?;
+        Ok(done > 0)
     }
 }

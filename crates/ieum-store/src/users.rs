@@ -21,6 +21,7 @@ fn to_user(m: user::Model) -> User {
         profile_image_url: m.profile_image_url,
         status_message: m.status_message,
         created_at: m.created_at,
+        discoverable: m.discoverable,
     }
 }
 
@@ -48,6 +49,7 @@ impl UserRepository for SqlUsers {
             created_at: Set(u.created_at),
             updated_at: Set(u.created_at),
             last_seen_at: Set(None),
+            discoverable: Set(false),
         };
         match user::Entity::insert(am)
             .exec_with_returning(self.store.connection())
@@ -159,5 +161,15 @@ impl RefreshTokenRepository for SqlRefreshTokens {
             .await
             .map_err(db_err)?;
         Ok(res.rows_affected)
+    }
+
+    async fn family_revoked(&self, family_id: Uuid) -> DomainResult<bool> {
+        let revoked = refresh_token::Entity::find()
+            .filter(refresh_token::Column::FamilyId.eq(family_id))
+            .filter(refresh_token::Column::RevokedAt.is_not_null())
+            .one(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(revoked.is_some())
     }
 }

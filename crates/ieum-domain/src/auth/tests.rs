@@ -17,6 +17,7 @@ fn user() -> User {
         profile_image_url: None,
         status_message: None,
         created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        discoverable: false,
     }
 }
 
@@ -82,6 +83,7 @@ async fn signup_normalizes_and_issues_a_family() {
                 profile_image_url: None,
                 status_message: None,
                 created_at: u.created_at,
+                discoverable: false,
             })
         });
     m.tokens

@@ -78,6 +78,7 @@ fn service(stored: i64) -> ChatService {
             rooms: rooms.clone(),
             users: Arc::new(MockUserRepository::new()),
             social: Arc::new(MockSocialRepository::new()),
+            couples: Arc::new(crate::ports::MockCoupleRepository::new()),
             hasher: Arc::new(MockPasswordHasher::new()),
             hub: hub.clone(),
             clock: clock.clone(),

@@ -153,6 +153,16 @@ impl RoomService {
 
     pub async fn leave(&self, who: &Principal, id: &str) -> DomainResult<()> {
         let me = self.require_member(who.user_id, id).await?;
+        if me.room_kind == RoomKind::Direct
+            && let Some(couple) = self.couples.couple_of(who.user_id).await?
+            && couple.id.to_string() == id
+        {
+            // Leaving alone would leave a couple nobody can write to or end.
+            return Err(DomainError::conflict(
+                "couple_room",
+                "leaving the couple room would end the couple: unpair instead (DELETE /api/couples/me)",
+            ));
+        }
         self.rooms
             .remove_member(id, who.user_id, MemberState::Left)
             .await?;
@@ -171,6 +181,20 @@ impl RoomService {
             if let Some(heir) = heir {
                 self.rooms.set_role(id, heir.user_id, Role::Owner).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Ends a dissolved couple's room: both partners leave it, the one who
+    /// ended the couple first. Nobody can send to it again; its history
+    /// stays readable by both (a direct room shows its whole history to
+    /// those who left it).
+    pub async fn end_couple(&self, room_id: &str, by: Uuid, partner: Uuid) -> DomainResult<()> {
+        for user in [by, partner] {
+            self.rooms
+                .remove_member(room_id, user, MemberState::Left)
+                .await?;
+            self.announce_leave(room_id, user, false).await;
         }
         Ok(())
     }

@@ -22,7 +22,8 @@ use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult};
 use crate::hub::Hub;
 use crate::ports::{
-    Clock, MessageRepository, PasswordHasher, RoomRepository, SocialRepository, UserRepository,
+    Clock, CoupleRepository, MessageRepository, PasswordHasher, RoomRepository, SocialRepository,
+    UserRepository,
 };
 use crate::room::{MemberView, Membership, Room, RoomKind, RoomSummary, Visibility, check_room_id};
 use crate::throttle::Limiter;
@@ -78,6 +79,7 @@ pub struct RoomService {
     rooms: Arc<dyn RoomRepository>,
     users: Arc<dyn UserRepository>,
     social: Arc<dyn SocialRepository>,
+    couples: Arc<dyn CoupleRepository>,
     hasher: Arc<dyn PasswordHasher>,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -108,6 +110,8 @@ pub struct RoomPorts {
     pub rooms: Arc<dyn RoomRepository>,
     pub users: Arc<dyn UserRepository>,
     pub social: Arc<dyn SocialRepository>,
+    /// Which direct room is a couple's (leaving it is unpairing).
+    pub couples: Arc<dyn CoupleRepository>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,
@@ -120,6 +124,7 @@ impl RoomService {
             rooms,
             users,
             social,
+            couples,
             hasher,
             hub,
             clock,
@@ -129,6 +134,7 @@ impl RoomService {
             rooms,
             users,
             social,
+            couples,
             hasher,
             hub,
             clock,

@@ -3,8 +3,8 @@
 use super::invites::invite_code;
 use super::*;
 use crate::ports::{
-    JoinOutcome, LocalBus, MockClock, MockMessageRepository, MockPasswordHasher,
-    MockRoomRepository, MockSocialRepository, MockUserRepository,
+    Couple, JoinOutcome, LocalBus, MockClock, MockCoupleRepository, MockMessageRepository,
+    MockPasswordHasher, MockRoomRepository, MockSocialRepository, MockUserRepository,
 };
 use crate::room::{HistoryVisibility, MemberState, Role, RoomSettings};
 use chrono::Utc;
@@ -62,6 +62,17 @@ fn service_with_users(
     hasher: MockPasswordHasher,
     users: MockUserRepository,
 ) -> RoomService {
+    let mut couples = MockCoupleRepository::new();
+    couples.expect_couple_of().returning(|_| Ok(None));
+    service_with(rooms, hasher, users, couples)
+}
+
+fn service_with(
+    rooms: MockRoomRepository,
+    hasher: MockPasswordHasher,
+    users: MockUserRepository,
+    couples: MockCoupleRepository,
+) -> RoomService {
     let mut clock = MockClock::new();
     clock.expect_now().returning(Utc::now);
     let mut messages = MockMessageRepository::new();
@@ -74,6 +85,7 @@ fn service_with_users(
             rooms: Arc::new(rooms),
             users: Arc::new(users),
             social: Arc::new(MockSocialRepository::new()),
+            couples: Arc::new(couples),
             hasher: Arc::new(hasher),
             hub: Hub::new(Arc::new(messages), Arc::new(LocalBus)),
             clock: Arc::new(clock),
@@ -283,4 +295,60 @@ fn invite_codes_look_random() {
     let a = invite_code();
     assert_eq!(a.len(), 12);
     assert_ne!(a, invite_code());
+}
+
+#[tokio::test]
+async fn leaving_the_couple_room_is_refused_and_a_plain_direct_room_may_be_left() {
+    let couple_id = Uuid::from_u128(77);
+    let direct = |room_id: &str| Membership {
+        room_kind: RoomKind::Direct,
+        ..membership(room_id, who().user_id, Role::Member, MemberState::Active)
+    };
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_membership()
+        .returning(move |id, _| Ok(Some(direct(id))));
+    rooms
+        .expect_remove_member()
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    rooms.expect_find().returning(|_| Ok(None));
+    let mut couples = MockCoupleRepository::new();
+    couples.expect_couple_of().returning(move |u| {
+        Ok(Some(Couple {
+            id: couple_id,
+            user_a: u,
+            user_b: Uuid::from_u128(2),
+            created_at: Utc::now(),
+        }))
+    });
+    let svc = service_with(
+        rooms,
+        MockPasswordHasher::new(),
+        MockUserRepository::new(),
+        couples,
+    );
+    let err = svc.leave(&who(), &couple_id.to_string()).await.unwrap_err();
+    assert_eq!(err.code(), "couple_room");
+    // Another direct room of a paired user is left as before.
+    svc.leave(&who(), "dm:a:b").await.unwrap();
+}
+
+#[tokio::test]
+async fn ending_a_couple_removes_both_partners_the_one_who_ended_it_first() {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = order.clone();
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_remove_member()
+        .times(2)
+        .returning(move |room, user, state| {
+            assert_eq!((room, state), ("c-1", MemberState::Left));
+            seen.lock().unwrap().push(user);
+            Ok(true)
+        });
+    let svc = service(rooms, MockPasswordHasher::new());
+    let (by, partner) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    svc.end_couple("c-1", by, partner).await.unwrap();
+    assert_eq!(*order.lock().unwrap(), vec![by, partner]);
 }

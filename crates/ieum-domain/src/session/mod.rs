@@ -6,7 +6,10 @@
 //! once: authentication, subscriptions and their authorization, sends with the
 //! connection's rate limit, the bounded mailbox (a consumer that falls behind
 //! is dropped, [`crate::hub::Mailbox`]), resume by seq, delivery receipts,
-//! typing and presence. No wire shape is known here: a subscription carries
+//! typing and presence, and the token's lifetime: a session whose family is
+//! revoked says so ([`Session::revoked`]) and one whose access token expires
+//! says until when it holds ([`Session::expires_at`]); the transport ends
+//! the connection then. No wire shape is known here: a subscription carries
 //! its transport's `shape` as an opaque number.
 
 mod rules;
@@ -15,12 +18,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use rules::{DeliveryTracker, TypingThrottle};
 
-use crate::auth::{AuthService, Principal};
+use crate::auth::{AuthService, Grant, Principal};
 use crate::chat::{ChatService, ReadReceipt, Sender, SubscribeRequest, Subscribed};
 use crate::error::{DomainError, DomainResult};
 use crate::hub::{
@@ -53,6 +57,10 @@ pub struct SessionPolicy {
 
 /// Rooms whose last typing notice one connection remembers.
 const TYPING_ROOMS: usize = 256;
+
+/// The session's own subscription to its user's feed, for revocations. No
+/// transport's subscription id can be empty, so none collides with it.
+const SESSION_FEED: &str = "";
 
 /// What a client asks for with one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +162,9 @@ impl Bucket {
 pub struct Session {
     services: SessionServices,
     user: Option<Sender>,
+    /// Until when the access token holds, and its session family.
+    grant: Option<(DateTime<Utc>, Option<Uuid>)>,
+    revoked: bool,
     mailbox: Mailbox,
     subscriptions: HashMap<Arc<str>, Subscription>,
     bucket: Bucket,
@@ -169,6 +180,8 @@ impl Session {
         let session = Self {
             services,
             user: None,
+            grant: None,
+            revoked: false,
             mailbox,
             subscriptions: HashMap::new(),
             bucket: Bucket::new(policy.send_rate),
@@ -187,6 +200,19 @@ impl Session {
         self.user.as_ref()
     }
 
+    /// When the access token the session signed in with expires: the
+    /// transport ends the connection then (`token_expired`); the client
+    /// reconnects with a fresh token and resumes by seq.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.grant.map(|(at, _)| at)
+    }
+
+    /// The session's family was revoked (logout, refresh-token reuse): the
+    /// transport ends the connection (`session_revoked`).
+    pub fn revoked(&self) -> bool {
+        self.revoked
+    }
+
     fn principal(&self) -> DomainResult<Principal> {
         self.user
             .as_ref()
@@ -194,12 +220,12 @@ impl Session {
             .ok_or_else(|| DomainError::unauthenticated("not_connected", "authenticate first"))
     }
 
-    /// Signs the session in with an access token (or a principal the
-    /// transport's handshake already proved), and marks the user online.
+    /// Signs the session in with an access token (or what the transport's
+    /// handshake already proved), and marks the user online.
     pub async fn authenticate(
         &mut self,
         token: Option<&str>,
-        handshake: Option<Principal>,
+        handshake: Option<Grant>,
     ) -> DomainResult<Sender> {
         if self.user.is_some() {
             return Err(DomainError::invalid(
@@ -207,9 +233,9 @@ impl Session {
                 "the session is already authenticated",
             ));
         }
-        let principal = match (token, handshake) {
-            (Some(token), _) => self.services.auth.authenticate_user(token.trim()).await?,
-            (None, Some(principal)) => principal,
+        let grant = match (token, handshake) {
+            (Some(token), _) => self.services.auth.grant(token.trim()).await?,
+            (None, Some(grant)) => grant,
             (None, None) => {
                 return Err(DomainError::unauthenticated(
                     "missing_token",
@@ -217,9 +243,20 @@ impl Session {
                 ));
             }
         };
-        let user = self.services.auth.me(&principal).await?;
+        let user = self.services.auth.me(&grant.principal).await?;
         let sender = Sender::from(&user);
+        self.services
+            .chat
+            .subscribe_feed(
+                &grant.principal,
+                &user_feed(user.id),
+                SESSION_FEED.into(),
+                0,
+                self.mailbox.clone(),
+            )
+            .await?;
         self.user = Some(sender.clone());
+        self.grant = Some((grant.expires_at, grant.family_id));
         if let Err(e) = self.services.social.connected(user.id, self.id()).await {
             tracing::warn!(error = %e, "presence update failed");
         }
@@ -408,6 +445,13 @@ impl Session {
     /// again), and a message reaching this device of a 1:1 room's recipient is
     /// acknowledged as delivered.
     pub async fn on_delivery(&mut self, delivery: Delivery) -> Option<Outgoing> {
+        if let EventPayload::SessionRevoked { family_id } = &delivery.event.payload {
+            // Reaches the session feed and any events subscription alike.
+            if self.grant.is_some_and(|(_, mine)| mine == Some(*family_id)) {
+                self.revoked = true;
+            }
+            return None;
+        }
         let me = self.user.as_ref().map(|u| u.id);
         let subscription = self.subscriptions.get(&*delivery.subscription)?;
         let (shape, direct) = (subscription.shape, subscription.direct);
@@ -495,6 +539,11 @@ impl Session {
         let ids: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
         for id in ids {
             self.unsubscribe(&id);
+        }
+        if let Some(user) = &self.user {
+            self.services
+                .chat
+                .unsubscribe(&user_feed(user.id), &self.mailbox, SESSION_FEED.into());
         }
         if let Some(user) = &self.user
             && let Err(e) = self.services.social.disconnected(user.id, self.id()).await

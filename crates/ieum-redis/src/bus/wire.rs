@@ -1,5 +1,10 @@
 //! The bus's own format: what one node tells the others, in JSON.
 //!
+//! Longer than the ~600 lines we aim for, on purpose: this file is the whole
+//! format, each mirror type beside its conversions both ways and under the
+//! compatibility rules below, so a change to the format is reviewed in one
+//! place. Its tests are in `wire/tests.rs`.
+//!
 //! The domain's types are not the format. Each has a mirror here, converted
 //! field by field both ways, so a rename in the domain or in an HTTP shape
 //! changes a conversion below and never what crosses nodes: during a rolling
@@ -56,7 +61,7 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) const PASSWORD_HASH_STAND_IN: &str = "(hash not shared across nodes)";
 
 /// Every payload variant's name on the wire.
-pub(crate) const KINDS: [&str; 13] = [
+pub(crate) const KINDS: [&str; 14] = [
     "message",
     "read",
     "delivered",
@@ -70,6 +75,7 @@ pub(crate) const KINDS: [&str; 13] = [
     "deleted",
     "reaction",
     "pinned",
+    "session_revoked",
 ];
 
 fn before_versioning() -> u32 {
@@ -153,6 +159,11 @@ pub(crate) enum Payload {
         message_id: Uuid,
         by: Uuid,
         pinned: bool,
+    },
+    /// Added after v1 as a new kind: older nodes drop it (their connections
+    /// then end at token expiry, as before).
+    SessionRevoked {
+        family_id: Uuid,
     },
 }
 
@@ -414,6 +425,9 @@ impl From<&domain::EventPayload> for Payload {
                 by: *by,
                 pinned: *pinned,
             },
+            E::SessionRevoked { family_id } => Self::SessionRevoked {
+                family_id: *family_id,
+            },
         }
     }
 }
@@ -613,6 +627,7 @@ impl From<Payload> for domain::EventPayload {
                 by,
                 pinned,
             },
+            P::SessionRevoked { family_id } => Self::SessionRevoked { family_id },
         }
     }
 }

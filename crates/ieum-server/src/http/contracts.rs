@@ -2,7 +2,6 @@
 //! (see ../shared/CONTRACTS.md): thin aliases onto the same use cases.
 
 use actix_web::{HttpResponse, web};
-use ieum_domain::DomainError;
 use ieum_domain::message::HistoryQuery;
 use ieum_domain::room::Visibility;
 use ieum_domain::rooms::{CreateRoom, Entry};
@@ -18,6 +17,7 @@ use crate::wire::{contract_b_message, contract_c_message, contract_c_room, local
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/couples/invite", web::post().to(couple_invite))
         .route("/api/couples/join", web::post().to(couple_join))
+        .route("/api/couples/me", web::delete().to(couple_unpair))
         .route("/chat/room", web::get().to(couple_room))
         .route(
             "/chat/rooms/{room_id}/messages",
@@ -56,6 +56,15 @@ async fn couple_join(
     Ok(HttpResponse::Ok().json(json!({ "coupleId": couple.id, "partnerId": partner })))
 }
 
+/// Ends the caller's couple, for both partners (see `CoupleService::unpair`).
+async fn couple_unpair(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    state.couples.unpair(&who.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 async fn couple_room(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -72,7 +81,7 @@ async fn couple_room(
                 "statusMessage": partner.status_message,
             },
         }))),
-        None => Err(DomainError::not_found("not_paired", "you are not in a couple").into()),
+        None => Err(ieum_domain::error::named::not_paired().into()),
     }
 }
 

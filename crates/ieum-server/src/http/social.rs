@@ -12,10 +12,12 @@ use crate::http::extract::Authenticated;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/me", web::patch().to(update_me))
+        .route("/api/users", web::get().to(find_users))
         .route("/api/users/{id}", web::get().to(user))
         .route("/api/users/{id}/presence", web::get().to(presence))
         .route("/api/friends", web::get().to(friends))
         .route("/api/friends/requests", web::get().to(requests))
+        .route("/api/friends/requests", web::post().to(request_by_username))
         .route("/api/friends/{id}", web::post().to(add_friend))
         .route("/api/friends/{id}", web::delete().to(remove_friend))
         .route("/api/blocks", web::get().to(blocks))
@@ -32,6 +34,7 @@ struct ProfileBody {
     profile_image_url: Option<Option<String>>,
     #[serde(default, with = "double_option")]
     status_message: Option<Option<String>>,
+    discoverable: Option<bool>,
 }
 
 mod double_option {
@@ -58,10 +61,50 @@ async fn update_me(
                 display_name: b.display_name,
                 profile_image_url: b.profile_image_url,
                 status_message: b.status_message,
+                discoverable: b.discoverable,
             },
         )
         .await?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Deserialize)]
+struct FindUsers {
+    q: String,
+    #[serde(default)]
+    limit: u32,
+}
+
+/// People by username prefix (`SocialService::find_users`).
+async fn find_users(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    query: web::Query<FindUsers>,
+) -> Result<HttpResponse, ApiError> {
+    let users = state
+        .social
+        .find_users(&who.0, &query.q, query.limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsernameBody {
+    username: String,
+}
+
+/// A friend request by username; answers who it went to and the state.
+async fn request_by_username(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: web::Json<UsernameBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, s) = state
+        .social
+        .request_friend_by_username(&who.0, &body.username)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user, "state": s })))
 }
 
 async fn user(

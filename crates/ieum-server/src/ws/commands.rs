@@ -98,11 +98,12 @@ impl Conn {
                     .await;
             }
         };
-        let handshake = self.handshake_principal.clone();
+        let handshake = self.handshake.clone();
         let user = match self.session.authenticate(token.as_deref(), handshake).await {
             Ok(user) => user,
             Err(e) => return self.fatal(e.code(), &e.public_message(), None).await,
         };
+        self.note_token_expiry();
         let hb = self.state.config.stomp_heartbeat_ms;
         self.send_every = (hb > 0 && cy > 0).then(|| Duration::from_millis(hb.max(cy)));
         self.expect_every = (hb > 0 && cx > 0).then(|| Duration::from_millis(hb.max(cx)));
@@ -303,6 +304,14 @@ impl Conn {
     pub(super) async fn deliver(&mut self, d: Delivery) -> Step {
         let subscription = d.subscription.clone();
         let Some(out) = self.session.on_delivery(d).await else {
+            if self.session.revoked() {
+                return self
+                    .end_session(
+                        "session_revoked",
+                        "this session was logged out; log in again",
+                    )
+                    .await;
+            }
             return Ok(()); // unsubscribed meanwhile
         };
         self.write_event(&subscription, out.shape, &out.delivery.event)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
 use ieum_domain::DomainError;
-use ieum_domain::auth::Principal;
+use ieum_domain::auth::Grant;
 use ieum_domain::hub::MailboxReceiver;
 use ieum_domain::session::{Session, SessionPolicy, SessionServices};
 use ieum_stomp::{Decoder, Frame, Item, Limits};
@@ -33,7 +33,8 @@ pub(super) struct Conn {
     pub(super) state: AppState,
     pub(super) session: Session,
     inbox: Option<MailboxReceiver>,
-    pub(super) handshake_principal: Option<Principal>,
+    /// What a token on the upgrade request proved.
+    pub(super) handshake: Option<Grant>,
     decoder: Decoder,
     /// The `/user/queue/errors` subscription, a transport matter: failures of
     /// single frames go there instead of closing the connection.
@@ -49,12 +50,15 @@ pub(super) struct Conn {
     partial_since: Option<Instant>,
     out: actix_ws::Session,
     pub(super) budget: Budget,
+    /// How to close when the loop stops, if not the default.
+    close_with: Option<CloseReason>,
+    token_expires: Option<Instant>,
 }
 
 impl Conn {
     pub(super) fn new(
         state: AppState,
-        handshake_principal: Option<Principal>,
+        handshake: Option<Grant>,
         out: actix_ws::Session,
         budget: Budget,
     ) -> Self {
@@ -81,7 +85,7 @@ impl Conn {
             state,
             session,
             inbox: Some(inbox),
-            handshake_principal,
+            handshake,
             decoder: Decoder::new(limits),
             errors_sub: None,
             prefixes: HashMap::new(),
@@ -94,6 +98,8 @@ impl Conn {
             partial_since: None,
             out,
             budget,
+            close_with: None,
+            token_expires: None,
         }
     }
 
@@ -169,6 +175,9 @@ impl Conn {
                 }
             };
             if step.is_err() {
+                if let Some(reason) = self.close_with.take() {
+                    close = Some(reason);
+                }
                 break;
             }
         }
@@ -197,9 +206,35 @@ impl Conn {
         }
     }
 
+    /// The session may go on no longer (its family was revoked, its token
+    /// expired): ERROR with the code, then close with 1008, the WebSocket
+    /// code for a policy that ended the connection. The client logs in or
+    /// refreshes, reconnects and resumes by seq.
+    pub(super) async fn end_session(&mut self, code: &str, message: &str) -> Step {
+        tracing::debug!(code, "session ended");
+        let _ = self.send_error(code, message, None).await;
+        self.close_with = Some(CloseReason {
+            code: CloseCode::Policy,
+            description: Some(code.into()),
+        });
+        Err(Stop)
+    }
+
+    /// Notes when the access token the session signed in with expires, on
+    /// this clock (once: the loop's deadline must not move on every pass).
+    pub(super) fn note_token_expiry(&mut self) {
+        self.token_expires = self.session.expires_at().map(|at| {
+            let left = at - chrono::Utc::now();
+            Instant::now() + left.to_std().unwrap_or_default()
+        });
+    }
+
     fn next_deadline(&self) -> Instant {
         let c = &self.state.config;
         let mut d = self.started + Duration::from_secs(24 * 3600);
+        if let Some(expiry) = self.token_expires {
+            d = d.min(expiry);
+        }
         if self.session.user().is_none() {
             d = d.min(self.started + Duration::from_millis(c.stomp_connect_timeout_ms));
         }
@@ -220,6 +255,14 @@ impl Conn {
     }
 
     async fn on_timer(&mut self) -> Step {
+        if self.token_expires.is_some_and(|at| at <= Instant::now()) {
+            return self
+                .end_session(
+                    "token_expired",
+                    "the access token expired; reconnect with a fresh one",
+                )
+                .await;
+        }
         let now = Instant::now();
         let c = self.state.config.clone();
         if self.session.user().is_none()

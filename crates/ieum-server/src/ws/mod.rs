@@ -80,8 +80,8 @@ async fn upgrade(
         .token
         .clone()
         .or_else(|| bearer_token(&req).map(str::to_owned));
-    let handshake_principal = match token {
-        Some(t) => match state.auth.authenticate_user(&t).await {
+    let handshake = match token {
+        Some(t) => match state.auth.grant(&t).await {
             Ok(p) => Some(p),
             Err(e) => {
                 return Ok(problem_response(
@@ -126,12 +126,7 @@ async fn upgrade(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    let conn = Conn::new(
-        state.get_ref().clone(),
-        handshake_principal,
-        session,
-        budget,
-    );
+    let conn = Conn::new(state.get_ref().clone(), handshake, session, budget);
     let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
     actix_web::rt::spawn(
         async move {

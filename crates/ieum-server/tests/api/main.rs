@@ -7,6 +7,7 @@ mod binary;
 mod common;
 mod conversations;
 mod hardening;
+mod lifecycle;
 mod multinode;
 mod openapi;
 mod realtime;

@@ -20,6 +20,18 @@ fn env(db: &PgDatabase, prefix: &RedisPrefix, redis: &str) -> Vec<(&'static str,
     ]
 }
 
+/// Polls until the node listens on the bus (its readiness says so).
+async fn wait_for_bus(node: &Node) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while http_json(node.addr, "GET", "/ready", None, None).await.1["redis"] != "ok" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node's bus never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Alice (on node a) makes a group room and Bob (on node b) joins it:
 /// (alice's token, bob's token, bob's id, room id).
 async fn alice_and_bob_in_a_room(a: &Node, b: &Node) -> (String, String, String, String) {
@@ -241,16 +253,8 @@ async fn a_password_room_made_on_one_node_is_announced_as_locked_on_the_other() 
     let (a, b) = tokio::task::spawn_blocking(move || (Node::spawn(&e), Node::spawn(&e)))
         .await
         .unwrap();
-    // Node b must be listening on the bus before node a announces the room:
-    // an unsequenced event is not replayed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while http_json(b.addr, "GET", "/ready", None, None).await.1["redis"] != "ok" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "node b's bus never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // An unsequenced event is not replayed.
+    wait_for_bus(&b).await;
     let (alice, _) = signup_at(a.addr, "alice").await;
     let (bob, _) = signup_at(b.addr, "bob").await;
     let mut bw = Stomp::connect(&b.ws_url(), &bob).await;
@@ -279,6 +283,42 @@ async fn a_password_room_made_on_one_node_is_announced_as_locked_on_the_other() 
         (Some("new room"), Some(chat_seq), Some(true)),
         "{ev}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_node_ends_the_sessions_on_the_other() {
+    let db = PgDatabase::create().await;
+    let prefix = RedisPrefix::new();
+    let e = env(&db, &prefix, &redis_url());
+    let (a, b) = tokio::task::spawn_blocking(move || (Node::spawn(&e), Node::spawn(&e)))
+        .await
+        .unwrap();
+    wait_for_bus(&b).await;
+    signup_at(a.addr, "alice").await;
+    let (s, login) = http_json(
+        a.addr,
+        "POST",
+        "/auth/login",
+        None,
+        Some(json!({"username": "alice", "password": "testpass"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{login}");
+    let access = login["data"]["accessToken"].as_str().unwrap();
+    let mut on_b = Stomp::connect(&b.ws_url(), access).await;
+    let (s, _) = http_json(
+        a.addr,
+        "POST",
+        "/auth/logout",
+        None,
+        Some(json!({"refreshToken": login["data"]["refreshToken"]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let f = on_b.recv().await.expect("an ERROR before the close");
+    assert_eq!(f.get("code"), Some("session_revoked"), "{f:?}");
+    assert_eq!(on_b.recv().await, None);
+    assert_eq!(on_b.close_code, Some(1008));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

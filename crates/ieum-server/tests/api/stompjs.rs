@@ -34,11 +34,8 @@ async fn run_script(db: TestDb, script: &'static str) {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "stompjs contract A failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{script}: {stdout}");
     server.stop().await;
 }
 
@@ -54,8 +51,14 @@ async fn stompjs_speaks_contract_c(db: TestDb) {
     run_script(db, "contract-c.mjs").await;
 }
 
+/// Logout closes sockets, a couple unpairs and pairs again, "unread by N".
+async fn stompjs_lives_through_logout_unpairing_and_reloads(db: TestDb) {
+    run_script(db, "lifecycle.mjs").await;
+}
+
 both_backends!(
     stompjs_speaks_contract_a,
     stompjs_speaks_contract_b,
-    stompjs_speaks_contract_c
+    stompjs_speaks_contract_c,
+    stompjs_lives_through_logout_unpairing_and_reloads
 );

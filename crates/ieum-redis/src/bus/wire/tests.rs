@@ -124,6 +124,7 @@ fn every_variant() -> Vec<EventPayload> {
             by: id(1),
             pinned: true,
         },
+        EventPayload::SessionRevoked { family_id: id(11) },
     ];
     let mut seen = [false; KINDS.len()];
     for payload in &samples {
@@ -141,6 +142,7 @@ fn every_variant() -> Vec<EventPayload> {
             EventPayload::Deleted { .. } => 10,
             EventPayload::Reaction { .. } => 11,
             EventPayload::Pinned { .. } => 12,
+            EventPayload::SessionRevoked { .. } => 13,
         };
         seen[index] = true;
     }

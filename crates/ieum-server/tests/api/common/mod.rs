@@ -209,6 +209,8 @@ pub struct Stomp {
     decoder: Decoder,
     pending: std::collections::VecDeque<Frame>,
     pub closed: bool,
+    /// The code of the server's close frame, once it came.
+    pub close_code: Option<u16>,
 }
 
 impl Stomp {
@@ -229,6 +231,7 @@ impl Stomp {
             }),
             pending: Default::default(),
             closed: false,
+            close_code: None,
         }
     }
 
@@ -285,7 +288,12 @@ impl Stomp {
             match msg {
                 Some(Ok(WsMessage::Text(t))) => self.decoder.push(t.as_bytes()),
                 Some(Ok(WsMessage::Binary(b))) => self.decoder.push(&b),
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+                Some(Ok(WsMessage::Close(frame))) => {
+                    self.close_code = frame.map(|f| u16::from(f.code));
+                    self.closed = true;
+                    continue;
+                }
+                None | Some(Err(_)) => {
                     self.closed = true;
                     continue;
                 }

@@ -188,6 +188,7 @@ async fn a_signed_token_for_a_missing_user_is_refused(db: TestDb) {
                 user_id: uuid::Uuid::new_v4(),
                 username: "ghost".into(),
                 expires_at: now + chrono::Duration::minutes(5),
+                family_id: None,
             },
             now,
         )

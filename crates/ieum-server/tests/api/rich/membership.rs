@@ -131,7 +131,6 @@ async fn system_messages_for_joins_leaves_kicks_and_renames(db: TestDb) {
     server.stop().await;
 }
 
-
 both_backends!(
     kicks_and_bans,
     system_messages_for_joins_leaves_kicks_and_renames,

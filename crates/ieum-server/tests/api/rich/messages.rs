@@ -315,7 +315,6 @@ async fn self_destruct_is_gone_everywhere_even_across_a_restart(db: TestDb) {
     server.stop().await;
 }
 
-
 both_backends!(
     edits_deletes_pins_threads_reactions_mentions,
     edit_and_delete_windows_are_enforced,

@@ -232,7 +232,4 @@ async fn search_finds_korean_substrings_and_respects_access(db: TestDb) {
     server.stop().await;
 }
 
-
-both_backends!(
-    search_finds_korean_substrings_and_respects_access,
-);
+both_backends!(search_finds_korean_substrings_and_respects_access,);
