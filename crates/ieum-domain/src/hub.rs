@@ -45,8 +45,7 @@ pub const MEMBER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs
 // Events live behind an Arc and are made once per room event: the size of the
 // largest variant costs nothing per subscriber.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventPayload {
     /// A stored message (sequenced).
     Message(Message),

@@ -1,13 +1,11 @@
 //! Messages.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
     Text,
     Image,
@@ -46,8 +44,7 @@ impl MessageKind {
 }
 
 /// A stored message. `seq` is the room's gapless order: 1, 2, 3, ...
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub id: Uuid,
     pub room_id: String,
@@ -56,7 +53,6 @@ pub struct Message {
     pub sender_username: String,
     pub sender_name: String,
     pub sender_image: Option<String>,
-    #[serde(rename = "type")]
     pub kind: MessageKind,
     pub content: String,
     pub image_url: Option<String>,
@@ -77,12 +73,10 @@ pub struct Message {
     /// Users mentioned with `@username`.
     pub mentions: Vec<Uuid>,
     /// Filled by history pages; live deliveries carry none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionCount>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactionCount {
     pub emoji: String,
     pub count: i64,
@@ -144,14 +138,12 @@ pub struct SearchQuery {
 
 pub const SEARCH_MAX_CHARS: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessagePreview {
     pub id: Uuid,
     pub seq: i64,
     pub sender_id: Uuid,
     pub sender_name: String,
-    #[serde(rename = "type")]
     pub kind: MessageKind,
     pub content: String,
     pub created_at: DateTime<Utc>,

@@ -382,8 +382,7 @@ pub trait CoupleRepository: Send + Sync {
     async fn dissolve(&self, couple_id: Uuid) -> DomainResult<bool>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FriendState {
     /// A request from this user to the other.
     Requested,

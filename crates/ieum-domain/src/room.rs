@@ -1,35 +1,30 @@
 //! Rooms, memberships and the rules over them.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomKind {
     Direct,
     Group,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
     Public,
     Private,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Member,
     Admin,
     Owner,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberState {
     Active,
     Left,
@@ -49,8 +44,7 @@ macro_rules! str_enum {
     };
 }
 /// Whether someone who left may still read the room's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryVisibility {
     All,
     UntilLeave,
@@ -58,8 +52,7 @@ pub enum HistoryVisibility {
 }
 
 /// Who may pin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinPolicy {
     Members,
     Admins,
@@ -72,8 +65,7 @@ str_enum!(Visibility { Public = "public", Private = "private" });
 str_enum!(Role { Member = "member", Admin = "admin", Owner = "owner" });
 str_enum!(MemberState { Active = "active", Left = "left", Banned = "banned" });
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
     pub id: String,
     pub kind: RoomKind,
@@ -81,11 +73,9 @@ pub struct Room {
     pub description: Option<String>,
     pub image_url: Option<String>,
     pub visibility: Visibility,
-    #[serde(skip)]
     pub password_hash: Option<String>,
     pub member_limit: u32,
     pub member_count: u32,
-    #[serde(skip)]
     pub invite_code: Option<String>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
@@ -152,8 +142,7 @@ impl NewRoom {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub room_id: String,
     pub room_kind: RoomKind,
@@ -174,8 +163,7 @@ impl Membership {
 }
 
 /// A member as a member list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberView {
     pub user_id: Uuid,
     pub username: String,
@@ -190,10 +178,8 @@ pub struct MemberView {
 }
 
 /// A room in "my rooms": what a room list needs in one row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomSummary {
-    #[serde(flatten)]
     pub room: Room,
     pub role: Role,
     pub favorite: bool,

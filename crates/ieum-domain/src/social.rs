@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -21,8 +20,7 @@ pub const STATUS_MESSAGE_MAX: usize = 200;
 pub const USER_SEARCH_DEFAULT: u32 = 20;
 pub const USER_SEARCH_MAX: u32 = 50;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceView {
     pub user_id: Uuid,
     pub online: bool,

@@ -1,5 +1,6 @@
-//! JSON shapes on the wire: the native protocol's and each client contract's.
-//! Documented in docs/PROTOCOL.md.
+//! Event bodies on the wire, one encoding per shape: the native protocol's
+//! (its messages and rooms through `crate::views`) and each client contract's,
+//! whose fixed shapes are here. Documented in docs/PROTOCOL.md.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ieum_domain::hub::{EventPayload, RoomEvent};
@@ -8,6 +9,8 @@ use ieum_domain::room::Room;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::views::{MessageJson, RoomFieldsJson};
 
 /// Wire shapes, used as the hub's cache slots.
 pub const SHAPE_NATIVE: u8 = 0;
@@ -95,7 +98,7 @@ pub fn contract_c_room(r: &Room) -> Value {
     json!({
         "chatSeq": r.id,
         "chatName": r.name,
-        "chatType": r.visibility,
+        "chatType": r.visibility.as_str(),
         "isDirected": r.kind == ieum_domain::room::RoomKind::Direct,
         "hasPassword": r.has_password(),
         "memberCount": r.member_count,
@@ -126,7 +129,7 @@ pub fn event_name(p: &EventPayload) -> &'static str {
 fn native(event: &RoomEvent) -> Option<Value> {
     let room = &event.room_id;
     Some(match &event.payload {
-        EventPayload::Message(m) => serde_json::to_value(m).ok()?,
+        EventPayload::Message(m) => serde_json::to_value(MessageJson::from(m)).ok()?,
         EventPayload::Read {
             user_id,
             seq,
@@ -165,7 +168,7 @@ fn native(event: &RoomEvent) -> Option<Value> {
         }),
         EventPayload::RoomCreated(_) => return None,
         EventPayload::RoomUpdated(r) => json!({
-            "event": "ROOM_UPDATED", "roomId": r.id, "room": serde_json::to_value(r.as_ref()).ok()?,
+            "event": "ROOM_UPDATED", "roomId": r.id, "room": RoomFieldsJson::from(r.as_ref()),
         }),
         EventPayload::Edited {
             message_id,

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
+use crate::views::MessageJson;
 use crate::wire::ContractAMessage;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -79,5 +80,6 @@ pub async fn native_history(
         .chat
         .history_page(&who.0, &room_id, Entry::MembersOnly, params.query(0))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "messages": page.messages, "hasMore": page.has_more })))
+    let messages: Vec<_> = page.messages.iter().map(MessageJson::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "hasMore": page.has_more })))
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
+use crate::views::UserJson;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/me", web::get().to(me));
@@ -12,5 +13,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let user = state.auth.me(&who.0).await?;
-    Ok(HttpResponse::Ok().json(user))
+    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ieum_domain::DomainError;
 use ieum_domain::message::SearchQuery;
-use ieum_domain::room::{HistoryVisibility, PinPolicy, RoomSettings};
+use ieum_domain::room::RoomSettings;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
-use crate::http::rooms::room_json;
+use crate::views::{HistoryVisibilityName, MessageJson, PinPolicyName, ReactionJson, RoomJson};
 use crate::wire::rfc3339;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -53,8 +53,8 @@ struct SettingsBody {
     description: Option<Option<String>>,
     #[serde(default, with = "double_option")]
     image_url: Option<Option<String>>,
-    history_visibility: Option<HistoryVisibility>,
-    pin_policy: Option<PinPolicy>,
+    history_visibility: Option<HistoryVisibilityName>,
+    pin_policy: Option<PinPolicyName>,
 }
 
 mod double_option {
@@ -83,12 +83,12 @@ async fn update_room(
                 name: b.name,
                 description: b.description,
                 image_url: b.image_url,
-                history_visibility: b.history_visibility,
-                pin_policy: b.pin_policy,
+                history_visibility: b.history_visibility.map(Into::into),
+                pin_policy: b.pin_policy.map(Into::into),
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(room_json(&room)))
+    Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }
 
 async fn kick(
@@ -123,11 +123,11 @@ async fn edit(
     body: web::Json<EditBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, msg) = path.into_inner();
-    let m = state
+    let message = state
         .chat
         .edit(&who.0, &id, msg, body.into_inner().content)
         .await?;
-    Ok(HttpResponse::Ok().json(m))
+    Ok(HttpResponse::Ok().json(MessageJson::from(&message)))
 }
 
 async fn delete(
@@ -171,6 +171,8 @@ async fn thread(
         .chat
         .thread(&who.0, &id, msg, q.after, q.limit)
         .await?;
+    let replies: Vec<_> = replies.iter().map(MessageJson::from).collect();
+    let parent = MessageJson::from(&parent);
     Ok(HttpResponse::Ok().json(json!({ "parent": parent, "replies": replies })))
 }
 
@@ -180,8 +182,9 @@ async fn reactions(
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, msg) = path.into_inner();
-    let r = state.chat.reactions(&who.0, &id, msg).await?;
-    Ok(HttpResponse::Ok().json(json!({ "reactions": r })))
+    let reactions = state.chat.reactions(&who.0, &id, msg).await?;
+    let items: Vec<_> = reactions.iter().map(ReactionJson::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "reactions": items })))
 }
 
 /// PUT adds the reaction, DELETE removes it.
@@ -227,7 +230,9 @@ async fn pins(
     let pins = state.chat.pins(&who.0, &id).await?;
     let items: Vec<_> = pins
         .iter()
-        .map(|(m, by, at)| json!({ "message": m, "pinnedBy": by, "pinnedAt": rfc3339(at) }))
+        .map(|(message, by, at)| {
+            json!({ "message": MessageJson::from(message), "pinnedBy": by, "pinnedAt": rfc3339(at) })
+        })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "pins": items })))
 }
@@ -295,5 +300,6 @@ async fn search(
                 m.id
             )
         });
-    Ok(HttpResponse::Ok().json(json!({ "messages": found, "nextCursor": next })))
+    let messages: Vec<_> = found.iter().map(MessageJson::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "nextCursor": next })))
 }

@@ -1,15 +1,16 @@
 //! Native room endpoints under `/api/rooms`.
 
 use actix_web::{HttpResponse, web};
-use ieum_domain::room::{Role, Room, Visibility};
+use ieum_domain::room::Room;
 use ieum_domain::rooms::{CreateRoom, Entry, JoinRequest};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
+use crate::views::{MemberJson, RoleName, RoomJson, RoomSummaryJson, VisibilityName};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(crate::http::messages::room_routes(
@@ -36,29 +37,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ));
 }
 
-/// A room as clients see it (`hasPassword` instead of the hash).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomJson<'a> {
-    #[serde(flatten)]
-    pub room: &'a Room,
-    pub has_password: bool,
-}
-
-pub fn room_json(room: &Room) -> RoomJson<'_> {
-    RoomJson {
-        room,
-        has_password: room.has_password(),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateBody {
     name: String,
     description: Option<String>,
     image_url: Option<String>,
-    visibility: Option<Visibility>,
+    visibility: Option<VisibilityName>,
     password: Option<String>,
     member_limit: Option<u32>,
 }
@@ -78,31 +63,18 @@ async fn create(
                 name: b.name,
                 description: b.description,
                 image_url: b.image_url,
-                visibility: b.visibility,
+                visibility: b.visibility.map(Into::into),
                 password: b.password,
                 member_limit: b.member_limit,
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(room_json(&room)))
+    Ok(HttpResponse::Created().json(RoomJson::from(&room)))
 }
 
 async fn list(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let rooms = state.rooms.my_rooms(&who.0).await?;
-    let items: Vec<_> = rooms
-        .iter()
-        .map(|s| {
-            json!({
-                "room": room_json(&s.room),
-                "role": s.role,
-                "favorite": s.favorite,
-                "lastReadSeq": s.last_read_seq,
-                "unreadCount": s.unread_count,
-                "mentionCount": s.mention_count,
-                "lastMessage": s.last_message,
-            })
-        })
-        .collect();
+    let items: Vec<_> = rooms.iter().map(RoomSummaryJson::from).collect();
     Ok(HttpResponse::Ok().json(json!({ "rooms": items })))
 }
 
@@ -118,7 +90,7 @@ async fn direct(
     body: web::Json<DirectBody>,
 ) -> Result<HttpResponse, ApiError> {
     let room = state.rooms.open_direct(&who.0, body.user_id).await?;
-    Ok(HttpResponse::Ok().json(room_json(&room)))
+    Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }
 
 async fn get(
@@ -127,7 +99,7 @@ async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let room = state.rooms.get(&who.0, &id).await?;
-    Ok(HttpResponse::Ok().json(room_json(&room)))
+    Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }
 
 /// Unknown fields (contract C's `chatSeq`) are ignored.
@@ -160,7 +132,7 @@ async fn join(
     body: Option<web::Json<JoinBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let room = join_room(&state, &who, &id, body).await?;
-    Ok(HttpResponse::Ok().json(room_json(&room)))
+    Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }
 
 #[derive(Deserialize)]
@@ -175,7 +147,7 @@ async fn join_by_code(
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let room = state.rooms.join_by_code(&who.0, &body.invite_code).await?;
-    Ok(HttpResponse::Ok().json(room_json(&room)))
+    Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }
 
 async fn leave(
@@ -193,12 +165,13 @@ async fn members(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let members = state.rooms.members(&who.0, &id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "members": members })))
+    let items: Vec<_> = members.iter().map(MemberJson::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "members": items })))
 }
 
 #[derive(Deserialize)]
 struct RoleBody {
-    role: Role,
+    role: RoleName,
 }
 
 async fn set_role(
@@ -208,7 +181,10 @@ async fn set_role(
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();
-    state.rooms.set_role(&who.0, &id, user, body.role).await?;
+    state
+        .rooms
+        .set_role(&who.0, &id, user, body.role.into())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

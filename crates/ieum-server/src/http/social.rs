@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use ieum_domain::ports::ProfileUpdate;
+use ieum_domain::user::User;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
+use crate::views::{PresenceJson, UserJson, friend_state_name};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/me", web::patch().to(update_me))
@@ -23,6 +25,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/blocks", web::get().to(blocks))
         .route("/api/blocks/{id}", web::put().to(block))
         .route("/api/blocks/{id}", web::delete().to(unblock));
+}
+
+fn users_json(users: &[User]) -> Vec<UserJson<'_>> {
+    users.iter().map(UserJson::from).collect()
 }
 
 /// Absent fields are left alone; `null` clears a field.
@@ -65,7 +71,7 @@ async fn update_me(
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(user))
+    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }
 
 #[derive(Deserialize)]
@@ -85,7 +91,7 @@ async fn find_users(
         .social
         .find_users(&who.0, &query.q, query.limit)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "users": users })))
+    Ok(HttpResponse::Ok().json(json!({ "users": users_json(&users) })))
 }
 
 #[derive(Deserialize)]
@@ -100,11 +106,14 @@ async fn request_by_username(
     who: Authenticated,
     body: web::Json<UsernameBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, s) = state
+    let (user, friend_state) = state
         .social
         .request_friend_by_username(&who.0, &body.username)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": user, "state": s })))
+    Ok(HttpResponse::Ok().json(json!({
+        "user": UserJson::from(&user),
+        "state": friend_state_name(friend_state),
+    })))
 }
 
 async fn user(
@@ -112,7 +121,8 @@ async fn user(
     _who: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.social.user(*id).await?))
+    let user = state.social.user(*id).await?;
+    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
 }
 
 async fn presence(
@@ -120,20 +130,24 @@ async fn presence(
     who: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.social.presence_of(&who.0, *id).await?))
+    let presence = state.social.presence_of(&who.0, *id).await?;
+    Ok(HttpResponse::Ok().json(PresenceJson::from(&presence)))
 }
 
 async fn friends(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({ "friends": state.social.friends(&who.0).await? })))
+    let friends = state.social.friends(&who.0).await?;
+    Ok(HttpResponse::Ok().json(json!({ "friends": users_json(&friends) })))
 }
 
 async fn requests(
     state: web::Data<AppState>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    let incoming = state.social.incoming_requests(&who.0).await?;
+    let outgoing = state.social.outgoing_requests(&who.0).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "incoming": state.social.incoming_requests(&who.0).await?,
-        "outgoing": state.social.outgoing_requests(&who.0).await?,
+        "incoming": users_json(&incoming),
+        "outgoing": users_json(&outgoing),
     })))
 }
 
@@ -143,8 +157,8 @@ async fn add_friend(
     who: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = state.social.request_friend(&who.0, *id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "state": s })))
+    let friend_state = state.social.request_friend(&who.0, *id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "state": friend_state_name(friend_state) })))
 }
 
 async fn remove_friend(
@@ -157,7 +171,8 @@ async fn remove_friend(
 }
 
 async fn blocks(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({ "blocked": state.social.blocks(&who.0).await? })))
+    let blocked = state.social.blocks(&who.0).await?;
+    Ok(HttpResponse::Ok().json(json!({ "blocked": users_json(&blocked) })))
 }
 
 async fn block(
