@@ -62,7 +62,7 @@ impl CoupleService {
     }
 
     fn already_paired() -> DomainError {
-        DomainError::conflict("already_paired", "already in a couple")
+        crate::error::named::already_paired()
     }
 
     /// A fresh invite code for the caller's partner to redeem.

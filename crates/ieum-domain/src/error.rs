@@ -134,8 +134,10 @@ impl DomainError {
     }
 }
 
-/// The named errors that more than one use case answers, so their codes are
-/// typed once (STYLE.md, "Errors").
+/// The named errors that more than one place answers, so their codes are
+/// typed once (STYLE.md, "Errors"). Adapters use these too: a store that finds
+/// a unique violation reports the domain's named outcome (the port's doc says
+/// which) rather than choosing a public code of its own.
 pub mod named {
     use super::DomainError;
 
@@ -159,6 +161,22 @@ pub mod named {
     }
     pub fn invalid_invite_code(message: impl Into<String>) -> DomainError {
         DomainError::not_found("invalid_invite_code", message)
+    }
+    pub fn already_paired() -> DomainError {
+        DomainError::conflict("already_paired", "already in a couple")
+    }
+    pub fn username_taken() -> DomainError {
+        DomainError::conflict("username_taken", "that username is already taken")
+    }
+    pub fn room_exists() -> DomainError {
+        DomainError::conflict("room_exists", "a room with that id exists")
+    }
+    pub fn room_not_found() -> DomainError {
+        DomainError::not_found("room_not_found", "no such room")
+    }
+    /// A message whose client id (or seq) the room already has.
+    pub fn duplicate_message() -> DomainError {
+        DomainError::conflict("duplicate", "a message with that client id or seq exists")
     }
     pub fn not_paired() -> DomainError {
         DomainError::not_found("not_paired", "you are not in a couple")

@@ -38,7 +38,7 @@ pub struct RedisBus {
 }
 
 impl RedisBus {
-    pub fn new(url: &str, prefix: &str, node: Uuid) -> DomainResult<Arc<Self>> {
+    pub fn new(url: &str, prefix: &str, node: Uuid) -> Result<Arc<Self>, crate::BadRedisUrl> {
         Ok(Arc::new(Self {
             pool: crate::pool(url)?,
             url: url.to_owned(),

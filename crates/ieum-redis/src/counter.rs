@@ -17,7 +17,7 @@ pub struct RedisRateCounter {
 }
 
 impl RedisRateCounter {
-    pub fn new(url: &str, prefix: &str) -> ieum_domain::DomainResult<Self> {
+    pub fn new(url: &str, prefix: &str) -> Result<Self, crate::BadRedisUrl> {
         Ok(Self {
             pool: crate::pool(url)?,
             prefix: format!("{prefix}limit:"),

@@ -21,9 +21,14 @@ use ieum_domain::DomainError;
 /// How long any Redis call may wait for a connection or an answer.
 pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A Redis URL that cannot be used: a configuration error, found at start.
+#[derive(Debug, thiserror::Error)]
+#[error("REDIS_URL: {0}")]
+pub struct BadRedisUrl(String);
+
 /// A pool with bounded waits. It connects lazily: a Redis that is down at start
 /// is not an error here.
-pub fn pool(url: &str) -> Result<Pool, DomainError> {
+pub fn pool(url: &str) -> Result<Pool, BadRedisUrl> {
     let mut cfg = Config::from_url(url);
     cfg.pool = Some(deadpool_redis::PoolConfig {
         max_size: 16,
@@ -35,7 +40,7 @@ pub fn pool(url: &str) -> Result<Pool, DomainError> {
         ..Default::default()
     });
     cfg.create_pool(Some(Runtime::Tokio1))
-        .map_err(|e| DomainError::invalid("bad_redis_url", format!("REDIS_URL: {e}")))
+        .map_err(|e| BadRedisUrl(e.to_string()))
 }
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> DomainError {

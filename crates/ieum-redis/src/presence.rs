@@ -31,7 +31,12 @@ pub struct RedisPresence {
 }
 
 impl RedisPresence {
-    pub fn new(url: &str, prefix: &str, node: Uuid, ttl: Duration) -> DomainResult<Self> {
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        node: Uuid,
+        ttl: Duration,
+    ) -> Result<Self, crate::BadRedisUrl> {
         Ok(Self {
             pool: crate::pool(url)?,
             prefix: prefix.to_owned(),

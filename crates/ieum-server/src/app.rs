@@ -387,6 +387,17 @@ pub fn app(
 
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
 pub async fn run(config: Config) -> Result<(), BoxError> {
+    tracing::info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        mode = ?config.env,
+        database = %crate::config::without_credentials(&config.database_url),
+        fan_out = %config
+            .redis_url
+            .as_deref()
+            .map_or("in-process".to_owned(), crate::config::without_credentials),
+        data_dir = %config.data_dir.display(),
+        "ieum starting"
+    );
     let addr = config.addr;
     let workers = config.workers;
     let shutdown = config.shutdown_timeout_secs;

@@ -52,13 +52,13 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "IEUM_ADDR", global = true)]
     pub addr: Option<SocketAddr>,
-    /// Directory for the SQLite database, uploads and the development secret.
+    /// Directory for the SQLite database and the development secret.
     #[arg(long, env = "IEUM_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// postgres://... switches to PostgreSQL; default sqlite under the data dir.
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// redis://... for multi-node fan-out, presence and cache.
+    /// redis://... for multi-node fan-out, presence and shared rate limits.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel (several deployments may share a Redis).
@@ -517,3 +517,13 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// A connection URL fit for a log line: `user:password@` is left out.
+pub fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

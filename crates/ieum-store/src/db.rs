@@ -13,6 +13,29 @@ pub enum Backend {
     Sqlite,
 }
 
+impl Backend {
+    /// The backend a database URL names, if any.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why the store could not be opened at start: a setting to fix, or a
+/// database that does not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("database URL must start with postgres:// or sqlite:")]
+    BadUrl,
+    #[error("{0}")]
+    Unreachable(#[from] DomainError),
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
@@ -39,8 +62,9 @@ pub struct Store {
 
 impl Store {
     /// Connects to `postgres://...` or `sqlite://...` (created when missing).
-    pub async fn connect(url: &str, options: &StoreOptions) -> DomainResult<Self> {
-        Self::open(url, options, None).await
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, ConnectError> {
+        let backend = Backend::of(url).ok_or(ConnectError::BadUrl)?;
+        Ok(Self::open(url, backend, options, None).await?)
     }
 
     /// A handle over a pool of its own of at most `connections` connections to
@@ -51,21 +75,18 @@ impl Store {
     pub async fn dedicated(&self, connections: u32) -> DomainResult<Self> {
         match self.backend {
             Backend::Sqlite => Ok(self.clone()),
-            Backend::Postgres => Self::open(&self.url, &self.options, Some(connections)).await,
+            Backend::Postgres => {
+                Self::open(&self.url, self.backend, &self.options, Some(connections)).await
+            }
         }
     }
 
-    async fn open(url: &str, options: &StoreOptions, max: Option<u32>) -> DomainResult<Self> {
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            return Err(DomainError::invalid(
-                "bad_database_url",
-                "database URL must start with postgres:// or sqlite:",
-            ));
-        };
+    async fn open(
+        url: &str,
+        backend: Backend,
+        options: &StoreOptions,
+        max: Option<u32>,
+    ) -> DomainResult<Self> {
         let mut opts = ConnectOptions::new(url.to_owned());
         // SQLite has one writer at a time, and a transaction that reads before it
         // writes fails at once (SQLITE_BUSY) when another writer went first. One

@@ -10,7 +10,7 @@ mod social;
 mod sql;
 mod users;
 
-pub use db::{Backend, Store, StoreOptions};
+pub use db::{Backend, ConnectError, Store, StoreOptions};
 pub use messages::{SqlMessages, WriterOptions};
 pub use rooms::SqlRooms;
 pub use social::SqlSocial;

@@ -106,10 +106,7 @@ pub(crate) async fn insert_room(
     let created = match room::Entity::insert(am).exec_with_returning(tx).await {
         Ok(m) => m,
         Err(e) if is_unique_violation(&e) => {
-            return Err(DomainError::conflict(
-                "room_exists",
-                "a room with that id exists",
-            ));
+            return Err(ieum_domain::error::named::room_exists());
         }
         Err(e) => return Err(db_err(e)),
     };

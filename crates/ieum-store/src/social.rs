@@ -353,7 +353,7 @@ impl SocialRepository for SqlSocial {
             .first()
             .map(user_row)
             .transpose()?
-            .ok_or_else(|| DomainError::not_found("user_not_found", "no such user"))
+            .ok_or_else(ieum_domain::error::named::user_not_found)
     }
 
     async fn set_last_seen(&self, user: Uuid, at: DateTime<Utc>) -> DomainResult<()> {
@@ -452,7 +452,7 @@ impl CoupleRepository for SqlSocial {
         let tx = db.begin().await.map_err(db_err)?;
         let paired = |e: sea_orm::DbErr| {
             if is_unique_violation(&e) {
-                DomainError::conflict("already_paired", "already in a couple")
+                ieum_domain::error::named::already_paired()
             } else {
                 db_err(e)
             }

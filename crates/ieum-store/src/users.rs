@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ieum_domain::DomainResult;
 use ieum_domain::ports::{RefreshTokenRecord, RefreshTokenRepository, UserRepository};
 use ieum_domain::user::{NewUser, User, UserCredentials};
-use ieum_domain::{DomainError, DomainResult};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -56,10 +56,7 @@ impl UserRepository for SqlUsers {
             .await
         {
             Ok(m) => Ok(to_user(m)),
-            Err(e) if is_unique_violation(&e) => Err(DomainError::conflict(
-                "username_taken",
-                "that username is already taken",
-            )),
+            Err(e) if is_unique_violation(&e) => Err(ieum_domain::error::named::username_taken()),
             Err(e) => Err(db_err(e)),
         }
     }

@@ -88,7 +88,7 @@ pub struct RoomService {
 }
 
 fn not_found() -> DomainError {
-    DomainError::not_found("room_not_found", "no such room")
+    crate::error::named::room_not_found()
 }
 
 /// Admin actions in a 1:1 room.

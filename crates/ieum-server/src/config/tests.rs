@@ -96,3 +96,19 @@ fn settings_parse_before_and_after_the_subcommand() {
     let cli = Cli::try_parse_from(["ieum", "serve", "--addr", "127.0.0.1:9000"]).unwrap();
     assert_eq!(cli.settings.addr, Some("127.0.0.1:9000".parse().unwrap()));
 }
+
+#[test]
+fn the_start_log_shows_no_credentials() {
+    assert_eq!(
+        without_credentials("postgres://ieum:s3cret@db:5432/ieum"),
+        "postgres://db:5432/ieum"
+    );
+    assert_eq!(
+        without_credentials("redis://:pw@redis:6379/0"),
+        "redis://redis:6379/0"
+    );
+    assert_eq!(
+        without_credentials("sqlite:///data/ieum.db?mode=rwc"),
+        "sqlite:///data/ieum.db?mode=rwc"
+    );
+}

@@ -18,6 +18,8 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Server {
     child: Option<Child>,
     addr: String,
+    /// The "ieum starting" log line.
+    started: String,
 }
 
 impl Drop for Server {
@@ -54,20 +56,25 @@ fn start(mut cmd: Command) -> Server {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut started = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("ieum starting") {
+                started = line.clone();
+            }
             if let Some(i) = line.find("open http://") {
                 let rest = &line[i + "open http://".len()..];
                 let addr = rest.split('/').next().unwrap().to_owned();
-                let _ = tx.send(addr);
+                let _ = tx.send((addr, std::mem::take(&mut started)));
             }
         }
     });
-    let addr = rx
+    let (addr, started) = rx
         .recv_timeout(WAIT)
         .expect("server did not report listening in time");
     Server {
         child: Some(child),
         addr,
+        started,
     }
 }
 
@@ -116,6 +123,20 @@ fn sigterm(server: &mut Server) -> std::process::ExitStatus {
 fn embedded_defaults_serve_and_keep_accounts_across_restarts() {
     let dir = temp_dir();
     let mut server = start(base_command(&dir));
+    // The start log says what runs, how, and where its data is.
+    for said in [
+        concat!("version=", env!("CARGO_PKG_VERSION")),
+        "mode=Development",
+        "database=sqlite:",
+        "fan_out=in-process",
+        &format!("data_dir={}", dir.display()),
+    ] {
+        assert!(
+            server.started.contains(said),
+            "{said:?} in {:?}",
+            server.started
+        );
+    }
     let (s, body) = http(&server.addr, "GET", "/health", None);
     assert_eq!((s, &body["status"]), (200, &json!("ok")));
     let (s, body) = http(

@@ -221,13 +221,13 @@ async fn write_batch(
 /// Marks every send of a room that does not exist as failed.
 fn room_missing(slots: &mut [Slot], idx: &[usize]) {
     for &i in idx {
-        slots[i] = Slot::Failed(DomainError::not_found("room_not_found", "no such room"));
+        slots[i] = Slot::Failed(ieum_domain::error::named::room_not_found());
     }
 }
 
 fn duplicate_or_db_err(e: sea_orm::DbErr) -> DomainError {
     if is_unique_violation(&e) {
-        DomainError::conflict("duplicate", "a message with that client id or seq exists")
+        ieum_domain::error::named::duplicate_message()
     } else {
         db_err(e)
     }
