@@ -1,4 +1,4 @@
-// Contract A (../shared/CONTRACTS.md) end to end with the real @stomp/stompjs
+// Contract A (docs/CONTRACTS.md) end to end with the real @stomp/stompjs
 // client: signup/login/refresh, STOMP CONNECT with a Bearer token, SUBSCRIBE
 // /topic/chat.{roomId}, SEND /app/chat.send, delivery shape, history, and the
 // failure rows. Usage: node contract-a.mjs http://127.0.0.1:PORT

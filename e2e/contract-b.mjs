@@ -1,4 +1,4 @@
-// Contract B (../shared/CONTRACTS.md, the Android couple-app) end to end with
+// Contract B (docs/CONTRACTS.md, the Android couple-app) end to end with
 // the real @stomp/stompjs client: couples, ?token= handshake, /topic/couple,
 // /app/chat sends with tempId dedupe, read receipts, typing, presence, errors
 // and history. Usage: node contract-b.mjs http://127.0.0.1:PORT

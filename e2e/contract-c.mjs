@@ -1,4 +1,4 @@
-// Contract C (../shared/CONTRACTS.md, the NestJS/socket.io front end) end to end:
+// Contract C (docs/CONTRACTS.md, the NestJS/socket.io front end) end to end:
 // its HTTP endpoints with fetch, and its events (rooms, new room, join room,
 // user leave, chat) through the real @stomp/stompjs client on
 // /user/queue/events. Usage: node contract-c.mjs http://127.0.0.1:PORT

@@ -1,5 +1,5 @@
 //! Contract B's couple endpoints and history, and contract C's room endpoints
-//! (see ../shared/CONTRACTS.md): thin aliases onto the same use cases.
+//! (see docs/CONTRACTS.md): thin aliases onto the same use cases.
 
 use actix_web::{HttpResponse, web};
 use ieum_domain::message::HistoryQuery;
