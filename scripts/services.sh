@@ -60,6 +60,121 @@ ensure_redis() {
   fi
 }
 
+# clamd for the virus-scanner suite (crates/ieum-clamd/tests). No signature
+# download is possible on the test machines, so it runs offline from a private
+# directory whose database is one line: the EICAR test file's MD5.
+CLAMD_DIR="${TMPDIR:-/tmp}/ieum-clamd"
+CLAMD_URL_FOR_TESTS="${TEST_CLAMD_URL:-tcp://127.0.0.1:3311}"
+CLAMD_UNIX_URL_FOR_TESTS="${TEST_CLAMD_UNIX_URL:-unix://$CLAMD_DIR/clamd.sock}"
+# Its StreamMaxLength; crates/ieum-clamd/tests/clamd.rs has the same (CLAMD_STREAM_MAX).
+CLAMD_STREAM_MAX=1M
+EICAR_TEST_FILE='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+
+clamd_pings() { # host port: clamd answers PING with PONG
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "zPING\0" >&3 &&
+    IFS= read -r -d "" reply <&3 && [ "$reply" = PONG ]' _ "$1" "$2" 2>/dev/null
+}
+
+clamd_bin() { # Debian puts clamd in /usr/sbin, which a user's PATH may lack
+  command -v clamd 2>/dev/null || { [ -x /usr/sbin/clamd ] && echo /usr/sbin/clamd; }
+}
+
+install_clamd() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "scripts/test: clamd is not installed, and installing it needs root. Run:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends clamav-daemon" >&2
+    return 1
+  fi
+  echo "scripts/test: installing clamd (Debian clamav-daemon)" >&2
+  local install="apt-get install -y --no-install-recommends clamav-daemon"
+  DEBIAN_FRONTEND=noninteractive $install >&2 ||
+    { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive $install >&2; }
+}
+
+test_clamd_config() { # host port
+  cat <<EOF
+# Written by scripts/services.sh (ensure_clamd) for the test suite.
+DatabaseDirectory $CLAMD_DIR/db
+TemporaryDirectory $CLAMD_DIR/tmp
+TCPAddr $1
+TCPSocket $2
+LocalSocket ${CLAMD_UNIX_URL_FOR_TESTS#unix://}
+PidFile $CLAMD_DIR/clamd.pid
+LogFile $CLAMD_DIR/clamd.log
+LogTime yes
+Foreground no
+StreamMaxLength $CLAMD_STREAM_MAX
+EOF
+}
+
+stop_test_clamd() { # the one this script started, found by its pid file
+  local pid i
+  pid=$(cat "$CLAMD_DIR/clamd.pid" 2>/dev/null) || return 0
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = clamd ] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    [ -e "/proc/$pid" ] || return 0
+    sleep 0.1
+  done
+}
+
+start_test_clamd() { # host port
+  local clamd size md5 begun i
+  clamd=$(clamd_bin) || { install_clamd && clamd=$(clamd_bin); } || return 1
+  mkdir -p "$CLAMD_DIR/db" "$CLAMD_DIR/tmp" || return 1
+  size=$(printf '%s' "$EICAR_TEST_FILE" | wc -c)
+  if [ "$size" -ne 68 ]; then
+    echo "scripts/test: the EICAR test string is $size bytes, not 68." >&2
+    return 1
+  fi
+  md5=$(printf '%s' "$EICAR_TEST_FILE" | md5sum | cut -d' ' -f1)
+  echo "$md5:$size:Eicar-Test-Signature" >"$CLAMD_DIR/db/eicar.hdb"
+  test_clamd_config "$1" "$2" >"$CLAMD_DIR/clamd.conf"
+  rm -f "${CLAMD_UNIX_URL_FOR_TESTS#unix://}"
+  echo "scripts/test: starting clamd on $1:$2 from $CLAMD_DIR" >&2
+  begun=$(date +%s%N)
+  if ! "$clamd" --config-file="$CLAMD_DIR/clamd.conf" >"$CLAMD_DIR/start.log" 2>&1; then
+    echo "scripts/test: clamd did not start:" >&2
+    tail -n 20 "$CLAMD_DIR/start.log" "$CLAMD_DIR/clamd.log" >&2 2>/dev/null
+    return 1
+  fi
+  for ((i = 0; i < 600; i++)); do
+    if clamd_pings "$1" "$2"; then
+      echo "scripts/test: clamd answers PING after $((($(date +%s%N) - begun) / 1000000)) ms" >&2
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "scripts/test: clamd did not answer PING within 60 s; its log:" >&2
+  tail -n 20 "$CLAMD_DIR/clamd.log" >&2 2>/dev/null
+  return 1
+}
+
+ensure_clamd() {
+  local host port socket="${CLAMD_UNIX_URL_FOR_TESTS#unix://}"
+  read -r host port < <(hostport "$CLAMD_URL_FOR_TESTS" 3310)
+  if is_local "$host"; then
+    # A test clamd started with other settings (limit, port) is replaced.
+    if [ -f "$CLAMD_DIR/clamd.conf" ] &&
+      [ "$(test_clamd_config "$host" "$port")" != "$(cat "$CLAMD_DIR/clamd.conf")" ]; then
+      stop_test_clamd
+    fi
+    clamd_pings "$host" "$port" || start_test_clamd "$host" "$port" || true
+  fi
+  if ! clamd_pings "$host" "$port"; then
+    echo "scripts/test: clamd does not answer PING at $host:$port." >&2
+    echo "  scripts/test starts one from $CLAMD_DIR when clamd is installed, and installs it when root" >&2
+    echo "  (Debian: apt-get install -y --no-install-recommends clamav-daemon); or set TEST_CLAMD_URL." >&2
+    echo "  The clamd suite is never skipped." >&2
+    exit 1
+  fi
+  if [ ! -S "$socket" ]; then
+    echo "scripts/test: clamd answers at $host:$port but has no unix socket at $socket." >&2
+    echo "  Set TEST_CLAMD_UNIX_URL to its LocalSocket (unix:///path). The clamd suite is never skipped." >&2
+    exit 1
+  fi
+}
+
 # Settings that lift the per-address and per-user rate limits, for load tools
 # whose thousands of users all come from 127.0.0.1 (never for a real node).
 lifted_limits() {

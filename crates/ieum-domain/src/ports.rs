@@ -435,3 +435,32 @@ pub struct ProfileUpdate {
     /// Whether anyone may find the user by username (`SocialService::find_users`).
     pub discoverable: Option<bool>,
 }
+
+/// What a virus scan found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanVerdict {
+    Clean,
+    /// A signature matched; `signature` is the scanner's name for it
+    /// (`Win.Test.EICAR_HDB-1`, `Eicar-Test-Signature.UNOFFICIAL`, ...).
+    Infected {
+        signature: String,
+    },
+}
+
+/// Scans an object's bytes for malware (clamd in production). Only
+/// `Ok(Clean)` makes an object clean: a scanner that cannot be reached, or
+/// cannot scan right now, is `Unavailable`, and the caller keeps the object
+/// waiting and scans it again later.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait VirusScanner: Send + Sync {
+    /// Scans the whole object. The bytes are borrowed, not moved: the caller
+    /// keeps its one copy (to hash or store it too) and the adapter streams it
+    /// to the scanner in chunks straight from the slice, so the object is
+    /// never held twice. An object is bounded by the upload limit, so one copy
+    /// in memory is affordable; a reader would tie the domain to an IO crate.
+    /// An object larger than the scanner accepts is
+    /// `Invalid { code: "too_large" }`, refused before anything is sent when
+    /// the adapter knows the limit.
+    async fn scan(&self, bytes: &[u8]) -> DomainResult<ScanVerdict>;
+}
