@@ -76,6 +76,38 @@ pub struct Message {
     pub reactions: Vec<ReactionCount>,
 }
 
+impl Message {
+    /// A plain stored text message, for tests (here and in adapters' tests,
+    /// through the `mocks` feature): sender name "a", sent now, nothing else
+    /// set. Tests change what they care about with `..Message::text(...)`.
+    #[cfg(any(test, feature = "mocks"))]
+    pub fn text(room_id: &str, seq: i64, sender_id: Uuid, content: &str) -> Self {
+        Self {
+            id: Uuid::from_u128(seq as u128),
+            room_id: room_id.to_owned(),
+            seq,
+            sender_id,
+            sender_username: "a".into(),
+            sender_name: "a".into(),
+            sender_image: None,
+            kind: MessageKind::Text,
+            content: content.to_owned(),
+            image_url: None,
+            client_msg_id: None,
+            created_at: Utc::now(),
+            read_at: None,
+            parent_id: None,
+            reply_count: 0,
+            last_reply_at: None,
+            edited_at: None,
+            deleted: false,
+            expires_at: None,
+            mentions: Vec::new(),
+            reactions: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactionCount {
     pub emoji: String,

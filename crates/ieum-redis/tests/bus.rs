@@ -8,7 +8,7 @@ use chrono::Utc;
 use deadpool_redis::redis::{self, AsyncCommands};
 use futures_util::StreamExt;
 use ieum_domain::hub::{EventPayload, Hub, LOBBY_FEED, MailboxReceiver, RoomEvent, mailbox};
-use ieum_domain::message::{Message, MessageKind};
+use ieum_domain::message::Message;
 use ieum_domain::ports::{EventBus, MockMessageRepository};
 use ieum_domain::room::{HistoryVisibility, PinPolicy, Room, RoomKind, Visibility};
 use ieum_redis::RedisBus;
@@ -55,26 +55,9 @@ async fn next(receiver: &mut MailboxReceiver) -> Arc<RoomEvent> {
 fn message(seq: i64, content: &str) -> Message {
     Message {
         id: Uuid::new_v4(),
-        room_id: "room-1".into(),
-        seq,
-        sender_id: Uuid::new_v4(),
         sender_username: "alice".into(),
         sender_name: "Alice".into(),
-        sender_image: None,
-        kind: MessageKind::Text,
-        content: content.into(),
-        image_url: None,
-        client_msg_id: None,
-        created_at: Utc::now(),
-        read_at: None,
-        parent_id: None,
-        reply_count: 0,
-        last_reply_at: None,
-        edited_at: None,
-        deleted: false,
-        expires_at: None,
-        mentions: Vec::new(),
-        reactions: Vec::new(),
+        ..Message::text("room-1", seq, Uuid::new_v4(), content)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Unit tests of the messaging use cases, against mocked ports.
 
 use super::*;
-use crate::message::{HistoryQuery, ReactionCount};
+use crate::message::HistoryQuery;
 use crate::ports::{
     LocalBus, MockClock, MockMessageRepository, MockPasswordHasher, MockReceiptRepository,
     MockRoomRepository, MockSocialRepository, MockUserRepository,
@@ -18,27 +18,9 @@ fn who() -> Principal {
 
 fn message(seq: i64) -> Message {
     Message {
-        id: Uuid::from_u128(seq as u128),
-        room_id: "room-1".into(),
-        seq,
-        sender_id: Uuid::from_u128(2),
         sender_username: "bob".into(),
         sender_name: "bob".into(),
-        sender_image: None,
-        kind: MessageKind::Text,
-        content: "hi".into(),
-        image_url: None,
-        client_msg_id: None,
-        created_at: Utc::now(),
-        read_at: None,
-        parent_id: None,
-        reply_count: 0,
-        last_reply_at: None,
-        edited_at: None,
-        deleted: false,
-        expires_at: None,
-        mentions: Vec::new(),
-        reactions: Vec::<ReactionCount>::new(),
+        ..Message::text("room-1", seq, Uuid::from_u128(2), "hi")
     }
 }
 

@@ -1,34 +1,11 @@
 //! Unit tests of the hub: ordering, gap fill, slow consumers, feed retirement.
 
 use super::*;
-use crate::message::MessageKind;
 use crate::ports::{LocalBus, MockMessageRepository};
 use std::time::Duration;
 
 fn msg(seq: i64) -> Message {
-    Message {
-        id: Uuid::from_u128(seq as u128),
-        room_id: "r".into(),
-        seq,
-        sender_id: Uuid::nil(),
-        sender_username: "a".into(),
-        sender_name: "a".into(),
-        sender_image: None,
-        kind: MessageKind::Text,
-        content: format!("m{seq}"),
-        image_url: None,
-        client_msg_id: None,
-        created_at: Utc::now(),
-        read_at: None,
-        parent_id: None,
-        reply_count: 0,
-        last_reply_at: None,
-        edited_at: None,
-        deleted: false,
-        expires_at: None,
-        mentions: Vec::new(),
-        reactions: Vec::new(),
-    }
+    Message::text("r", seq, Uuid::nil(), &format!("m{seq}"))
 }
 
 async fn recv(rx: &mut MailboxReceiver) -> i64 {

@@ -89,33 +89,9 @@ impl TypingThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::MessageKind;
-    use chrono::Utc;
 
     fn message(room: &str, seq: i64, sender: u128) -> Message {
-        Message {
-            id: Uuid::from_u128(seq as u128),
-            room_id: room.into(),
-            seq,
-            sender_id: Uuid::from_u128(sender),
-            sender_username: "a".into(),
-            sender_name: "a".into(),
-            sender_image: None,
-            kind: MessageKind::Text,
-            content: "hi".into(),
-            image_url: None,
-            client_msg_id: None,
-            created_at: Utc::now(),
-            read_at: None,
-            parent_id: None,
-            reply_count: 0,
-            last_reply_at: None,
-            edited_at: None,
-            deleted: false,
-            expires_at: None,
-            mentions: Vec::new(),
-            reactions: Vec::new(),
-        }
+        Message::text(room, seq, Uuid::from_u128(sender), "hi")
     }
 
     #[test]
