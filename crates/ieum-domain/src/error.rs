@@ -181,4 +181,28 @@ pub mod named {
     pub fn not_paired() -> DomainError {
         DomainError::not_found("not_paired", "you are not in a couple")
     }
+    /// A file over a size limit (the policy's, the declared size, or the
+    /// scanner's). HTTP answers 413.
+    pub fn too_large(message: impl Into<String>) -> DomainError {
+        DomainError::invalid("too_large", message)
+    }
+    /// A file whose bytes are not an allowed type, or not the declared kind.
+    /// HTTP answers 415.
+    pub fn unsupported_type(message: impl Into<String>) -> DomainError {
+        DomainError::invalid("unsupported_type", message)
+    }
+    /// An attachment that may not be served or referenced yet (or ever):
+    /// still uploading or scanning, infected, or refused. HTTP answers 409.
+    pub fn not_clean(message: impl Into<String>) -> DomainError {
+        DomainError::conflict("not_clean", message)
+    }
+    /// An attachment whose time is over: its bytes are gone. HTTP answers 410
+    /// (the kind is `NotFound`, the code says gone for good).
+    pub fn expired() -> DomainError {
+        DomainError::not_found("expired", "this file has expired")
+    }
+    /// No attachment of that id that the caller may see.
+    pub fn attachment_not_found() -> DomainError {
+        DomainError::not_found("attachment_not_found", "no such attachment")
+    }
 }

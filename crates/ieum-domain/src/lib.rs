@@ -5,6 +5,8 @@
 //! `Arc<dyn Trait>` so that the binary can wire any adapter and unit tests can wire
 //! mockall mocks (the `mocks` feature exports them to other crates).
 
+pub mod attachment;
+pub mod attachments;
 pub mod auth;
 pub mod chat;
 pub mod couples;

@@ -1,0 +1,242 @@
+//! Attachment use cases: begin an upload, complete it, scan, serve, attach to
+//! a message, expire.
+//!
+//! One type, [`AttachmentService`], its `impl` blocks spread by concern:
+//! `upload.rs` (begin and complete), `scan.rs` (the scan job), `expiry.rs`
+//! (the expiry and abandoned-upload jobs). Serving and attaching stay here.
+//! The entity and its rules are in [`crate::attachment`].
+//!
+//! The jobs (`scan_pending`, `expire_due`, `delete_unattached`) find their
+//! work in the store on every round, so a restart loses nothing, and every
+//! state change is a compare-and-set, so several nodes may run them at once.
+
+mod expiry;
+mod scan;
+#[cfg(test)]
+mod tests;
+mod upload;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+pub use scan::ScanRound;
+pub use upload::{UploadRequest, UploadStarted};
+
+use crate::attachment::{
+    Attachment, AttachmentPolicy, AttachmentState, Disposition, Family, PresignedRequest,
+    Rendition, ServeAs, THUMBNAIL_TYPE, attachment_in_use,
+};
+use crate::auth::Principal;
+use crate::error::{DomainError, DomainResult, ErrorKind, named};
+use crate::message::MessageKind;
+use crate::ports::{AttachmentRepository, Clock, ImageProcessor, ObjectStore, VirusScanner};
+use crate::rooms::RoomService;
+use crate::throttle::Limiter;
+
+/// How many attachments one round of a job takes at most; a job whose round
+/// came back full runs again at once.
+pub const JOB_BATCH: u32 = 100;
+
+/// What an [`AttachmentService`] works with, by name.
+pub struct AttachmentPorts {
+    pub attachments: Arc<dyn AttachmentRepository>,
+    pub store: Arc<dyn ObjectStore>,
+    /// Membership: who may upload into and download from a room.
+    pub rooms: Arc<RoomService>,
+    /// `None`: no scanner is configured, attachments are clean with
+    /// `scan: skipped` (the embedded default).
+    pub scanner: Option<Arc<dyn VirusScanner>>,
+    pub images: Arc<dyn ImageProcessor>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct AttachmentService {
+    attachments: Arc<dyn AttachmentRepository>,
+    store: Arc<dyn ObjectStore>,
+    rooms: Arc<RoomService>,
+    scanner: Option<Arc<dyn VirusScanner>>,
+    images: Arc<dyn ImageProcessor>,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<Limiter>,
+    policy: AttachmentPolicy,
+}
+
+impl AttachmentService {
+    pub fn new(ports: AttachmentPorts, policy: AttachmentPolicy) -> Self {
+        let AttachmentPorts {
+            attachments,
+            store,
+            rooms,
+            scanner,
+            images,
+            clock,
+        } = ports;
+        Self {
+            attachments,
+            store,
+            rooms,
+            scanner,
+            images,
+            clock,
+            limiter: Arc::new(Limiter::in_memory()),
+            policy,
+        }
+    }
+
+    /// Uses these rate limits (shared by every node with Redis).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    pub fn policy(&self) -> &AttachmentPolicy {
+        &self.policy
+    }
+
+    /// A presigned GET of the file or one of its thumbnails, for a member
+    /// of the attachment's room, while it is clean and not expired. The URL
+    /// never outlives the attachment. Stable ieum URLs (`/api/attachments/{id}`)
+    /// call this on every request and redirect, so a client may cache them.
+    pub async fn download(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        rendition: Rendition,
+    ) -> DomainResult<PresignedRequest> {
+        let attachment = self.visible(who, id).await?;
+        let now = self.clock.now();
+        match attachment.state {
+            AttachmentState::Clean if !attachment.is_past_expiry(now) => {}
+            AttachmentState::Clean | AttachmentState::Expired => return Err(named::expired()),
+            AttachmentState::Deleted => return Err(named::attachment_not_found()),
+            AttachmentState::Infected => return Err(named::not_clean("the file is infected")),
+            AttachmentState::Failed => return Err(named::not_clean("the upload was refused")),
+            AttachmentState::Pending | AttachmentState::Scanning => {
+                return Err(named::not_clean("the file is still being checked"));
+            }
+        }
+        let (key, serve) = serving(&attachment, rendition)?;
+        let mut lifetime = self.policy.download_url_lifetime;
+        if let Some(expires_at) = attachment.expires_at {
+            lifetime = lifetime.min(expires_at - now);
+        }
+        self.store.presign_get(&key, &serve, lifetime).await
+    }
+
+    /// The attachment, if `who` may reference it in a `kind` message of the
+    /// room ([`Attachment::check_reference`]). A send checks this before it
+    /// stores the message, then calls [`Self::attach`] with the message's id.
+    pub async fn attachable(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        id: Uuid,
+        kind: MessageKind,
+    ) -> DomainResult<Attachment> {
+        let attachment = self
+            .attachments
+            .find(id)
+            .await?
+            .ok_or_else(named::attachment_not_found)?;
+        attachment.check_reference(who.user_id, room_id, kind, self.clock.now())?;
+        Ok(attachment)
+    }
+
+    /// Records that `message_id` references the attachment; one message per
+    /// attachment, so a second send with it is `attachment_in_use`.
+    pub async fn attach(
+        &self,
+        who: &Principal,
+        room_id: &str,
+        id: Uuid,
+        message_id: Uuid,
+        kind: MessageKind,
+    ) -> DomainResult<Attachment> {
+        let mut attachment = self.attachable(who, room_id, id, kind).await?;
+        if !self.attachments.mark_attached(id, message_id).await? {
+            return Err(attachment_in_use());
+        }
+        attachment.message_id = Some(message_id);
+        Ok(attachment)
+    }
+
+    /// The attachment, if `who` is an active member of its room; otherwise
+    /// not found (its existence is not told to outsiders).
+    async fn visible(&self, who: &Principal, id: Uuid) -> DomainResult<Attachment> {
+        let attachment = self
+            .attachments
+            .find(id)
+            .await?
+            .ok_or_else(named::attachment_not_found)?;
+        match self
+            .rooms
+            .require_member(who.user_id, &attachment.room_id)
+            .await
+        {
+            Ok(_) => Ok(attachment),
+            Err(error) if error.kind() == ErrorKind::Forbidden => {
+                Err(named::attachment_not_found())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes every object of the attachment; the first failure stops it.
+    async fn delete_objects(&self, attachment: &Attachment) -> DomainResult<()> {
+        for key in attachment.keys() {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes what can be deleted now; leftovers are logged, never served
+    /// (only clean attachments are) and removed by the expiry or
+    /// abandoned-upload job.
+    async fn delete_objects_or_log(&self, attachment: &Attachment) {
+        if let Err(error) = self.delete_objects(attachment).await {
+            tracing::warn!(attachment = %attachment.id, error = %error, "deleting an attachment's objects failed");
+        }
+    }
+}
+
+/// The key and how to serve it.
+fn serving(attachment: &Attachment, rendition: Rendition) -> DomainResult<(String, ServeAs)> {
+    let detected = attachment.detected_type.ok_or_else(|| {
+        DomainError::Internal(format!("clean attachment {} has no type", attachment.id))
+    })?;
+    match rendition {
+        Rendition::File => {
+            let disposition = match detected.family() {
+                Family::Image | Family::Video => Disposition::Inline,
+                Family::Document | Family::Archive | Family::Text => Disposition::Attachment,
+            };
+            Ok((
+                attachment.served_key(),
+                ServeAs {
+                    content_type: detected,
+                    file_name: attachment.file_name.clone(),
+                    disposition,
+                },
+            ))
+        }
+        Rendition::Thumbnail(size) if attachment.is_image() => {
+            let stem = attachment
+                .file_name
+                .rsplit_once('.')
+                .map_or(attachment.file_name.as_str(), |(stem, _)| stem);
+            Ok((
+                attachment.thumbnail_key(size),
+                ServeAs {
+                    content_type: THUMBNAIL_TYPE,
+                    file_name: format!("{stem}-{}.jpg", size.max_edge_px()),
+                    disposition: Disposition::Inline,
+                },
+            ))
+        }
+        Rendition::Thumbnail(_) => Err(DomainError::not_found(
+            "no_thumbnail",
+            "only images have thumbnails",
+        )),
+    }
+}
