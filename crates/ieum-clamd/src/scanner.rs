@@ -67,7 +67,7 @@ impl From<ClamdError> for DomainError {
     fn from(error: ClamdError) -> Self {
         match error {
             ClamdError::TooLarge { .. } | ClamdError::OverStreamMaxLength { .. } => {
-                DomainError::invalid("too_large", error.to_string())
+                ieum_domain::error::named::too_large(error.to_string())
             }
             // A wrong address or protocol: waiting will not fix it.
             ClamdError::Unrecognized { .. } => DomainError::Internal(error.to_string()),
