@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::views::{MessageJson, RoomFieldsJson};
+use crate::views::{MessageJson, RoomJson};
 
 /// Wire shapes, used as the hub's cache slots.
 pub const SHAPE_NATIVE: u8 = 0;
@@ -168,7 +168,7 @@ fn native(event: &RoomEvent) -> Option<Value> {
         }),
         EventPayload::RoomCreated(_) => return None,
         EventPayload::RoomUpdated(r) => json!({
-            "event": "ROOM_UPDATED", "roomId": r.id, "room": RoomFieldsJson::from(r.as_ref()),
+            "event": "ROOM_UPDATED", "roomId": r.id, "room": RoomJson::from(r.as_ref()),
         }),
         EventPayload::Edited {
             message_id,

@@ -15,7 +15,7 @@ mod tests;
 
 pub(crate) use message::{MessageJson, ReactionJson};
 pub(crate) use room::{
-    HistoryVisibilityName, MemberJson, PinPolicyName, RoleName, RoomFieldsJson, RoomJson,
-    RoomSummaryJson, VisibilityName,
+    HistoryVisibilityName, MemberJson, PinPolicyName, RoleName, RoomJson, RoomSummaryJson,
+    VisibilityName,
 };
 pub(crate) use user::{PresenceJson, UserJson, friend_state_name};

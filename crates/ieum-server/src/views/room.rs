@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::message::MessagePreviewJson;
 
-/// A room's own fields: never its password hash or invite code. Alone it is
-/// the `room` of a `ROOM_UPDATED` event; HTTP answers [`RoomJson`].
+/// A room's own fields: never its password hash or invite code. Always sent
+/// inside a [`RoomJson`], which adds `hasPassword`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RoomFieldsJson<'a> {
+struct RoomFieldsJson<'a> {
     id: &'a str,
     /// `direct` or `group`.
     kind: &'static str,
@@ -56,7 +56,8 @@ impl<'a> From<&'a Room> for RoomFieldsJson<'a> {
     }
 }
 
-/// A room as HTTP answers it: its fields and `hasPassword` instead of the hash.
+/// A room as HTTP answers it and as the `room` of a `ROOM_UPDATED` event: its
+/// fields and `hasPassword` instead of the hash.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RoomJson<'a> {

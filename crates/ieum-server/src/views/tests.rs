@@ -176,12 +176,20 @@ fn a_room_summary_nests_the_room_with_lower_and_snake_case_values() {
 }
 
 #[test]
-fn a_room_event_carries_the_room_without_secrets_or_has_password() {
-    let fields = to_json(RoomFieldsJson::from(&room()));
-    let with_flag = to_json(RoomJson::from(&room()));
-    let mut expected = with_flag.clone();
-    expected.as_object_mut().unwrap().remove("hasPassword");
-    assert_eq!(fields, expected);
+fn a_room_event_carries_the_room_with_has_password_and_without_secrets() {
+    let room = room();
+    let event = crate::wire::event_body(
+        crate::wire::SHAPE_NATIVE,
+        &ieum_domain::hub::RoomEvent::ephemeral(
+            room.id.clone(),
+            ieum_domain::hub::EventPayload::RoomUpdated(Box::new(room.clone())),
+            None,
+        ),
+    );
+    let event: Value = serde_json::from_slice(&event).unwrap();
+    let with_flag = to_json(RoomJson::from(&room));
+    assert_eq!(event["room"], with_flag);
+    assert_eq!(with_flag["hasPassword"], room.has_password());
     let text = with_flag.to_string();
     assert!(
         !text.contains("SECRET") && !text.contains("argon2"),
