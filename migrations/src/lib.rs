@@ -11,6 +11,7 @@ mod m20261124_000003_conversations;
 mod m20261124_000004_rich_messages;
 mod m20261124_000005_message_write_path;
 mod m20261202_000006_user_discovery;
+mod m20261202_000007_attachments;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_rich_messages::Migration),
             Box::new(m20261124_000005_message_write_path::Migration),
             Box::new(m20261202_000006_user_discovery::Migration),
+            Box::new(m20261202_000007_attachments::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The SeaORM adapter: one set of entities and repositories for PostgreSQL
 //! (production) and SQLite (the embedded default).
 
+mod attachments;
 mod db;
 pub mod entity;
 mod error;
@@ -10,6 +11,7 @@ mod social;
 mod sql;
 mod users;
 
+pub use attachments::SqlAttachments;
 pub use db::{Backend, ConnectError, Store, StoreOptions};
 pub use messages::{SqlMessages, WriterOptions};
 pub use rooms::SqlRooms;
