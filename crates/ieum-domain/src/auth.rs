@@ -267,7 +267,16 @@ impl AuthService {
             .find_by_id(record.user_id)
             .await?
             .ok_or_else(|| bad_refresh("account no longer exists"))?;
-        self.issue(&user, record.family_id).await
+        let pair = self.issue(&user, record.family_id).await?;
+        // A logout that revoked the family while this refresh ran must win:
+        // the token just issued would be a live member of a revoked family.
+        // Checked after the insert, so a revocation either sees the new token
+        // or is seen here.
+        if self.tokens.family_revoked(record.family_id).await? {
+            self.tokens.revoke_family(record.family_id, now).await?;
+            return Err(bad_refresh("refresh token was revoked"));
+        }
+        Ok(pair)
     }
 
     /// Revokes the session family the refresh token belongs to. Idempotent.
@@ -328,7 +337,20 @@ impl AuthService {
             username: claims.username,
         };
         self.check_exists(&principal).await?;
-        if let Some(family) = claims.family_id
+        let grant = Grant {
+            principal,
+            expires_at: claims.expires_at,
+            family_id: claims.family_id,
+        };
+        self.check_live(&grant).await?;
+        Ok(grant)
+    }
+
+    /// Refuses a grant whose session family was revoked since. A connection
+    /// checks again once it listens for revocations, so one that lands
+    /// between its first check and its listening is not missed.
+    pub async fn check_live(&self, grant: &Grant) -> DomainResult<()> {
+        if let Some(family) = grant.family_id
             && self.tokens.family_revoked(family).await?
         {
             return Err(DomainError::unauthenticated(
@@ -336,11 +358,7 @@ impl AuthService {
                 "this session was logged out; log in again",
             ));
         }
-        Ok(Grant {
-            principal,
-            expires_at: claims.expires_at,
-            family_id: claims.family_id,
-        })
+        Ok(())
     }
 
     async fn check_exists(&self, principal: &Principal) -> DomainResult<()> {

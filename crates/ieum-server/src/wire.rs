@@ -203,7 +203,7 @@ fn native(event: &RoomEvent) -> Option<Value> {
             "event": if *pinned { "PINNED" } else { "UNPINNED" }, "roomId": room,
             "messageId": message_id, "by": by,
         }),
-        // The session ends the connection instead (`Session::ended`).
+        // The session ends the connection instead (`Session::revoked`).
         EventPayload::SessionRevoked { .. } => return None,
     })
 }

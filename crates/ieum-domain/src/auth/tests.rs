@@ -253,10 +253,33 @@ async fn refresh_rotates_within_the_family() {
         .times(1)
         .returning(|_| Ok(()));
     m.users.expect_find_by_id().returning(|_| Ok(Some(user())));
+    m.tokens.expect_family_revoked().returning(|_| Ok(false));
     m.tokens.expect_revoke_family().never();
     let svc = m.service(AuthPolicy::default());
     let pair = svc.refresh("tok").await.unwrap();
     assert!(pair.refresh_token.starts_with("refresh-"));
+}
+
+#[tokio::test]
+async fn a_refresh_that_races_a_logout_loses() {
+    let mut m = Mocks::new();
+    refresh_codec(&mut m);
+    m.tokens
+        .expect_find()
+        .returning(|_| Ok(Some(record(false, false))));
+    m.tokens.expect_mark_used().returning(|_, _| Ok(true));
+    m.tokens.expect_insert().times(1).returning(|_| Ok(()));
+    m.users.expect_find_by_id().returning(|_| Ok(Some(user())));
+    // The logout revoked the family after the token was found.
+    m.tokens.expect_family_revoked().returning(|_| Ok(true));
+    m.tokens
+        .expect_revoke_family()
+        .with(eq(Uuid::from_u128(9)), always())
+        .times(1)
+        .returning(|_, _| Ok(1));
+    let svc = m.service(AuthPolicy::default());
+    let err = svc.refresh("tok").await.unwrap_err();
+    assert_eq!(err.code(), "invalid_refresh_token");
 }
 
 #[tokio::test]

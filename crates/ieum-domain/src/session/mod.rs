@@ -58,9 +58,10 @@ pub struct SessionPolicy {
 /// Rooms whose last typing notice one connection remembers.
 const TYPING_ROOMS: usize = 256;
 
-/// The session's own subscription to its user's feed, for revocations. No
-/// transport's subscription id can be empty, so none collides with it.
-const SESSION_FEED: &str = "";
+/// The session's own subscription to its user's feed, for revocations. A
+/// client's subscription id may hold no NUL ([`Session::check_new_subscription`]),
+/// so none collides with it (an UNSUBSCRIBE of it would silence revocations).
+const SESSION_FEED: &str = "\0session";
 
 /// What a client asks for with one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +256,14 @@ impl Session {
                 self.mailbox.clone(),
             )
             .await?;
+        // Listening now: a revocation from here on is heard. One that came
+        // before (since the upgrade's check, or this one's) is in the store.
+        if let Err(e) = self.services.auth.check_live(&grant).await {
+            self.services
+                .chat
+                .unsubscribe(&user_feed(user.id), &self.mailbox, SESSION_FEED.into());
+            return Err(e);
+        }
         self.user = Some(sender.clone());
         self.grant = Some((grant.expires_at, grant.family_id));
         if let Err(e) = self.services.social.connected(user.id, self.id()).await {
@@ -358,6 +367,12 @@ impl Session {
     }
 
     fn check_new_subscription(&self, id: &str) -> DomainResult<()> {
+        if id.is_empty() || id.contains('\0') {
+            return Err(DomainError::invalid(
+                "invalid_subscription_id",
+                "a subscription id must be non-empty and hold no NUL",
+            ));
+        }
         if self.subscriptions.contains_key(id) {
             return Err(DomainError::invalid(
                 "duplicate_subscription",
