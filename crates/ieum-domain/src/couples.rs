@@ -162,18 +162,19 @@ impl CoupleService {
             .couple_of(who.user_id)
             .await?
             .ok_or_else(not_paired)?;
-        // Of two partners unpairing at once, one ends the couple.
-        if !self.couples.dissolve(couple.id).await? {
-            return Err(not_paired());
-        }
         let partner = if couple.user_a == who.user_id {
             couple.user_b
         } else {
             couple.user_a
         };
+        // The room first, then the couple: a failure part-way leaves the
+        // couple in place, so unpairing again finishes the job. Both steps
+        // are idempotent; two partners unpairing at once both succeed.
         self.rooms
             .end_couple(&couple.id.to_string(), who.user_id, partner)
-            .await
+            .await?;
+        self.couples.dissolve(couple.id).await?;
+        Ok(())
     }
 
     /// The caller's couple and partner, if paired.
@@ -341,17 +342,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unpairing_without_a_couple_or_after_the_partner_did_is_not_paired() {
+    async fn unpairing_without_a_couple_is_not_paired_and_touches_nothing() {
         let mut couples = MockCoupleRepository::new();
-        couples
-            .expect_couple_of()
-            .returning(|u| Ok((u == Uuid::from_u128(1)).then(paired)));
-        // The partner dissolved it between the lookup and ours.
+        couples.expect_couple_of().returning(|_| Ok(None));
+        couples.expect_dissolve().never();
+        let removed = Arc::new(Mutex::new(Vec::new()));
+        let svc = service_with_rooms(couples, rooms(removed.clone()));
+        assert_eq!(svc.unpair(&who(3)).await.unwrap_err().code(), "not_paired");
+        assert!(removed.lock().unwrap().is_empty(), "no room was touched");
+    }
+
+    #[tokio::test]
+    async fn an_unpairing_the_partner_finished_first_still_succeeds() {
+        let mut couples = MockCoupleRepository::new();
+        couples.expect_couple_of().returning(|_| Ok(Some(paired())));
+        // The partner dissolved it between our lookup and our dissolve.
         couples.expect_dissolve().returning(|_| Ok(false));
         let removed = Arc::new(Mutex::new(Vec::new()));
         let svc = service_with_rooms(couples, rooms(removed.clone()));
-        assert_eq!(svc.unpair(&who(1)).await.unwrap_err().code(), "not_paired");
-        assert_eq!(svc.unpair(&who(3)).await.unwrap_err().code(), "not_paired");
-        assert!(removed.lock().unwrap().is_empty(), "no room was touched");
+        svc.unpair(&who(1)).await.unwrap();
+        assert_eq!(removed.lock().unwrap().len(), 2);
     }
 }

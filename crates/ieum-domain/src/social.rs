@@ -136,10 +136,10 @@ impl SocialService {
         username: &str,
     ) -> DomainResult<(User, FriendState)> {
         let name = username.trim().to_ascii_lowercase();
-        let found = self
-            .find_users(who, &name, USER_SEARCH_MAX)
-            .await
-            .map_err(|_| no_user())?;
+        let found = match self.find_users(who, &name, USER_SEARCH_MAX).await {
+            Err(e) if e.code() == "invalid_query" => return Err(no_user()),
+            found => found?,
+        };
         let user = found
             .into_iter()
             .find(|u| u.username == name)

@@ -486,6 +486,15 @@ impl CoupleRepository for SqlSocial {
             c.user_a
         };
         crate::rooms::insert_room(&tx, &room, &[partner]).await?;
+        // Codes either partner shared before pairing die with it: after an
+        // unpairing, an old code must not pair anyone without a new consent.
+        tx.execute_raw(stmt(
+            backend,
+            "DELETE FROM couple_invites WHERE inviter_id IN (?, ?)",
+            vec![c.user_a.into(), c.user_b.into()],
+        ))
+        .await
+        .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(c)
     }

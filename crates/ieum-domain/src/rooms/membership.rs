@@ -191,10 +191,15 @@ impl RoomService {
     /// those who left it).
     pub async fn end_couple(&self, room_id: &str, by: Uuid, partner: Uuid) -> DomainResult<()> {
         for user in [by, partner] {
-            self.rooms
+            // Again after a failure part-way: who already left is not
+            // announced twice.
+            if self
+                .rooms
                 .remove_member(room_id, user, MemberState::Left)
-                .await?;
-            self.announce_leave(room_id, user, false).await;
+                .await?
+            {
+                self.announce_leave(room_id, user, false).await;
+            }
         }
         Ok(())
     }

@@ -235,3 +235,68 @@ both_backends!(
     a_logged_out_family_can_neither_stay_nor_come_back,
     people_are_found_by_username_as_their_privacy_allows,
 );
+
+/// A subscription id the session keeps for itself cannot be taken, so no
+/// client can unsubscribe it and stop hearing its logout.
+async fn an_empty_subscription_id_is_refused(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (token, _) = signup(&server, "sneaky").await;
+    let mut ws = Stomp::connect(&server.ws_url(), &token).await;
+    ws.send_frame(
+        &Frame::new(Command::Subscribe)
+            .header("id", "")
+            .header("destination", "/user/queue/events"),
+    )
+    .await;
+    let f = ws.recv().await.expect("an answer");
+    assert_eq!(
+        (f.command, f.get("code")),
+        (Command::Error, Some("invalid_subscription_id"))
+    );
+    server.stop().await;
+}
+
+/// A code shared before pairing dies with the pairing: after an unpairing it
+/// pairs nobody.
+async fn codes_from_before_a_pairing_do_not_outlive_it(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let a = server.addr;
+    let (ann, _) = signup(&server, "ann").await;
+    let (ben, _) = signup(&server, "ben").await;
+    let (cal, _) = signup(&server, "cal").await;
+    let invite = |token: String| async move {
+        let (s, body) = http_json(a, "POST", "/api/couples/invite", Some(&token), None).await;
+        assert_eq!(s, 201, "{body}");
+        body["code"].as_str().unwrap().to_owned()
+    };
+    let join = |token: String, code: String| async move {
+        http_json(
+            a,
+            "POST",
+            "/api/couples/join",
+            Some(&token),
+            Some(json!({"code": code})),
+        )
+        .await
+    };
+    let anns_old_code = invite(ann.clone()).await;
+    let bens_code = invite(ben.clone()).await;
+    assert_eq!(join(ann.clone(), bens_code).await.0, 200);
+    let (s, _) = http_json(a, "DELETE", "/api/couples/me", Some(&ann), None).await;
+    assert_eq!(s, 204);
+    let (s, body) = join(cal.clone(), anns_old_code).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (404, Some("invalid_invite_code")),
+        "{body}"
+    );
+    // A fresh code works.
+    let code = invite(ann).await;
+    assert_eq!(join(cal, code).await.0, 200);
+    server.stop().await;
+}
+
+both_backends!(
+    an_empty_subscription_id_is_refused,
+    codes_from_before_a_pairing_do_not_outlive_it,
+);
