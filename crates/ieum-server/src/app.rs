@@ -8,18 +8,23 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use ieum_auth::{Argon2Hasher, Argon2Params, HashBudget, JwtCodec};
+use ieum_domain::attachment::{AttachmentPolicy, SizeLimits};
+use ieum_domain::attachments::{AttachmentPorts, AttachmentService, JOB_BATCH};
 use ieum_domain::auth::{AuthPolicy, AuthService};
 use ieum_domain::chat::{ChatPorts, ChatService};
 use ieum_domain::couples::CoupleService;
 use ieum_domain::hub::Hub;
 use ieum_domain::message::MessagePolicy;
-use ieum_domain::ports::{LocalBus, LocalPresence, SystemClock};
+use ieum_domain::ports::{
+    AttachmentRepository, Clock, LocalBus, LocalPresence, SystemClock, VirusScanner,
+};
 use ieum_domain::rooms::{RoomPolicy, RoomPorts, RoomService};
 use ieum_domain::social::{SocialPorts, SocialService};
 use ieum_domain::throttle::{Limiter, MemoryRateCounter, RateCounter, RateLimit, RateLimits};
+use ieum_objects::{LocalDiskConfig, LocalDiskStore, TokenKey};
 use ieum_store::{
-    Backend, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store, StoreOptions,
-    WriterOptions,
+    Backend, SqlAttachments, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store,
+    StoreOptions, WriterOptions,
 };
 
 use crate::config::Config;
@@ -109,6 +114,17 @@ pub struct AppState {
     pub ws_connections: crate::ws::Connections,
     /// The node's long-lived tasks, stopped on shutdown.
     pub background: Background,
+    pub attachments: Arc<AttachmentService>,
+    /// The embedded object store, whose presigned URLs ieum serves at `/files/{token}`.
+    pub files: Files,
+}
+
+/// The local-disk store and the key of its tokens (the download handler reads
+/// a token's expiry to bound how long a client may cache the file).
+#[derive(Clone)]
+pub struct Files {
+    pub store: LocalDiskStore,
+    pub token_key: TokenKey,
 }
 
 /// Long-lived tasks the node started, stopped on shutdown before the store
@@ -237,12 +253,29 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         social_repo,
         users,
         rooms.clone(),
-        clock,
+        clock.clone(),
         chrono::Duration::hours(24),
     )
-    .with_limiter(limiter);
+    .with_limiter(limiter.clone());
     let chat = Arc::new(chat);
-    spawn_background(&background, &config, &social, &chat);
+    let attachment_repo: Arc<dyn AttachmentRepository> =
+        Arc::new(SqlAttachments::new(store.clone()));
+    let files = files(&config, clock.clone())?;
+    let attachments = Arc::new(
+        AttachmentService::new(
+            AttachmentPorts {
+                attachments: attachment_repo.clone(),
+                store: Arc::new(files.store.clone()),
+                rooms: rooms.clone(),
+                scanner: scanner(&config)?,
+                images: Arc::new(ieum_images::ImageCrateProcessor::default()),
+                clock: clock.clone(),
+            },
+            attachment_policy(&config),
+        )
+        .with_limiter(limiter.clone()),
+    );
+    spawn_background(&background, &config, &social, &chat, &attachments);
     Ok(AppState {
         drain: Arc::new(tokio::sync::watch::channel(false).0),
         bus: fan_out.bus,
@@ -255,7 +288,65 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         config: Arc::new(config),
         ws_connections: Default::default(),
         background,
+        attachments,
+        files,
     })
+}
+
+/// The label the file token secret is derived under; changing it voids every
+/// upload and download URL handed out.
+const FILE_TOKEN_LABEL: &[u8] = b"ieum files token v1";
+
+/// The local-disk store under `{data_dir}/files`. Its token secret is
+/// HMAC-SHA256(JWT secret, a fixed label): as strong as the JWT secret (which
+/// production refuses in a development form), yet a leaked file token says
+/// nothing about it.
+fn files(config: &Config, clock: Arc<SystemClock>) -> Result<Files, BoxError> {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(config.jwt_secret.bytes())
+        .map_err(|e| format!("file token secret: {e}"))?;
+    mac.update(FILE_TOKEN_LABEL);
+    let token_key = TokenKey::new(&mac.finalize().into_bytes())?;
+    let clock: Arc<dyn Clock> = clock;
+    let store = LocalDiskStore::open(
+        LocalDiskConfig {
+            root: config.data_dir.join("files"),
+            public_base: config.public_url.clone(),
+            token_key: token_key.clone(),
+        },
+        clock,
+    )?;
+    Ok(Files { store, token_key })
+}
+
+/// clamd when `IEUM_CLAMD_URL` names one; none: `scan: skipped`.
+fn scanner(config: &Config) -> Result<Option<Arc<dyn VirusScanner>>, BoxError> {
+    let Some(address) = &config.clamd else {
+        return Ok(None);
+    };
+    tracing::info!(clamd = %address, "uploads are scanned by clamd");
+    let scanner = ieum_clamd::ClamdScanner::new(ieum_clamd::ClamdConfig::new(address.clone()))?;
+    Ok(Some(Arc::new(scanner)))
+}
+
+/// The default policy with the configured size limit and quota.
+fn attachment_policy(config: &Config) -> AttachmentPolicy {
+    let defaults = AttachmentPolicy::default();
+    let max_bytes = match config.upload_max_bytes {
+        Some(max) => SizeLimits {
+            image: max,
+            video: max,
+            document: max,
+            archive: max,
+            text: max.min(defaults.max_bytes.text),
+        },
+        None => defaults.max_bytes,
+    };
+    AttachmentPolicy {
+        max_bytes,
+        quota_bytes: config.upload_quota_bytes,
+        ..defaults
+    }
 }
 
 /// argon2id with its admission budget.
@@ -339,10 +430,70 @@ fn spawn_background(
     config: &Config,
     social: &Arc<SocialService>,
     chat: &Arc<ChatService>,
+    attachments: &Arc<AttachmentService>,
 ) {
     let sweep = std::time::Duration::from_secs((config.presence_ttl_secs / 3).max(1));
     background.spawn("presence", social.clone().run_presence_sweeper(sweep));
     background.spawn("expiry", chat.clone().run_expiry());
+    background.spawn(
+        "attachment-scan",
+        attachment_job(Duration::from_secs(2), attachments.clone(), |service| async move {
+            let round = service.scan_pending(JOB_BATCH).await?;
+            for attachment in &round.finished {
+                tracing::debug!(attachment = %attachment.id, state = attachment.state.as_str(), "attachment scanned");
+            }
+            Ok(round.stopped_by.is_none() && round.finished.len() as u32 >= JOB_BATCH)
+        }),
+    );
+    background.spawn(
+        "attachment-expiry",
+        attachment_job(Duration::from_secs(5), attachments.clone(), |service| async move {
+            let expired = service.expire_due(SystemClock.now()).await?;
+            for attachment in &expired {
+                tracing::info!(attachment = %attachment.id, room = %attachment.room_id, "attachment expired");
+            }
+            Ok(expired.len() as u32 >= JOB_BATCH)
+        }),
+    );
+    background.spawn(
+        "attachment-unattached",
+        attachment_job(
+            Duration::from_secs(60),
+            attachments.clone(),
+            |service| async move {
+                let deleted = service.delete_unattached(SystemClock.now()).await?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "abandoned uploads deleted");
+                }
+                Ok(deleted as u32 >= JOB_BATCH)
+            },
+        ),
+    );
+}
+
+/// Runs `round` every `every`, at once again while it answers true (a full
+/// batch). An error is logged and the loop goes on: the work stays in the
+/// store for the next round.
+async fn attachment_job<F, Fut>(every: Duration, service: Arc<AttachmentService>, round: F)
+where
+    F: Fn(Arc<AttachmentService>) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ieum_domain::DomainError>>,
+{
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        loop {
+            match round(service.clone()).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error, "attachment job round failed");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Mounts every route and the shared extractor settings.
@@ -361,6 +512,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(http::social::routes)
             .configure(http::messages::routes)
             .configure(http::contracts::routes)
+            .configure(http::uploads::routes)
+            .configure(http::files::routes)
             .configure(crate::ws::routes)
             .configure(http::web_client::routes);
     }

@@ -191,6 +191,20 @@ pub struct Settings {
     pub room_member_limit: Option<u32>,
     #[arg(long, env = "IEUM_ROOM_MEMBER_LIMIT_MAX", global = true)]
     pub room_member_limit_max: Option<u32>,
+    /// ieum's public base URL, for the upload and download URLs it hands out
+    /// (default: `http://{addr}`).
+    #[arg(long, env = "IEUM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// clamd to scan uploads with, `tcp://host:port` or `unix:///path`; none:
+    /// attachments are clean with `scan: skipped`.
+    #[arg(long, env = "IEUM_CLAMD_URL", global = true)]
+    pub clamd_url: Option<String>,
+    /// Largest upload in bytes, whatever its type (text files stay at 1 MiB at most).
+    #[arg(long, env = "IEUM_UPLOAD_MAX_BYTES", global = true)]
+    pub upload_max_bytes: Option<u64>,
+    /// Bytes one user may hold in uploads.
+    #[arg(long, env = "IEUM_UPLOAD_QUOTA_BYTES", global = true)]
+    pub upload_quota_bytes: Option<u64>,
 }
 
 macro_rules! merge_fields {
@@ -217,7 +231,7 @@ impl Settings {
             stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
             ws_send_rate, ws_max_connections, max_message_chars, room_member_limit, room_member_limit_max,
             ws_write_timeout_ms, edit_window_secs, delete_window_secs, redis_prefix, node_id,
-            presence_ttl_secs)
+            presence_ttl_secs, public_url, clamd_url, upload_max_bytes, upload_quota_bytes)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -285,6 +299,13 @@ pub struct Config {
     pub delete_window_secs: u64,
     pub room_member_limit: u32,
     pub room_member_limit_max: u32,
+    /// Base of the file URLs ieum serves, without a trailing slash.
+    pub public_url: String,
+    /// `None`: no scanner, attachments are clean with `scan: skipped`.
+    pub clamd: Option<ieum_clamd::ClamdAddress>,
+    /// `None`: the attachment policy's per-type limits.
+    pub upload_max_bytes: Option<u64>,
+    pub upload_quota_bytes: u64,
 }
 
 /// Where the token secret came from.
@@ -357,8 +378,27 @@ impl Config {
                 Ok(v)
             }
         };
+        let addr = s.addr.unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
+        let public_url = public_url(s.public_url, addr)?;
+        let clamd = match s.clamd_url.filter(|url| !url.is_empty()) {
+            Some(url) => Some(
+                url.parse::<ieum_clamd::ClamdAddress>()
+                    .map_err(|e| ConfigError(format!("IEUM_CLAMD_URL: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Config {
-            addr: s.addr.unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
+            addr,
+            public_url,
+            clamd,
+            upload_max_bytes: match s.upload_max_bytes {
+                Some(max) => Some(positive("upload_max_bytes", max)?),
+                None => None,
+            },
+            upload_quota_bytes: positive(
+                "upload_quota_bytes",
+                s.upload_quota_bytes.unwrap_or(1024 * 1024 * 1024),
+            )?,
             database_url,
             redis_url: s.redis_url.filter(|u| !u.is_empty()),
             redis_prefix: s.redis_prefix.unwrap_or_else(|| "ieum:".to_owned()),
@@ -429,6 +469,24 @@ impl Config {
             room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),
             data_dir,
         })
+    }
+}
+
+/// `http(s)://host[:port][/path]` without a trailing slash; default `http://{addr}`.
+fn public_url(configured: Option<String>, addr: SocketAddr) -> Result<String, ConfigError> {
+    let Some(url) = configured.filter(|url| !url.is_empty()) else {
+        return Ok(format!("http://{addr}"));
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !url.contains(['?', '#']) => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(ConfigError(format!(
+            "IEUM_PUBLIC_URL {url:?}: expected http(s)://host[:port][/path], without query or fragment"
+        ))),
     }
 }
 

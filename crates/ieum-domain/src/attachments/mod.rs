@@ -104,7 +104,7 @@ impl AttachmentService {
         id: Uuid,
         rendition: Rendition,
     ) -> DomainResult<PresignedRequest> {
-        let attachment = self.visible(who, id).await?;
+        let attachment = self.get(who, id).await?;
         let now = self.clock.now();
         match attachment.state {
             AttachmentState::Clean if !attachment.is_past_expiry(now) => {}
@@ -162,12 +162,13 @@ impl AttachmentService {
     }
 
     /// The attachment, if `who` is an active member of its room; otherwise
-    /// not found (its existence is not told to outsiders).
-    async fn visible(&self, who: &Principal, id: Uuid) -> DomainResult<Attachment> {
+    /// not found (its existence is not told to outsiders), as when deleted.
+    pub async fn get(&self, who: &Principal, id: Uuid) -> DomainResult<Attachment> {
         let attachment = self
             .attachments
             .find(id)
             .await?
+            .filter(|attachment| attachment.state != AttachmentState::Deleted)
             .ok_or_else(named::attachment_not_found)?;
         match self
             .rooms

@@ -112,3 +112,52 @@ fn the_start_log_shows_no_credentials() {
         "sqlite:///data/ieum.db?mode=rwc"
     );
 }
+
+#[test]
+fn file_urls_default_to_the_listen_address_and_refuse_other_schemes() {
+    let base = Settings {
+        data_dir: Some(temp_dir()),
+        jwt_secret: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+        addr: Some(([127, 0, 0, 1], 9000).into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        Config::resolve(base.clone()).unwrap().public_url,
+        "http://127.0.0.1:9000"
+    );
+    let with = |url: &str| Settings {
+        public_url: Some(url.into()),
+        ..base.clone()
+    };
+    assert_eq!(
+        Config::resolve(with("https://chat.example.com/"))
+            .unwrap()
+            .public_url,
+        "https://chat.example.com"
+    );
+    for bad in ["chat.example.com", "ftp://x", "https://", "https://x/?a=1"] {
+        let err = Config::resolve(with(bad)).unwrap_err().to_string();
+        assert!(err.contains("IEUM_PUBLIC_URL"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn clamd_is_optional_and_checked_when_named() {
+    let base = Settings {
+        data_dir: Some(temp_dir()),
+        jwt_secret: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+        ..Default::default()
+    };
+    assert!(Config::resolve(base.clone()).unwrap().clamd.is_none());
+    let named = Settings {
+        clamd_url: Some("tcp://localhost:3310".into()),
+        ..base.clone()
+    };
+    assert!(Config::resolve(named).unwrap().clamd.is_some());
+    let bad = Settings {
+        clamd_url: Some("localhost:3310".into()),
+        ..base
+    };
+    let err = Config::resolve(bad).unwrap_err().to_string();
+    assert!(err.contains("IEUM_CLAMD_URL"), "{err}");
+}

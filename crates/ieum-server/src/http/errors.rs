@@ -9,7 +9,16 @@ use ieum_domain::DomainError;
 use ieum_domain::error::ErrorKind;
 use serde::Serialize;
 
+/// The status of a domain error: by kind, except the attachment codes whose
+/// kind is too coarse (`too_large` and `unsupported_type` are `Invalid`,
+/// `expired` is `NotFound` but gone for good).
 pub fn status_of(e: &DomainError) -> StatusCode {
+    match (e.kind(), e.code()) {
+        (ErrorKind::Invalid, "too_large") => return StatusCode::PAYLOAD_TOO_LARGE,
+        (ErrorKind::Invalid, "unsupported_type") => return StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        (ErrorKind::NotFound, "expired") => return StatusCode::GONE,
+        _ => {}
+    }
     match e.kind() {
         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,

@@ -6,6 +6,7 @@
 //! The client contracts' fixed shapes (A, B, C) are in `crate::wire`, beside
 //! the event bodies that use them.
 
+mod attachment;
 mod message;
 mod room;
 mod user;
@@ -13,6 +14,7 @@ mod user;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use attachment::{AttachmentJson, AttachmentUrls, UploadJson};
 pub(crate) use message::{MessageJson, ReactionJson};
 pub(crate) use room::{
     HistoryVisibilityName, MemberJson, PinPolicyName, RoleName, RoomJson, RoomSummaryJson,

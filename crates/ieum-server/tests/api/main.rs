@@ -15,3 +15,4 @@ mod rich;
 mod rooms_http;
 mod stomp_session;
 mod stompjs;
+mod uploads;
