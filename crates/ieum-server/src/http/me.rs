@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
-use crate::views::UserJson;
+use crate::views::MeJson;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/me", web::get().to(me));
@@ -13,5 +13,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
     let user = state.auth.me(&who.0).await?;
-    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
+    Ok(HttpResponse::Ok().json(MeJson::from(&user)))
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
-use crate::views::{PresenceJson, UserJson, friend_state_name};
+use crate::views::{MeJson, PresenceJson, UserJson, friend_state_name};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/me", web::patch().to(update_me))
@@ -71,7 +71,7 @@ async fn update_me(
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(UserJson::from(&user)))
+    Ok(HttpResponse::Ok().json(MeJson::from(&user)))
 }
 
 #[derive(Deserialize)]

@@ -20,4 +20,4 @@ pub(crate) use room::{
     HistoryVisibilityName, MemberJson, PinPolicyName, RoleName, RoomJson, RoomSummaryJson,
     VisibilityName,
 };
-pub(crate) use user::{PresenceJson, UserJson, friend_state_name};
+pub(crate) use user::{MeJson, PresenceJson, UserJson, friend_state_name};

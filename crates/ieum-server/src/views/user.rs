@@ -7,7 +7,7 @@ use ieum_domain::user::User;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// A user's public profile (`/api/me`, `/api/users`, friends, blocks).
+/// A user's public profile (`/api/users`, search, friends, blocks).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UserJson<'a> {
@@ -17,7 +17,25 @@ pub(crate) struct UserJson<'a> {
     profile_image_url: Option<&'a str>,
     status_message: Option<&'a str>,
     created_at: DateTime<Utc>,
+}
+
+/// The caller's own account (`GET`/`PATCH /api/me`): the profile and the
+/// caller's privacy settings, which nobody else is shown.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MeJson<'a> {
+    #[serde(flatten)]
+    profile: UserJson<'a>,
     discoverable: bool,
+}
+
+impl<'a> From<&'a User> for MeJson<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            profile: UserJson::from(user),
+            discoverable: user.discoverable,
+        }
+    }
 }
 
 impl<'a> From<&'a User> for UserJson<'a> {
@@ -29,7 +47,6 @@ impl<'a> From<&'a User> for UserJson<'a> {
             profile_image_url: user.profile_image_url.as_deref(),
             status_message: user.status_message.as_deref(),
             created_at: user.created_at,
-            discoverable: user.discoverable,
         }
     }
 }

@@ -197,6 +197,10 @@ async fn people_are_found_by_username_as_their_privacy_allows(db: TestDb) {
         ["kim_fof", "kim_friend", "kim_public", "kim_roommate"]
     );
     assert_eq!(find(&server, &me, "kim_r").await, ["kim_roommate"]);
+    // Someone else's privacy setting is theirs: only /api/me shows it.
+    let (_, found) = http_json(a, "GET", "/api/users?q=kim_p", Some(&me), None).await;
+    assert_eq!(found["users"][0]["username"], "kim_public");
+    assert_eq!(found["users"][0].get("discoverable"), None, "{found}");
     assert!(find(&server, &me, "seek").await.is_empty(), "never oneself");
     let (s, body) = http_json(a, "GET", "/api/users?q=%25", Some(&me), None).await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_query")));
