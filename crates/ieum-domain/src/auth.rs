@@ -310,10 +310,18 @@ impl AuthService {
 
     /// Checks an access token.
     pub fn authenticate(&self, access_token: &str) -> DomainResult<Principal> {
+        Ok(self.decode(access_token)?.principal)
+    }
+
+    fn decode(&self, access_token: &str) -> DomainResult<Grant> {
         let claims = self.codec.decode_access(access_token, self.clock.now())?;
-        Ok(Principal {
-            user_id: claims.user_id,
-            username: claims.username,
+        Ok(Grant {
+            principal: Principal {
+                user_id: claims.user_id,
+                username: claims.username,
+            },
+            expires_at: claims.expires_at,
+            family_id: claims.family_id,
         })
     }
 
@@ -326,22 +334,23 @@ impl AuthService {
         Ok(principal)
     }
 
-    /// Checks an access token for a connection that outlives one request:
-    /// as [`Self::authenticate_user`] does, and that its session family was
-    /// not revoked (a client that reconnects on its own after a logout must
-    /// not get back in). Says until when and under which family it holds.
+    /// Checks an access token for a connection that outlives one request, as
+    /// [`Self::authenticate_user`] does, and says until when and under which
+    /// session family it holds. Whether the family was revoked is
+    /// [`Self::check_live`]'s question: a connection asks it once it listens
+    /// for revocations (the session does), or also at once to refuse early
+    /// (the WebSocket handshake does).
     pub async fn grant(&self, access_token: &str) -> DomainResult<Grant> {
-        let claims = self.codec.decode_access(access_token, self.clock.now())?;
-        let principal = Principal {
-            user_id: claims.user_id,
-            username: claims.username,
-        };
-        self.check_exists(&principal).await?;
-        let grant = Grant {
-            principal,
-            expires_at: claims.expires_at,
-            family_id: claims.family_id,
-        };
+        let grant = self.decode(access_token)?;
+        self.check_exists(&grant.principal).await?;
+        Ok(grant)
+    }
+
+    /// A token on a WebSocket handshake: [`Self::grant`], and a family
+    /// logged out already is refused at once (the session checks again when
+    /// it listens for revocations; CONNECT may come seconds later).
+    pub async fn admit(&self, access_token: &str) -> DomainResult<Grant> {
+        let grant = self.grant(access_token).await?;
         self.check_live(&grant).await?;
         Ok(grant)
     }

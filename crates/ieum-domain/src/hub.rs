@@ -122,6 +122,13 @@ pub fn user_feed(user_id: Uuid) -> String {
 }
 pub const LOBBY_FEED: &str = "lobby:";
 
+/// A user's feed or the lobby: no stored message belongs to them. (No room id
+/// starts with `user:`: client-chosen ids hold no `:`, server-made ones are
+/// UUIDs or `dm:...`.)
+fn unsequenced(feed: &str) -> bool {
+    feed.starts_with("user:") || feed == LOBBY_FEED
+}
+
 #[derive(Debug)]
 pub struct RoomEvent {
     /// The feed: a room id, [`user_feed`] or [`LOBBY_FEED`].

@@ -28,7 +28,6 @@ pub(super) enum FeedCmd {
         mailbox_id: u64,
         subscription: Arc<str>,
     },
-    /// Drops every subscription of a user who left or was removed.
     /// Catch up with the store (after the bus lost messages).
     Resync,
 }
@@ -121,8 +120,13 @@ pub(super) async fn run_feed(
     // tries ends the feed: pending subscribes then fail with `Unavailable`
     // (clients get a clear error and retry) instead of a feed that would
     // silently deliver nothing or replay from the wrong place.
-    let mut delivered = None;
+    // A user's feed or the lobby has no seq to ask the store for: every
+    // CONNECT starts its user's feed, so that would be a query per login.
+    let mut delivered = super::unsequenced(&room_id).then_some(0);
     for attempt in 0..5u32 {
+        if delivered.is_some() {
+            break;
+        }
         match hub.messages.last_seq(&room_id).await {
             Ok(seq) => {
                 delivered = Some(seq);

@@ -19,14 +19,14 @@ mod routing;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use tracing::Instrument;
 
 pub use routing::{ERRORS_DESTINATION, EVENTS_DESTINATION};
 
 use crate::app::AppState;
-use crate::http::errors::problem_response;
+use crate::http::errors::{ApiError, problem_response};
 use crate::http::extract::bearer_token;
 use connection::Conn;
 
@@ -81,15 +81,10 @@ async fn upgrade(
         .clone()
         .or_else(|| bearer_token(&req).map(str::to_owned));
     let handshake = match token {
-        Some(t) => match state.auth.grant(&t).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                return Ok(problem_response(
-                    actix_web::http::StatusCode::UNAUTHORIZED,
-                    e.code(),
-                    e.public_message(),
-                ));
-            }
+        Some(t) => match state.auth.admit(&t).await {
+            Ok(grant) => Some(grant),
+            // 401 for a bad token, 503 when the store does not answer.
+            Err(e) => return Ok(ApiError(e).error_response()),
         },
         None => None,
     };
