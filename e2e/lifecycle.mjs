@@ -178,6 +178,7 @@ async function sessions() {
   // Other families are untouched.
   assert.ok(d1b.client.connected && d2.client.connected);
   await roundTrip(d1b, roomId, "other logins survive the reuse");
+  await roundTrip(d2, roomId, "every other login survives the reuse");
 
   for (const x of [d1, d2, d1b, before, after]) await x.client.deactivate();
 }

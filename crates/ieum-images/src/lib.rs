@@ -59,11 +59,16 @@ impl ImageProcessor for ImageCrateProcessor {
                 .map_err(|join| {
                     DomainError::Internal(format!("image processing task failed: {join}"))
                 })?;
-        outcome.map_err(|failure| named::unsupported_type(failure.to_string()))
+        outcome.map_err(|failure| match failure {
+            // Our own encoder failing is not the upload's fault.
+            ImageFailure::Encode(_) => DomainError::Internal(failure.to_string()),
+            _ => named::unsupported_type(failure.to_string()),
+        })
     }
 }
 
-/// Why an image was refused; every case becomes `unsupported_type`.
+/// Why an image was refused: `unsupported_type`, except `Encode`, which is
+/// ours (`Internal`).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ImageFailure {
     #[error("{0} images are not processed")]

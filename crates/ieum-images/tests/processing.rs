@@ -287,3 +287,15 @@ async fn types_the_processor_does_not_read_are_refused() {
     let error = process(&jpeg(8, 8), ContentType::Heic).await.unwrap_err();
     assert_unsupported(&error, "image/heic");
 }
+
+#[tokio::test]
+async fn a_webp_chunk_header_past_the_riff_end_is_refused_not_a_panic() {
+    // The RIFF says 8 bytes (just "WEBP"), yet a chunk header follows it.
+    let mut upload = b"RIFF".to_vec();
+    upload.extend_from_slice(&8u32.to_le_bytes());
+    upload.extend_from_slice(b"WEBP");
+    upload.extend_from_slice(b"VP8 ");
+    upload.extend_from_slice(&0u32.to_le_bytes());
+    let error = process(&upload, ContentType::WebP).await.unwrap_err();
+    assert_unsupported(&error, "truncated");
+}

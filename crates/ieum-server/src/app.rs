@@ -261,17 +261,18 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     let attachment_repo: Arc<dyn AttachmentRepository> =
         Arc::new(SqlAttachments::new(store.clone()));
     let files = files(&config, clock.clone())?;
+    let policy = attachment_policy(&config);
     let attachments = Arc::new(
         AttachmentService::new(
             AttachmentPorts {
                 attachments: attachment_repo.clone(),
                 store: Arc::new(files.store.clone()),
                 rooms: rooms.clone(),
-                scanner: scanner(&config)?,
+                scanner: scanner(&config, &policy)?,
                 images: Arc::new(ieum_images::ImageCrateProcessor::default()),
                 clock: clock.clone(),
             },
-            attachment_policy(&config),
+            policy,
         )
         .with_limiter(limiter.clone()),
     );
@@ -319,13 +320,32 @@ fn files(config: &Config, clock: Arc<SystemClock>) -> Result<Files, BoxError> {
     Ok(Files { store, token_key })
 }
 
-/// clamd when `IEUM_CLAMD_URL` names one; none: `scan: skipped`.
-fn scanner(config: &Config) -> Result<Option<Arc<dyn VirusScanner>>, BoxError> {
+/// clamd when `IEUM_CLAMD_URL` names one; none: `scan: skipped`. It takes
+/// streams as large as the largest upload allowed: a smaller limit would
+/// refuse, and so delete, files that were accepted.
+fn scanner(
+    config: &Config,
+    policy: &AttachmentPolicy,
+) -> Result<Option<Arc<dyn VirusScanner>>, BoxError> {
     let Some(address) = &config.clamd else {
         return Ok(None);
     };
-    tracing::info!(clamd = %address, "uploads are scanned by clamd");
-    let scanner = ieum_clamd::ClamdScanner::new(ieum_clamd::ClamdConfig::new(address.clone()))?;
+    let limits = &policy.max_bytes;
+    let largest = [
+        limits.image,
+        limits.video,
+        limits.document,
+        limits.archive,
+        limits.text,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    tracing::info!(clamd = %address, max_stream_bytes = largest, "uploads are scanned by clamd");
+    let scanner = ieum_clamd::ClamdScanner::new(ieum_clamd::ClamdConfig {
+        max_stream_bytes: largest,
+        ..ieum_clamd::ClamdConfig::new(address.clone())
+    })?;
     Ok(Some(Arc::new(scanner)))
 }
 
@@ -455,20 +475,10 @@ fn spawn_background(
             Ok(expired.len() as u32 >= JOB_BATCH)
         }),
     );
-    background.spawn(
-        "attachment-unattached",
-        attachment_job(
-            Duration::from_secs(60),
-            attachments.clone(),
-            |service| async move {
-                let deleted = service.delete_unattached(SystemClock.now()).await?;
-                if deleted > 0 {
-                    tracing::info!(deleted, "abandoned uploads deleted");
-                }
-                Ok(deleted as u32 >= JOB_BATCH)
-            },
-        ),
-    );
+    // No sweep of uploads never attached to a message
+    // (`AttachmentService::delete_unattached`) yet: no message can reference
+    // an attachment so far, so it would delete every upload after a day.
+    // It starts with file messages.
 }
 
 /// Runs `round` every `every`, at once again while it answers true (a full

@@ -160,8 +160,17 @@ impl AttachmentPolicy {
     /// trimmed. Refused when empty, too long, or an executable's.
     pub fn check_file_name(&self, file_name: &str) -> DomainResult<String> {
         let last = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
-        let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-        let cleaned = cleaned.trim().trim_end_matches('.').trim_end().to_owned();
+        // Invisible direction and zero-width characters would let
+        // "x\u{202E}fdp.exe" read as a PDF; trailing dots and spaces are
+        // dropped by Windows and browsers, so "evil.exe. ." is an .exe.
+        let cleaned: String = last
+            .chars()
+            .filter(|c| !c.is_control() && !crate::text::is_spoofing_format(*c))
+            .collect();
+        let cleaned = cleaned
+            .trim()
+            .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+            .to_owned();
         if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
             return Err(DomainError::invalid(
                 "invalid_file_name",
@@ -450,6 +459,9 @@ mod tests {
             "x.ps1",
             "app.apk",
             "evil.exe.",
+            "evil.exe. .",
+            "a\u{202E}gpj.exe",
+            "a.exe\u{200B}",
         ] {
             let err = policy.check_file_name(name).unwrap_err();
             assert_eq!(err.code(), "unsupported_type", "{name}");

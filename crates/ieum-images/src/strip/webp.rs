@@ -41,7 +41,9 @@ pub(super) fn strip(bytes: &[u8]) -> Result<Stripped, ImageFailure> {
     let mut extended_at = None;
     let mut pos = 12;
     while pos < riff_end {
-        let chunk_header = take(bytes, pos, 8, FORMAT)?;
+        // Within the RIFF: a chunk header that starts too close to its end is
+        // truncated (bytes after the RIFF are not the image's).
+        let chunk_header = take(&bytes[..riff_end], pos, 8, FORMAT)?;
         let kind: [u8; 4] = [
             chunk_header[0],
             chunk_header[1],
@@ -68,6 +70,11 @@ pub(super) fn strip(bytes: &[u8]) -> Result<Stripped, ImageFailure> {
         }
         if KEPT.contains(&&kind) {
             if &kind == b"VP8X" {
+                // Its flags byte is the chunk's first: a shorter chunk would
+                // make the flags below land on the next chunk's name.
+                if size < 10 {
+                    return Err(malformed("VP8X chunk too short"));
+                }
                 extended_at = Some(out.len());
             }
             out.extend_from_slice(chunk);
