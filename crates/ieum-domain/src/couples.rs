@@ -61,14 +61,10 @@ impl CoupleService {
         self
     }
 
-    fn already_paired() -> DomainError {
-        crate::error::named::already_paired()
-    }
-
     /// A fresh invite code for the caller's partner to redeem.
     pub async fn invite(&self, who: &Principal) -> DomainResult<(String, DateTime<Utc>)> {
         if self.couples.couple_of(who.user_id).await?.is_some() {
-            return Err(Self::already_paired());
+            return Err(crate::error::named::already_paired());
         }
         let invite = CoupleInvite {
             code: code(),
@@ -126,7 +122,7 @@ impl CoupleService {
         if self.couples.couple_of(who.user_id).await?.is_some()
             || self.couples.couple_of(invite.inviter_id).await?.is_some()
         {
-            return Err(Self::already_paired());
+            return Err(crate::error::named::already_paired());
         }
         let inviter = self
             .users

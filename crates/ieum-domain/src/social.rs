@@ -17,14 +17,23 @@ use crate::user::{USERNAME_MAX, User, normalize_display_name};
 
 pub const STATUS_MESSAGE_MAX: usize = 200;
 /// People one user search answers when the caller names no limit, and at most.
-pub const USER_SEARCH_DEFAULT: u32 = 20;
-pub const USER_SEARCH_MAX: u32 = 50;
+pub(crate) const USER_SEARCH_DEFAULT: u32 = 20;
+pub(crate) const USER_SEARCH_MAX: u32 = 50;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceView {
     pub user_id: Uuid,
     pub online: bool,
     pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A username or the start of one, lower-cased; None when it cannot be one.
+fn username_prefix(raw: &str) -> Option<String> {
+    let prefix = raw.trim().to_ascii_lowercase();
+    let valid = prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    (!prefix.is_empty() && prefix.len() <= USERNAME_MAX && valid).then_some(prefix)
 }
 
 pub struct SocialService {
@@ -108,18 +117,14 @@ impl SocialService {
         prefix: &str,
         limit: u32,
     ) -> DomainResult<Vec<User>> {
-        let prefix = prefix.trim().to_ascii_lowercase();
-        let valid = prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if prefix.is_empty() || prefix.len() > USERNAME_MAX || !valid {
+        let Some(prefix) = username_prefix(prefix) else {
             return Err(DomainError::invalid(
                 "invalid_query",
                 format!(
                     "search by 1 to {USERNAME_MAX} characters of a username (a-z, 0-9, '_', '.', '-')"
                 ),
             ));
-        }
+        };
         let limit = match limit {
             0 => USER_SEARCH_DEFAULT,
             n => n.min(USER_SEARCH_MAX),
@@ -135,11 +140,11 @@ impl SocialService {
         who: &Principal,
         username: &str,
     ) -> DomainResult<(User, FriendState)> {
-        let name = username.trim().to_ascii_lowercase();
-        let found = match self.find_users(who, &name, USER_SEARCH_MAX).await {
-            Err(e) if e.code() == "invalid_query" => return Err(no_user()),
-            found => found?,
-        };
+        let name = username_prefix(username).ok_or_else(no_user)?;
+        let found = self
+            .social
+            .find_users(who.user_id, &name, USER_SEARCH_MAX)
+            .await?;
         let user = found
             .into_iter()
             .find(|u| u.username == name)

@@ -577,7 +577,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 mod tests;
 
 /// A connection URL fit for a log line: `user:password@` is left out.
-pub fn without_credentials(url: &str) -> String {
+pub(crate) fn without_credentials(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}{}", &url[..scheme + 3], &url[at + 1..])

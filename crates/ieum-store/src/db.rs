@@ -15,7 +15,7 @@ pub enum Backend {
 
 impl Backend {
     /// The backend a database URL names, if any.
-    pub fn of(url: &str) -> Option<Self> {
+    pub(crate) fn of(url: &str) -> Option<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Some(Self::Postgres)
         } else if url.starts_with("sqlite:") {

@@ -1,12 +1,10 @@
 //! The bus's own format: what one node tells the others, in JSON.
 //!
-//! The mirror types and the envelope are here; their conversions from and to
-//! the domain's types are in `wire/convert.rs`, the tests in `wire/tests.rs`.
-//!
 //! The domain's types are not the format. Each has a mirror here, converted
-//! field by field both ways, so a rename in the domain or in an HTTP shape
-//! changes a conversion (`wire/convert.rs`) and never what crosses nodes: during a rolling
-//! upgrade, nodes of two releases share the channel.
+//! field by field both ways in `wire/convert.rs`, so a rename in the domain
+//! or in an HTTP shape changes a conversion and never what crosses nodes:
+//! during a rolling upgrade, nodes of two releases share the channel. The
+//! tests are in `wire/tests.rs`.
 //!
 //! Version 1 is the format the bus had before it was versioned (the domain
 //! types' serde shapes, frozen here), plus `v` and the room's `hasPassword`.
