@@ -175,6 +175,63 @@ ensure_clamd() {
   fi
 }
 
+# An S3-compatible server that checks SigV4 signatures, for the S3 store's
+# suites: s3s-fs (crates.io), built once with cargo into a tools directory and
+# started on a private root. Each test makes its own bucket (a directory of
+# the root) and removes it. The key pair is the suite's own, not a secret.
+S3_TOOLS_DIR="${IEUM_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ieum-tools}"
+S3S_FS_VERSION=0.14.1
+S3_DIR="${TMPDIR:-/tmp}/ieum-s3"
+S3_ENDPOINT_FOR_TESTS="${TEST_S3_ENDPOINT:-http://127.0.0.1:8014}"
+S3_ROOT_FOR_TESTS="${TEST_S3_ROOT:-$S3_DIR/data}"
+S3_ACCESS_KEY_FOR_TESTS="${TEST_S3_ACCESS_KEY:-ieum-test-key}"
+S3_SECRET_KEY_FOR_TESTS="${TEST_S3_SECRET_KEY:-ieum-test-secret-not-a-secret}"
+
+s3s_fs_bin() {
+  local bin="$S3_TOOLS_DIR/bin/s3s-fs"
+  if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "s3s-fs $S3S_FS_VERSION" ]; then
+    echo "$bin"
+    return 0
+  fi
+  echo "scripts/test: building s3s-fs $S3S_FS_VERSION (crates.io) into $S3_TOOLS_DIR, once" >&2
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked \
+    --root "$S3_TOOLS_DIR" >&2 || return 1
+  echo "$bin"
+}
+
+stop_test_s3() {
+  local pid
+  pid=$(cat "$S3_DIR/s3s-fs.pid" 2>/dev/null) || return 0
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = s3s-fs ] || return 0
+  kill "$pid" 2>/dev/null || true
+}
+
+ensure_s3() {
+  local host port bin
+  read -r host port < <(hostport "$S3_ENDPOINT_FOR_TESTS" 8014)
+  if is_local "$host" && ! can_connect "$host" "$port"; then
+    bin=$(s3s_fs_bin) || {
+      echo "scripts/test: s3s-fs could not be built (cargo install s3s-fs)." >&2
+      exit 1
+    }
+    mkdir -p "$S3_ROOT_FOR_TESTS"
+    echo "scripts/test: starting s3s-fs on $host:$port from $S3_ROOT_FOR_TESTS" >&2
+    RUST_LOG=warn nohup "$bin" --host "$host" --port "$port" \
+      --access-key "$S3_ACCESS_KEY_FOR_TESTS" --secret-key "$S3_SECRET_KEY_FOR_TESTS" \
+      "$S3_ROOT_FOR_TESTS" >"$S3_DIR/s3s-fs.log" 2>&1 &
+    echo $! >"$S3_DIR/s3s-fs.pid"
+    wait_for "$host" "$port" 30 || true
+  fi
+  if ! can_connect "$host" "$port"; then
+    echo "scripts/test: no S3-compatible server answers at $host:$port." >&2
+    echo "  scripts/test builds and starts s3s-fs (cargo install s3s-fs --features binary);" >&2
+    echo "  or set TEST_S3_ENDPOINT, TEST_S3_ROOT (its data directory), TEST_S3_ACCESS_KEY and" >&2
+    echo "  TEST_S3_SECRET_KEY. The S3 suites are never skipped." >&2
+    tail -n 20 "$S3_DIR/s3s-fs.log" >&2 2>/dev/null
+    exit 1
+  fi
+}
+
 # Settings that lift the per-address and per-user rate limits, for load tools
 # whose thousands of users all come from 127.0.0.1 (never for a real node).
 lifted_limits() {

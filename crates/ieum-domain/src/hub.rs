@@ -106,6 +106,13 @@ pub enum EventPayload {
         by: Uuid,
         pinned: bool,
     },
+    /// An IMAGE or FILE message's file changed after the send: its scan
+    /// ended (clean, infected, failed) or it expired.
+    FileUpdated {
+        message_id: Uuid,
+        seq: i64,
+        file: Box<crate::message::MessageFile>,
+    },
     /// A session family was revoked (logout, refresh-token reuse): on the
     /// user's feed, for the sessions to end. Never written to a client.
     SessionRevoked {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::attachment::{Attachment, AttachmentState, ScanStatus};
 use crate::error::{DomainError, DomainResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub struct Message {
     pub kind: MessageKind,
     pub content: String,
     pub image_url: Option<String>,
+    /// IMAGE and FILE messages: the uploaded file, as it is now (its scan
+    /// may end or its expiry come after the send).
+    pub file: Option<MessageFile>,
     pub client_msg_id: Option<String>,
     pub created_at: DateTime<Utc>,
     /// In 1:1 rooms: when the other member read it.
@@ -93,6 +97,7 @@ impl Message {
             kind: MessageKind::Text,
             content: content.to_owned(),
             image_url: None,
+            file: None,
             client_msg_id: None,
             created_at: Utc::now(),
             read_at: None,
@@ -104,6 +109,48 @@ impl Message {
             expires_at: None,
             mentions: Vec::new(),
             reactions: Vec::new(),
+        }
+    }
+}
+
+/// The file an IMAGE or FILE message carries: what its subscribers are
+/// shown of the attachment. URLs are the server's to make from `id`, and
+/// only while [`Self::is_downloadable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFile {
+    pub id: Uuid,
+    pub name: String,
+    pub size: u64,
+    /// Detected from the bytes.
+    pub content_type: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub scan: ScanStatus,
+    pub state: AttachmentState,
+    /// An image: thumbnails exist.
+    pub is_image: bool,
+}
+
+impl MessageFile {
+    pub fn is_downloadable(&self) -> bool {
+        self.state == AttachmentState::Clean
+    }
+}
+
+impl From<&Attachment> for MessageFile {
+    fn from(attachment: &Attachment) -> Self {
+        Self {
+            id: attachment.id,
+            name: attachment.file_name.clone(),
+            size: attachment.size,
+            content_type: attachment
+                .detected_type
+                .map_or_else(|| attachment.declared_type.clone(), |t| t.mime().to_owned()),
+            width: attachment.width,
+            height: attachment.height,
+            scan: attachment.scan_status(),
+            state: attachment.state,
+            is_image: attachment.is_image(),
         }
     }
 }
@@ -269,6 +316,8 @@ pub struct SendMessage {
     pub kind: Option<MessageKind>,
     pub content: String,
     pub image_url: Option<String>,
+    /// IMAGE and FILE: an uploaded attachment of the sender in this room.
+    pub attachment_id: Option<Uuid>,
     pub client_msg_id: Option<String>,
 }
 
@@ -304,10 +353,24 @@ impl MessagePolicy {
         }
         let image_url = crate::room::check_url("invalid_image_url", m.image_url.as_deref())?;
         match kind {
-            MessageKind::Image if image_url.is_none() => {
+            MessageKind::Image if image_url.is_none() && m.attachment_id.is_none() => {
                 return Err(DomainError::invalid(
                     "missing_image_url",
-                    "IMAGE messages need imageUrl",
+                    "IMAGE messages need attachmentId or imageUrl",
+                ));
+            }
+            MessageKind::File if m.attachment_id.is_none() => {
+                return Err(DomainError::invalid(
+                    "missing_attachment",
+                    "FILE messages need attachmentId (POST /api/uploads)",
+                ));
+            }
+            _ if m.attachment_id.is_some()
+                && !matches!(kind, MessageKind::Image | MessageKind::File) =>
+            {
+                return Err(DomainError::invalid(
+                    "attachment_kind",
+                    "only IMAGE and FILE messages carry attachments",
                 ));
             }
             MessageKind::Text | MessageKind::Thread | MessageKind::Temp

@@ -529,6 +529,9 @@ pub trait AttachmentRepository: Send + Sync {
     /// Records the message that references it; false (nothing written) when
     /// a message already does.
     async fn mark_attached(&self, id: Uuid, message_id: Uuid) -> DomainResult<bool>;
+    /// Undoes [`Self::mark_attached`] for a message that was not stored;
+    /// nothing happens when another message holds it.
+    async fn release(&self, id: Uuid, message_id: Uuid) -> DomainResult<()>;
     /// `Scanning` attachments, oldest first.
     async fn awaiting_scan(&self, limit: u32) -> DomainResult<Vec<Attachment>>;
     /// Attachments whose `expires_at` is at or before `now`, neither expired

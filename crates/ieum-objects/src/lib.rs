@@ -1,4 +1,5 @@
-//! The local-disk object store, the embedded default: [`LocalDiskStore`]
+//! Object stores: [`S3Store`] for S3-compatible storage, and the local-disk
+//! store, the embedded default: [`LocalDiskStore`]
 //! implements the domain's [`ObjectStore`](ieum_domain::ports::ObjectStore)
 //! port with one file per object under a root directory.
 //!
@@ -24,8 +25,53 @@
 
 mod keys;
 mod local;
+mod s3;
 pub mod token;
+
+use ieum_domain::attachment::Disposition;
 
 pub use keys::KeyError;
 pub use local::{Download, LocalDiskConfig, LocalDiskError, LocalDiskStore, TransferError};
+pub use s3::{AccessKey, S3Config, S3SetupError, S3Store};
 pub use token::{Grant, ShortSecret, Terms, TokenError, TokenKey};
+
+/// `inline` or `attachment` with the file name: an ASCII fallback in
+/// `filename` and the exact name in `filename*` (RFC 6266).
+pub fn content_disposition(disposition: Disposition, file_name: &str) -> String {
+    let kind = match disposition {
+        Disposition::Inline => "inline",
+        Disposition::Attachment => "attachment",
+    };
+    let fallback: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in file_name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_name_is_quoted_safely() {
+        assert_eq!(
+            content_disposition(Disposition::Inline, "a\"b 사진.png"),
+            "inline; filename=\"a_b __.png\"; filename*=UTF-8''a%22b%20%EC%82%AC%EC%A7%84.png"
+        );
+    }
+}

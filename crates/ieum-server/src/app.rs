@@ -16,12 +16,14 @@ use ieum_domain::couples::CoupleService;
 use ieum_domain::hub::Hub;
 use ieum_domain::message::MessagePolicy;
 use ieum_domain::ports::{
-    AttachmentRepository, Clock, LocalBus, LocalPresence, SystemClock, VirusScanner,
+    AttachmentRepository, Clock, LocalBus, LocalPresence, ObjectStore, SystemClock, VirusScanner,
 };
 use ieum_domain::rooms::{RoomPolicy, RoomPorts, RoomService};
 use ieum_domain::social::{SocialPorts, SocialService};
 use ieum_domain::throttle::{Limiter, MemoryRateCounter, RateCounter, RateLimit, RateLimits};
 use ieum_objects::{LocalDiskConfig, LocalDiskStore, TokenKey};
+
+use crate::links::FileLinks;
 use ieum_store::{
     Backend, SqlAttachments, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store,
     StoreOptions, WriterOptions,
@@ -117,6 +119,8 @@ pub struct AppState {
     pub attachments: Arc<AttachmentService>,
     /// The embedded object store, whose presigned URLs ieum serves at `/files/{token}`.
     pub files: Files,
+    /// Stable links to messages' files (`/media/...`).
+    pub links: FileLinks,
 }
 
 /// The local-disk store and the key of its tokens (the download handler reads
@@ -223,6 +227,24 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         )
         .with_limiter(limiter.clone()),
     );
+    let attachment_repo: Arc<dyn AttachmentRepository> =
+        Arc::new(SqlAttachments::new(store.clone()));
+    let files = files(&config, clock.clone())?;
+    let policy = attachment_policy(&config);
+    let attachments = Arc::new(
+        AttachmentService::new(
+            AttachmentPorts {
+                attachments: attachment_repo.clone(),
+                store: object_store(&config, &files)?,
+                rooms: rooms.clone(),
+                scanner: scanner(&config, &policy)?,
+                images: Arc::new(ieum_images::ImageCrateProcessor::default()),
+                clock: clock.clone(),
+            },
+            policy,
+        )
+        .with_limiter(limiter.clone()),
+    );
     let chat = ChatService::new(
         ChatPorts {
             rooms: rooms.clone(),
@@ -240,7 +262,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
             ..MessagePolicy::default()
         },
     )
-    .with_limiter(limiter.clone());
+    .with_limiter(limiter.clone())
+    .with_attachments(attachments.clone());
     let social = Arc::new(SocialService::new(SocialPorts {
         social: social_repo.clone(),
         users: users.clone(),
@@ -258,25 +281,9 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     )
     .with_limiter(limiter.clone());
     let chat = Arc::new(chat);
-    let attachment_repo: Arc<dyn AttachmentRepository> =
-        Arc::new(SqlAttachments::new(store.clone()));
-    let files = files(&config, clock.clone())?;
-    let policy = attachment_policy(&config);
-    let attachments = Arc::new(
-        AttachmentService::new(
-            AttachmentPorts {
-                attachments: attachment_repo.clone(),
-                store: Arc::new(files.store.clone()),
-                rooms: rooms.clone(),
-                scanner: scanner(&config, &policy)?,
-                images: Arc::new(ieum_images::ImageCrateProcessor::default()),
-                clock: clock.clone(),
-            },
-            policy,
-        )
-        .with_limiter(limiter.clone()),
-    );
     spawn_background(&background, &config, &social, &chat, &attachments);
+    let config_public_url = config.public_url.clone();
+    let config_secret = config.jwt_secret.bytes().to_vec();
     Ok(AppState {
         drain: Arc::new(tokio::sync::watch::channel(false).0),
         bus: fan_out.bus,
@@ -290,6 +297,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         ws_connections: Default::default(),
         background,
         attachments,
+        links: FileLinks::new(&config_public_url, config_secret.as_slice()),
         files,
     })
 }
@@ -318,6 +326,14 @@ fn files(config: &Config, clock: Arc<SystemClock>) -> Result<Files, BoxError> {
         clock,
     )?;
     Ok(Files { store, token_key })
+}
+
+/// S3 when `IEUM_S3_BUCKET` names a bucket; the local disk otherwise.
+fn object_store(config: &Config, files: &Files) -> Result<Arc<dyn ObjectStore>, BoxError> {
+    match &config.s3 {
+        Some(s3) => Ok(Arc::new(ieum_objects::S3Store::connect(s3.clone())?)),
+        None => Ok(Arc::new(files.store.clone())),
+    }
 }
 
 /// clamd when `IEUM_CLAMD_URL` names one; none: `scan: skipped`. It takes
@@ -365,6 +381,15 @@ fn attachment_policy(config: &Config) -> AttachmentPolicy {
     AttachmentPolicy {
         max_bytes,
         quota_bytes: config.upload_quota_bytes,
+        upload_rate: RateLimit::new(
+            "upload-u",
+            "upload_rate_limited",
+            config.upload_rate,
+            chrono::Duration::minutes(10),
+        ),
+        expires_after: config
+            .attachment_expiry_secs
+            .map(|secs| chrono::Duration::seconds(secs.min(i64::MAX as u64) as i64)),
         ..defaults
     }
 }
@@ -457,28 +482,52 @@ fn spawn_background(
     background.spawn("expiry", chat.clone().run_expiry());
     background.spawn(
         "attachment-scan",
-        attachment_job(Duration::from_secs(2), attachments.clone(), |service| async move {
-            let round = service.scan_pending(JOB_BATCH).await?;
-            for attachment in &round.finished {
-                tracing::debug!(attachment = %attachment.id, state = attachment.state.as_str(), "attachment scanned");
+        attachment_job(Duration::from_secs(2), attachments.clone(), {
+            let chat = chat.clone();
+            move |service| {
+                let chat = chat.clone();
+                async move {
+                    let round = service.scan_pending(JOB_BATCH).await?;
+                    for attachment in &round.finished {
+                        tracing::debug!(attachment = %attachment.id, state = attachment.state.as_str(), "attachment scanned");
+                        chat.file_changed(attachment).await?;
+                    }
+                    Ok(round.stopped_by.is_none() && round.finished.len() as u32 >= JOB_BATCH)
+                }
             }
-            Ok(round.stopped_by.is_none() && round.finished.len() as u32 >= JOB_BATCH)
         }),
     );
     background.spawn(
         "attachment-expiry",
-        attachment_job(Duration::from_secs(5), attachments.clone(), |service| async move {
-            let expired = service.expire_due(SystemClock.now()).await?;
-            for attachment in &expired {
-                tracing::info!(attachment = %attachment.id, room = %attachment.room_id, "attachment expired");
+        attachment_job(Duration::from_secs(1), attachments.clone(), {
+            let chat = chat.clone();
+            move |service| {
+                let chat = chat.clone();
+                async move {
+                    let expired = service.expire_due(SystemClock.now()).await?;
+                    for attachment in &expired {
+                        tracing::info!(attachment = %attachment.id, room = %attachment.room_id, "attachment expired");
+                        chat.file_changed(attachment).await?;
+                    }
+                    Ok(expired.len() as u32 >= JOB_BATCH)
+                }
             }
-            Ok(expired.len() as u32 >= JOB_BATCH)
         }),
     );
-    // No sweep of uploads never attached to a message
-    // (`AttachmentService::delete_unattached`) yet: no message can reference
-    // an attachment so far, so it would delete every upload after a day.
-    // It starts with file messages.
+    background.spawn(
+        "attachment-sweep",
+        attachment_job(
+            Duration::from_secs(600),
+            attachments.clone(),
+            |service| async move {
+                let deleted = service.delete_unattached(SystemClock.now()).await?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "uploads no message took were deleted");
+                }
+                Ok(deleted as u32 >= JOB_BATCH)
+            },
+        ),
+    );
 }
 
 /// Runs `round` every `every`, at once again while it answers true (a full

@@ -205,6 +205,41 @@ pub struct Settings {
     /// Bytes one user may hold in uploads.
     #[arg(long, env = "IEUM_UPLOAD_QUOTA_BYTES", global = true)]
     pub upload_quota_bytes: Option<u64>,
+    /// Uploads one user may begin per 10 minutes.
+    #[arg(long, env = "IEUM_UPLOAD_RATE", global = true)]
+    pub upload_rate: Option<u32>,
+    /// Attachments expire (their bytes are deleted, their links answer 410)
+    /// this many seconds after upload; none or 0: kept until deleted.
+    #[arg(long, env = "IEUM_ATTACHMENT_EXPIRY_SECS", global = true)]
+    pub attachment_expiry_secs: Option<u64>,
+    /// Files go to this S3 bucket instead of the local disk. Credentials come
+    /// from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN).
+    #[arg(long, env = "IEUM_S3_BUCKET", global = true)]
+    pub s3_bucket: Option<String>,
+    /// The S3 endpoint (MinIO, R2, ...); default AWS's for the region.
+    #[arg(long, env = "IEUM_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "IEUM_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// Path-style URLs (`host/bucket/key`), as MinIO wants.
+    #[arg(long, env = "IEUM_S3_PATH_STYLE", global = true)]
+    pub s3_path_style: Option<bool>,
+    /// The endpoint clients reach, when not the one ieum uses: presigned
+    /// URLs name it.
+    #[arg(long, env = "IEUM_S3_PUBLIC_ENDPOINT", global = true)]
+    pub s3_public_endpoint: Option<String>,
+    /// A static S3 key (with IEUM_S3_SECRET_ACCESS_KEY) over the
+    /// environment's credentials.
+    #[arg(long, env = "IEUM_S3_ACCESS_KEY_ID", global = true)]
+    pub s3_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "IEUM_S3_SECRET_ACCESS_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -231,7 +266,9 @@ impl Settings {
             stomp_partial_frame_timeout_ms, stomp_connect_timeout_ms, ws_outbound_queue,
             ws_send_rate, ws_max_connections, max_message_chars, room_member_limit, room_member_limit_max,
             ws_write_timeout_ms, edit_window_secs, delete_window_secs, redis_prefix, node_id,
-            presence_ttl_secs, public_url, clamd_url, upload_max_bytes, upload_quota_bytes)
+            presence_ttl_secs, public_url, clamd_url, upload_max_bytes, upload_quota_bytes,
+            attachment_expiry_secs, upload_rate, s3_bucket, s3_endpoint, s3_region, s3_path_style,
+            s3_public_endpoint, s3_access_key_id, s3_secret_access_key)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -303,6 +340,12 @@ pub struct Config {
     pub public_url: String,
     /// `None`: no scanner, attachments are clean with `scan: skipped`.
     pub clamd: Option<ieum_clamd::ClamdAddress>,
+    /// `None`: files on the local disk.
+    pub s3: Option<ieum_objects::S3Config>,
+    /// `None`: attachments are kept until deleted.
+    pub attachment_expiry_secs: Option<u64>,
+    /// Uploads one user may begin per 10 minutes.
+    pub upload_rate: u32,
     /// `None`: the attachment policy's per-type limits.
     pub upload_max_bytes: Option<u64>,
     pub upload_quota_bytes: u64,
@@ -387,10 +430,33 @@ impl Config {
             ),
             None => None,
         };
+        let access_key = match (s.s3_access_key_id, s.s3_secret_access_key) {
+            (Some(id), Some(secret)) => Some(ieum_objects::AccessKey { id, secret }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "IEUM_S3_ACCESS_KEY_ID and IEUM_S3_SECRET_ACCESS_KEY go together".into(),
+                ));
+            }
+        };
+        let s3 = s
+            .s3_bucket
+            .filter(|bucket| !bucket.is_empty())
+            .map(|bucket| ieum_objects::S3Config {
+                access_key,
+                bucket,
+                endpoint: s.s3_endpoint.filter(|e| !e.is_empty()),
+                region: s.s3_region.unwrap_or_else(|| "us-east-1".to_owned()),
+                path_style: s.s3_path_style.unwrap_or(false),
+                public_endpoint: s.s3_public_endpoint.filter(|e| !e.is_empty()),
+            });
         Ok(Config {
             addr,
             public_url,
             clamd,
+            s3,
+            attachment_expiry_secs: s.attachment_expiry_secs.filter(|secs| *secs > 0),
+            upload_rate: positive("upload_rate", u64::from(s.upload_rate.unwrap_or(60)))? as u32,
             upload_max_bytes: match s.upload_max_bytes {
                 Some(max) => Some(positive("upload_max_bytes", max)?),
                 None => None,

@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod links;
 pub mod telemetry;
 mod views;
 pub mod wire;

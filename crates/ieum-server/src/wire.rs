@@ -3,6 +3,7 @@
 //! whose fixed shapes are here. Documented in docs/PROTOCOL.md.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use ieum_domain::attachment::ScanStatus;
 use ieum_domain::hub::{EventPayload, RoomEvent};
 use ieum_domain::message::{Message, MessageKind};
 use ieum_domain::room::Room;
@@ -10,7 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::views::{MessageJson, RoomJson};
+use crate::links::FileLinks;
+use crate::views::{FileJson, MessageJson, RoomJson};
 
 /// Wire shapes, used as the hub's cache slots.
 pub const SHAPE_NATIVE: u8 = 0;
@@ -61,8 +63,20 @@ impl<'a> From<&'a Message> for ContractAMessage<'a> {
     }
 }
 
+/// Contract B's `imageUrl`: an uploaded image's stable link (it answers
+/// 409 while the image is scanned), or the URL the client sent.
+fn contract_b_image_url(m: &Message, links: &FileLinks) -> Option<String> {
+    match &m.file {
+        Some(file) if file.is_downloadable() || file.scan == ScanStatus::Pending => {
+            Some(links.file(file.id))
+        }
+        Some(_) => None,
+        None => m.image_url.clone(),
+    }
+}
+
 /// Contract B's message, plus `seq` and `roomId`.
-pub fn contract_b_message(m: &Message) -> Value {
+pub fn contract_b_message(m: &Message, links: &FileLinks) -> Value {
     json!({
         "id": m.id,
         "senderId": m.sender_id,
@@ -70,7 +84,7 @@ pub fn contract_b_message(m: &Message) -> Value {
         "senderProfileImage": m.sender_image,
         "content": m.content,
         "type": m.kind.as_str(),
-        "imageUrl": m.image_url,
+        "imageUrl": contract_b_image_url(m, links),
         "isRead": m.read_at.is_some(),
         "readAt": m.read_at.as_ref().map(local_time),
         "createdAt": local_time(&m.created_at),
@@ -123,13 +137,22 @@ pub fn event_name(p: &EventPayload) -> &'static str {
         EventPayload::Reaction { .. } => "reaction",
         EventPayload::Pinned { .. } => "pinned",
         EventPayload::SessionRevoked { .. } => "session_revoked",
+        EventPayload::FileUpdated { .. } => "file_updated",
     }
 }
 
-fn native(event: &RoomEvent) -> Option<Value> {
+fn native(event: &RoomEvent, links: &FileLinks) -> Option<Value> {
     let room = &event.room_id;
     Some(match &event.payload {
-        EventPayload::Message(m) => serde_json::to_value(MessageJson::from(m)).ok()?,
+        EventPayload::Message(m) => serde_json::to_value(MessageJson::new(m, links)).ok()?,
+        EventPayload::FileUpdated {
+            message_id,
+            seq,
+            file,
+        } => json!({
+            "event": "FILE_UPDATED", "roomId": room, "messageId": message_id, "seq": seq,
+            "file": FileJson::new(file, links),
+        }),
         EventPayload::Read {
             user_id,
             seq,
@@ -208,9 +231,15 @@ fn native(event: &RoomEvent) -> Option<Value> {
     })
 }
 
-fn contract_b(event: &RoomEvent) -> Option<Value> {
+fn contract_b(event: &RoomEvent, links: &FileLinks) -> Option<Value> {
     Some(match &event.payload {
-        EventPayload::Message(m) if m.kind != MessageKind::System => contract_b_message(m),
+        EventPayload::Message(m) if m.kind != MessageKind::System => contract_b_message(m, links),
+        EventPayload::FileUpdated {
+            message_id, file, ..
+        } => json!({
+            "type": "FILE_UPDATED", "id": message_id, "scan": file.scan.as_str(),
+            "imageUrl": file.is_downloadable().then(|| links.file(file.id)),
+        }),
         EventPayload::Read {
             user_id,
             message_ids,
@@ -395,12 +424,12 @@ fn contract_c(event: &RoomEvent) -> Option<Value> {
 
 /// The body of a MESSAGE frame for a subscription of `shape`; empty when that
 /// shape does not carry this kind of event.
-pub fn event_body(shape: u8, event: &RoomEvent) -> Vec<u8> {
+pub fn event_body(shape: u8, event: &RoomEvent, links: &FileLinks) -> Vec<u8> {
     let value = match shape {
         SHAPE_A => contract_a(event),
-        SHAPE_B => contract_b(event),
+        SHAPE_B => contract_b(event, links),
         SHAPE_C => contract_c(event),
-        _ => native(event),
+        _ => native(event, links),
     };
     value
         .map(|v| v.to_string().into_bytes())

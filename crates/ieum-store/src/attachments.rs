@@ -65,6 +65,33 @@ fn signed(value: u64, column: &'static str) -> Result<i64, RowError> {
     i64::try_from(value).map_err(|_| RowError::OutOfRange { column, value })
 }
 
+/// The attachments these messages reference, by message id.
+pub(crate) async fn referenced_by(
+    store: &Store,
+    message_ids: &[Uuid],
+) -> DomainResult<Vec<(Uuid, Attachment)>> {
+    let db = store.connection();
+    let mut found = Vec::new();
+    for chunk in message_ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let rows = db
+            .query_all_raw(stmt(
+                db.get_database_backend(),
+                &format!("SELECT {COLUMNS} FROM attachments WHERE message_id IN ({marks})"),
+                chunk.iter().map(|id| (*id).into()).collect(),
+            ))
+            .await
+            .map_err(db_err)?;
+        for row in &rows {
+            let attachment = to_attachment(row)?;
+            if let Some(message_id) = attachment.message_id {
+                found.push((message_id, attachment));
+            }
+        }
+    }
+    Ok(found)
+}
+
 fn to_attachment(row: &QueryResult) -> Result<Attachment, RowError> {
     let state: String = get(row, "state")?;
     let scan: String = get(row, "scan")?;
@@ -217,6 +244,15 @@ impl AttachmentRepository for SqlAttachments {
             )
             .await?;
         Ok(written == 1)
+    }
+
+    async fn release(&self, id: Uuid, message_id: Uuid) -> DomainResult<()> {
+        self.exec(
+            "UPDATE attachments SET message_id = NULL WHERE id = ? AND message_id = ?",
+            vec![id.into(), message_id.into()],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn awaiting_scan(&self, limit: u32) -> DomainResult<Vec<Attachment>> {

@@ -4,6 +4,7 @@
 //! * [`SqliteFile`]: a fresh SQLite file per test, removed afterwards.
 //! * [`TestDb`]: either, so one test body runs on both backends ([`both_backends!`]).
 //! * [`redis_url`] and [`RedisPrefix`]: a Redis key prefix per test.
+//! * [`S3Bucket`]: a bucket of the test S3 server (s3s-fs) per test.
 //!
 //! URLs come from `TEST_DATABASE_URL` and `TEST_REDIS_URL`, defaulting to the local
 //! services. A service that cannot be reached fails the test with a message that says
@@ -207,6 +208,76 @@ impl RedisPrefix {
 impl Default for RedisPrefix {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A bucket of the suite's S3-compatible server, made for one test and
+/// removed with everything in it when this value drops. The server is
+/// s3s-fs (started by scripts/test), whose buckets are directories of its
+/// root: `TEST_S3_ROOT`. `TEST_S3_ENDPOINT`, `TEST_S3_ACCESS_KEY` and
+/// `TEST_S3_SECRET_KEY` say how to reach it.
+#[derive(Debug)]
+pub struct S3Bucket {
+    pub name: String,
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    dir: PathBuf,
+}
+
+impl S3Bucket {
+    pub fn create() -> Self {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let endpoint = var("TEST_S3_ENDPOINT", "http://127.0.0.1:8014");
+        let root = PathBuf::from(var("TEST_S3_ROOT", "/tmp/ieum-s3/data"));
+        let authority = endpoint.trim_start_matches("http://").to_owned();
+        if std::net::TcpStream::connect(&authority).is_err() || !root.is_dir() {
+            panic!(
+                "no S3-compatible server at {endpoint} with its root at {}: run scripts/test, \
+                 which builds and starts s3s-fs, or set TEST_S3_ENDPOINT and TEST_S3_ROOT. \
+                 S3 tests are never skipped.",
+                root.display()
+            );
+        }
+        let name = format!("ieum-test-{}", Uuid::new_v4().simple());
+        let dir = root.join(&name);
+        std::fs::create_dir(&dir).expect("create the bucket's directory");
+        Self {
+            name,
+            endpoint,
+            access_key: var("TEST_S3_ACCESS_KEY", "ieum-test-key"),
+            secret_key: var("TEST_S3_SECRET_KEY", "ieum-test-secret-not-a-secret"),
+            dir,
+        }
+    }
+
+    /// Objects in the bucket (files under its directory, s3s-fs's own
+    /// bookkeeping aside).
+    pub fn object_count(&self) -> usize {
+        fn walk(dir: &std::path::Path) -> usize {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+                .map(|entry| {
+                    if entry.path().is_dir() {
+                        walk(&entry.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        }
+        walk(&self.dir)
+    }
+}
+
+impl Drop for S3Bucket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -105,6 +105,14 @@ impl AttachmentService {
         rendition: Rendition,
     ) -> DomainResult<PresignedRequest> {
         let attachment = self.get(who, id).await?;
+        self.presign_download(attachment, rendition).await
+    }
+
+    async fn presign_download(
+        &self,
+        attachment: Attachment,
+        rendition: Rendition,
+    ) -> DomainResult<PresignedRequest> {
         let now = self.clock.now();
         match attachment.state {
             AttachmentState::Clean if !attachment.is_past_expiry(now) => {}
@@ -159,6 +167,28 @@ impl AttachmentService {
         }
         attachment.message_id = Some(message_id);
         Ok(attachment)
+    }
+
+    /// Frees an attachment taken by [`Self::attach`] for a message whose
+    /// store failed, so the send may be retried.
+    pub async fn release(&self, id: Uuid, message_id: Uuid) -> DomainResult<()> {
+        self.attachments.release(id, message_id).await
+    }
+
+    /// A presigned GET for a holder of a stable link to the file (one the
+    /// server signed for a member, see the server's links): no membership is
+    /// asked, the rest is [`Self::download`]'s rule.
+    pub async fn download_linked(
+        &self,
+        id: Uuid,
+        rendition: Rendition,
+    ) -> DomainResult<PresignedRequest> {
+        let attachment = self
+            .attachments
+            .find(id)
+            .await?
+            .ok_or_else(named::attachment_not_found)?;
+        self.presign_download(attachment, rendition).await
     }
 
     /// The attachment, if `who` is an active member of its room; otherwise

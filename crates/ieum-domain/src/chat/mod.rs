@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::attachments::AttachmentService;
 use crate::auth::Principal;
 use crate::error::DomainResult;
 use chrono::{DateTime, Utc};
@@ -122,6 +123,9 @@ pub struct ChatService {
     policy: MessagePolicy,
     expiry_wake: tokio::sync::Notify,
     limiter: Arc<Limiter>,
+    /// IMAGE and FILE messages' uploads; `None`: sends with an attachment
+    /// are refused.
+    attachments: Option<Arc<AttachmentService>>,
 }
 
 /// How long a typing indicator lasts unless renewed; clients renew at most
@@ -170,7 +174,14 @@ impl ChatService {
             policy,
             expiry_wake: tokio::sync::Notify::new(),
             limiter: Arc::new(Limiter::in_memory()),
+            attachments: None,
         }
+    }
+
+    /// Lets IMAGE and FILE messages reference uploads.
+    pub fn with_attachments(mut self, attachments: Arc<AttachmentService>) -> Self {
+        self.attachments = Some(attachments);
+        self
     }
 
     /// Uses these rate limits (shared by every node with Redis).

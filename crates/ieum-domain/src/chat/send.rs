@@ -5,13 +5,23 @@ use uuid::Uuid;
 use crate::error::DomainResult;
 use chrono::Duration;
 
+use crate::attachment::Attachment;
 use crate::error::DomainError;
-use crate::hub::RoomEvent;
-use crate::message::{Appended, MessageKind, NewMessage, SendMessage};
+use crate::hub::{EventPayload, RoomEvent};
+use crate::message::{Appended, Message, MessageFile, MessageKind, NewMessage, SendMessage};
 use crate::room::RoomKind;
 use crate::rooms::Entry;
 
 use super::{ChatService, Sender};
+
+/// How a send took its attachment. One lives for one send: the size of
+/// the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Claim {
+    Taken(Attachment),
+    /// The attachment went with this earlier send of the same message.
+    Retry(Message),
+}
 
 impl ChatService {
     /// Checks the sender may write, stores the message (its seq assigned in the
@@ -70,13 +80,31 @@ impl ChatService {
             None => None,
         };
         let mentions = self.resolve_mentions(room_id, &content).await?;
+        let id = Uuid::now_v7();
+        let attachment = match req.attachment_id {
+            None => None,
+            Some(attachment_id) => {
+                match self
+                    .claim_attachment(sender, room_id, attachment_id, (id, kind), &client_msg_id)
+                    .await?
+                {
+                    Claim::Taken(attachment) => Some(attachment),
+                    Claim::Retry(message) => {
+                        return Ok(Appended {
+                            message,
+                            duplicate: true,
+                        });
+                    }
+                }
+            }
+        };
         let appended = self
             .messages
             .append(NewMessage {
                 parent_id: req.parent_id,
                 expires_at,
                 mentions,
-                id: Uuid::now_v7(),
+                id,
                 room_id: room_id.to_owned(),
                 sender_id: sender.id,
                 sender_username: sender.username.clone(),
@@ -85,10 +113,27 @@ impl ChatService {
                 kind,
                 content,
                 image_url,
-                client_msg_id,
+                client_msg_id: client_msg_id.clone(),
                 created_at: now,
             })
-            .await?;
+            .await;
+        let mut appended = match (appended, &attachment) {
+            (Ok(appended), _) => appended,
+            (Err(error), Some(attachment)) => {
+                self.release_attachment(attachment.id, id).await;
+                return Err(error);
+            }
+            (Err(error), None) => return Err(error),
+        };
+        if let Some(attachment) = &attachment {
+            if appended.message.id == id {
+                appended.message.file = Some(MessageFile::from(attachment));
+            } else {
+                // A retry of an earlier send (same client message id) that
+                // carried another file: this claim is not needed.
+                self.release_attachment(attachment.id, id).await;
+            }
+        }
         if expires_at.is_some() {
             self.expiry_wake.notify_one();
         }
@@ -98,6 +143,79 @@ impl ChatService {
             .publish(RoomEvent::message(appended.message.clone()))
             .await;
         Ok(appended)
+    }
+
+    /// Takes the attachment for message `id`. A retry of a send that took it
+    /// already (same sender, same client message id) answers that message.
+    async fn claim_attachment(
+        &self,
+        sender: &Sender,
+        room_id: &str,
+        attachment_id: Uuid,
+        (id, kind): (Uuid, MessageKind),
+        client_msg_id: &Option<String>,
+    ) -> DomainResult<Claim> {
+        let Some(attachments) = &self.attachments else {
+            return Err(DomainError::invalid(
+                "attachments_unavailable",
+                "this server takes no attachments",
+            ));
+        };
+        let who = sender.principal();
+        match attachments
+            .attach(&who, room_id, attachment_id, id, kind)
+            .await
+        {
+            Ok(attachment) => Ok(Claim::Taken(attachment)),
+            Err(error) if error.code() == "attachment_in_use" => {
+                let taken_by = attachments.get(&who, attachment_id).await?.message_id;
+                match taken_by {
+                    Some(message_id) => match self.messages.find(message_id).await? {
+                        Some(message)
+                            if message.sender_id == sender.id
+                                && client_msg_id.is_some()
+                                && message.client_msg_id == *client_msg_id =>
+                        {
+                            Ok(Claim::Retry(message))
+                        }
+                        _ => Err(error),
+                    },
+                    None => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn release_attachment(&self, attachment_id: Uuid, message_id: Uuid) {
+        if let Some(attachments) = &self.attachments
+            && let Err(error) = attachments.release(attachment_id, message_id).await
+        {
+            tracing::warn!(attachment = %attachment_id, error = %error, "releasing an attachment failed");
+        }
+    }
+
+    /// Tells the room that an IMAGE or FILE message's file changed (its scan
+    /// ended, it expired). An attachment no message took tells no one.
+    pub async fn file_changed(&self, attachment: &Attachment) -> DomainResult<()> {
+        let Some(message_id) = attachment.message_id else {
+            return Ok(());
+        };
+        let Some(message) = self.messages.find(message_id).await? else {
+            return Ok(());
+        };
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                message.room_id.clone(),
+                EventPayload::FileUpdated {
+                    message_id,
+                    seq: message.seq,
+                    file: Box::new(MessageFile::from(attachment)),
+                },
+                None,
+            ))
+            .await;
+        Ok(())
     }
 
     /// `@username` mentions of the room's members.

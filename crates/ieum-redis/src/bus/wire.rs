@@ -40,8 +40,9 @@ use uuid::Uuid;
 
 /// The domain's types, under one name so the mirrors can take theirs.
 mod domain {
+    pub(super) use ieum_domain::attachment::{AttachmentState, ScanStatus};
     pub(super) use ieum_domain::hub::EventPayload;
-    pub(super) use ieum_domain::message::{Message, MessageKind, ReactionCount};
+    pub(super) use ieum_domain::message::{Message, MessageFile, MessageKind, ReactionCount};
     pub(super) use ieum_domain::room::{HistoryVisibility, PinPolicy, Room, RoomKind, Visibility};
 }
 
@@ -57,7 +58,7 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) const PASSWORD_HASH_STAND_IN: &str = "(hash not shared across nodes)";
 
 /// Every payload variant's name on the wire.
-pub(crate) const KINDS: [&str; 14] = [
+pub(crate) const KINDS: [&str; 15] = [
     "message",
     "read",
     "delivered",
@@ -72,6 +73,7 @@ pub(crate) const KINDS: [&str; 14] = [
     "reaction",
     "pinned",
     "session_revoked",
+    "file_updated",
 ];
 
 fn before_versioning() -> u32 {
@@ -161,6 +163,13 @@ pub(crate) enum Payload {
     SessionRevoked {
         family_id: Uuid,
     },
+    /// Added after v1 as a new kind: older nodes drop it (their members see
+    /// the file's new state on their next history read).
+    FileUpdated {
+        message_id: Uuid,
+        seq: i64,
+        file: MessageFile,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -211,6 +220,45 @@ pub(crate) struct Message {
     pub mentions: Vec<Uuid>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionCount>,
+    /// Added after v1, optional: older nodes deliver the message without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<MessageFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MessageFile {
+    pub id: Uuid,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub scan: ScanStatus,
+    pub state: AttachmentState,
+    pub is_image: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ScanStatus {
+    Pending,
+    Clean,
+    Skipped,
+    Infected,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AttachmentState {
+    Pending,
+    Scanning,
+    Clean,
+    Infected,
+    Failed,
+    Expired,
+    Deleted,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

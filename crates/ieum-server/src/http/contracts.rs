@@ -119,7 +119,10 @@ async fn couple_history(
         .last()
         .map(|m| m.seq)
         .filter(|s| *s > 1 && messages.len() as u32 == size);
-    let items: Vec<Value> = messages.iter().map(contract_b_message).collect();
+    let items: Vec<Value> = messages
+        .iter()
+        .map(|m| contract_b_message(m, &state.links))
+        .collect();
     Ok(HttpResponse::Ok()
         .json(json!({ "messages": items, "nextCursor": next, "hasNext": next.is_some() })))
 }

@@ -15,8 +15,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use futures_util::StreamExt;
-use ieum_domain::attachment::{Disposition, TransferMethod};
-use ieum_objects::{TokenError, TransferError};
+use ieum_domain::attachment::TransferMethod;
+use ieum_objects::{TokenError, TransferError, content_disposition};
 
 use crate::app::AppState;
 use crate::http::errors::problem_response;
@@ -243,34 +243,6 @@ fn content_length(req: &HttpRequest) -> Option<u64> {
         .ok()
 }
 
-/// `inline` or `attachment` with the file name: an ASCII fallback in
-/// `filename` and the exact name in `filename*` (RFC 6266).
-fn content_disposition(disposition: Disposition, file_name: &str) -> String {
-    let kind = match disposition {
-        Disposition::Inline => "inline",
-        Disposition::Attachment => "attachment",
-    };
-    let fallback: String = file_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for byte in file_name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
 /// The status and code of a refused transfer, as problem+json.
 fn transfer_problem(error: &TransferError) -> HttpResponse {
     let (status, code) = match error {
@@ -328,13 +300,5 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,4-5", 10), Range::Whole);
         assert_eq!(parse_range("bytes=5-2", 10), Range::Whole);
         assert_eq!(parse_range("items=0-1", 10), Range::Whole);
-    }
-
-    #[test]
-    fn the_file_name_is_quoted_safely() {
-        assert_eq!(
-            content_disposition(Disposition::Inline, "a\"b 사진.png"),
-            "inline; filename=\"a_b __.png\"; filename*=UTF-8''a%22b%20%EC%82%AC%EC%A7%84.png"
-        );
     }
 }

@@ -80,6 +80,10 @@ pub async fn native_history(
         .chat
         .history_page(&who.0, &room_id, Entry::MembersOnly, params.query(0))
         .await?;
-    let messages: Vec<_> = page.messages.iter().map(MessageJson::from).collect();
+    let messages: Vec<_> = page
+        .messages
+        .iter()
+        .map(|m| MessageJson::new(m, &state.links))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "messages": messages, "hasMore": page.has_more })))
 }

@@ -127,7 +127,7 @@ async fn edit(
         .chat
         .edit(&who.0, &id, msg, body.into_inner().content)
         .await?;
-    Ok(HttpResponse::Ok().json(MessageJson::from(&message)))
+    Ok(HttpResponse::Ok().json(MessageJson::new(&message, &state.links)))
 }
 
 async fn delete(
@@ -171,8 +171,11 @@ async fn thread(
         .chat
         .thread(&who.0, &id, msg, q.after, q.limit)
         .await?;
-    let replies: Vec<_> = replies.iter().map(MessageJson::from).collect();
-    let parent = MessageJson::from(&parent);
+    let replies: Vec<_> = replies
+        .iter()
+        .map(|m| MessageJson::new(m, &state.links))
+        .collect();
+    let parent = MessageJson::new(&parent, &state.links);
     Ok(HttpResponse::Ok().json(json!({ "parent": parent, "replies": replies })))
 }
 
@@ -231,7 +234,7 @@ async fn pins(
     let items: Vec<_> = pins
         .iter()
         .map(|(message, by, at)| {
-            json!({ "message": MessageJson::from(message), "pinnedBy": by, "pinnedAt": rfc3339(at) })
+            json!({ "message": MessageJson::new(message, &state.links), "pinnedBy": by, "pinnedAt": rfc3339(at) })
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "pins": items })))
@@ -300,6 +303,9 @@ async fn search(
                 m.id
             )
         });
-    let messages: Vec<_> = found.iter().map(MessageJson::from).collect();
+    let messages: Vec<_> = found
+        .iter()
+        .map(|m| MessageJson::new(m, &state.links))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "messages": messages, "nextCursor": next })))
 }

@@ -1,14 +1,13 @@
 //! Uploads and attachments: `POST /api/uploads` begins one (a presigned PUT),
 //! `POST /api/uploads/{id}/complete` checks the bytes, `GET
-//! /api/attachments/{id}` answers the attachment with fresh presigned GETs.
+//! /api/attachments/{id}` answers the attachment with its stable links, and
+//! `GET /media/{id}/{rendition}` turns a link into a fresh presigned GET.
 //! The bytes themselves go to the object store (for the embedded store,
 //! `crate::http::files`).
 
 use actix_web::{HttpResponse, web};
-use ieum_domain::attachment::{Attachment, AttachmentState, Rendition, ThumbnailSize};
+use ieum_domain::attachment::{Attachment, AttachmentState, ThumbnailSize};
 use ieum_domain::attachments::UploadRequest;
-use ieum_domain::auth::Principal;
-use ieum_domain::error::DomainResult;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -20,7 +19,38 @@ use crate::views::{AttachmentJson, AttachmentUrls, UploadJson};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/uploads", web::post().to(begin))
         .route("/api/uploads/{id}/complete", web::post().to(complete))
-        .route("/api/attachments/{id}", web::get().to(get));
+        .route("/api/attachments/{id}", web::get().to(get))
+        .route("/media/{id}/{rendition}", web::get().to(media));
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    #[serde(default)]
+    sig: String,
+}
+
+/// A stable file link ([`crate::links`]): a `302` to a fresh presigned GET
+/// while the file may be served; `410 expired` after its expiry, `409
+/// not_clean` while it is scanned or once it was found infected, `404` for
+/// a link this server did not sign. The redirect may be cached briefly.
+async fn media(
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+    query: web::Query<MediaQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, rendition) = path.into_inner();
+    let Some(rendition) = state.links.verify(id, &rendition, &query.sig) else {
+        return Err(ieum_domain::error::named::attachment_not_found().into());
+    };
+    let download = state.attachments.download_linked(id, rendition).await?;
+    let lifetime = (download.expires_at - chrono::Utc::now()).num_seconds();
+    Ok(HttpResponse::Found()
+        .insert_header((actix_web::http::header::LOCATION, download.url))
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            format!("private, max-age={}", (lifetime / 2).clamp(0, 300)),
+        ))
+        .finish())
 }
 
 #[derive(Deserialize)]
@@ -59,8 +89,7 @@ async fn complete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let attachment = state.attachments.complete(&who.0, id.into_inner()).await?;
-    let urls = urls(&state, &who.0, &attachment).await?;
-    Ok(HttpResponse::Ok().json(AttachmentJson::new(&attachment, urls)))
+    Ok(HttpResponse::Ok().json(AttachmentJson::new(&attachment, urls(&state, &attachment))))
 }
 
 async fn get(
@@ -69,41 +98,30 @@ async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let attachment = state.attachments.get(&who.0, id.into_inner()).await?;
-    let urls = urls(&state, &who.0, &attachment).await?;
-    Ok(HttpResponse::Ok().json(AttachmentJson::new(&attachment, urls)))
+    Ok(HttpResponse::Ok().json(AttachmentJson::new(&attachment, urls(&state, &attachment))))
 }
 
-/// Fresh presigned GETs while the attachment is clean; none otherwise.
-async fn urls(
-    state: &AppState,
-    who: &Principal,
-    attachment: &Attachment,
-) -> DomainResult<AttachmentUrls> {
-    if attachment.state != AttachmentState::Clean {
-        return Ok(AttachmentUrls::default());
-    }
-    let download = |rendition| state.attachments.download(who, attachment.id, rendition);
-    let file = match download(Rendition::File).await {
-        Ok(request) => request.url,
-        // Expired between the read and now: the view says so without URLs.
-        Err(error) if error.code() == "expired" => return Ok(AttachmentUrls::default()),
-        Err(error) => return Err(error),
-    };
+/// The stable links while the attachment may be served; none otherwise.
+/// An image's `imageUrl` (contract B sends it back in its IMAGE message)
+/// is there from the upload on: it answers 409 until the scan ends.
+fn urls(state: &AppState, attachment: &Attachment) -> AttachmentUrls {
+    let links = &state.links;
+    let image = attachment.is_image()
+        && matches!(
+            attachment.state,
+            AttachmentState::Scanning | AttachmentState::Clean
+        );
     let mut urls = AttachmentUrls {
-        file: Some(file),
+        image: image.then(|| links.file(attachment.id)),
         ..AttachmentUrls::default()
     };
-    if attachment.is_image() {
-        urls.thumbnail_small = Some(
-            download(Rendition::Thumbnail(ThumbnailSize::Small))
-                .await?
-                .url,
-        );
-        urls.thumbnail_large = Some(
-            download(Rendition::Thumbnail(ThumbnailSize::Large))
-                .await?
-                .url,
-        );
+    if attachment.state == AttachmentState::Clean && !attachment.is_past_expiry(chrono::Utc::now())
+    {
+        urls.file = Some(links.file(attachment.id));
+        if attachment.is_image() {
+            urls.thumbnail_small = Some(links.thumbnail(attachment.id, ThumbnailSize::Small));
+            urls.thumbnail_large = Some(links.thumbnail(attachment.id, ThumbnailSize::Large));
+        }
     }
-    Ok(urls)
+    urls
 }

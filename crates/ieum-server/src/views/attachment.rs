@@ -37,7 +37,8 @@ impl<'a> From<&'a UploadStarted> for UploadJson<'a> {
 }
 
 /// An attachment (`POST /api/uploads/{id}/complete`, `GET /api/attachments/{id}`).
-/// The URLs are presigned GETs, present only while the file may be served.
+/// The URLs are stable links (`crate::links`), present only while the file
+/// may be served; `imageUrl` is an image's link from the upload on.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AttachmentJson<'a> {
@@ -62,11 +63,15 @@ pub(crate) struct AttachmentJson<'a> {
     /// The 1280-pixel thumbnail (JPEG).
     #[serde(skip_serializing_if = "Option::is_none")]
     thumbnail_large_url: Option<String>,
+    /// An image's link, for contract B's IMAGE message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<String>,
 }
 
-/// The presigned downloads an attachment view carries.
+/// The links an attachment view carries.
 #[derive(Default)]
 pub(crate) struct AttachmentUrls {
+    pub image: Option<String>,
     pub file: Option<String>,
     pub thumbnail_small: Option<String>,
     pub thumbnail_large: Option<String>,
@@ -94,6 +99,7 @@ impl<'a> AttachmentJson<'a> {
             url: urls.file,
             thumbnail_url: urls.thumbnail_small,
             thumbnail_large_url: urls.thumbnail_large,
+            image_url: urls.image,
         }
     }
 }

@@ -2,9 +2,11 @@
 //! pins, and the `/topic/rooms/{id}` MESSAGE body.
 
 use chrono::{DateTime, Utc};
-use ieum_domain::message::{Message, MessagePreview, ReactionCount};
+use ieum_domain::message::{Message, MessageFile, MessagePreview, ReactionCount};
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::links::FileLinks;
 
 /// A stored message. `reactions` is absent when there are none (live
 /// deliveries never carry any); every other field is always present, `null`
@@ -36,11 +38,19 @@ pub(crate) struct MessageJson<'a> {
     mentions: &'a [Uuid],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reactions: Vec<ReactionJson<'a>>,
+    /// IMAGE and FILE messages' file; absent on other messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<FileJson<'a>>,
 }
 
-impl<'a> From<&'a Message> for MessageJson<'a> {
-    fn from(message: &'a Message) -> Self {
+impl<'a> MessageJson<'a> {
+    pub(crate) fn new(message: &'a Message, links: &FileLinks) -> Self {
         Self {
+            file: message
+                .file
+                .as_ref()
+                .filter(|_| !message.deleted)
+                .map(|file| FileJson::new(file, links)),
             id: message.id,
             room_id: &message.room_id,
             seq: message.seq,
@@ -62,6 +72,48 @@ impl<'a> From<&'a Message> for MessageJson<'a> {
             expires_at: message.expires_at,
             mentions: &message.mentions,
             reactions: message.reactions.iter().map(ReactionJson::from).collect(),
+        }
+    }
+}
+
+/// The file of an IMAGE or FILE message. The URLs are stable links
+/// ([`crate::links`]), present only while the file may be downloaded.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FileJson<'a> {
+    id: Uuid,
+    name: &'a str,
+    size: u64,
+    content_type: &'a str,
+    width: Option<u32>,
+    height: Option<u32>,
+    /// `pending`, `clean`, `skipped` (no scanner), `infected`, `failed`.
+    scan: &'static str,
+    /// The attachment's state: `clean` files are served; `expired` ones
+    /// are gone.
+    state: &'static str,
+    url: Option<String>,
+    /// The 320-pixel JPEG thumbnail of an image.
+    thumbnail_url: Option<String>,
+    /// The 1280-pixel JPEG thumbnail of an image.
+    thumbnail_large_url: Option<String>,
+}
+
+impl<'a> FileJson<'a> {
+    pub(crate) fn new(file: &'a MessageFile, links: &FileLinks) -> Self {
+        let links = links.for_file(file);
+        Self {
+            id: file.id,
+            name: &file.name,
+            size: file.size,
+            content_type: &file.content_type,
+            width: file.width,
+            height: file.height,
+            scan: file.scan.as_str(),
+            state: file.state.as_str(),
+            url: links.file,
+            thumbnail_url: links.thumbnail,
+            thumbnail_large_url: links.thumbnail_large,
         }
     }
 }

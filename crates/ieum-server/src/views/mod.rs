@@ -15,7 +15,7 @@ mod user;
 mod tests;
 
 pub(crate) use attachment::{AttachmentJson, AttachmentUrls, UploadJson};
-pub(crate) use message::{MessageJson, ReactionJson};
+pub(crate) use message::{FileJson, MessageJson, ReactionJson};
 pub(crate) use room::{
     HistoryVisibilityName, MemberJson, PinPolicyName, RoleName, RoomJson, RoomSummaryJson,
     VisibilityName,

@@ -2,7 +2,8 @@
 //! wire. Field names, enum casing, `null` against absent.
 
 use chrono::{DateTime, TimeZone, Utc};
-use ieum_domain::message::{Message, MessageKind, MessagePreview, ReactionCount};
+use ieum_domain::attachment::{AttachmentState, ScanStatus};
+use ieum_domain::message::{Message, MessageFile, MessageKind, MessagePreview, ReactionCount};
 use ieum_domain::room::{
     HistoryVisibility, PinPolicy, Role, Room, RoomKind, RoomSummary, Visibility,
 };
@@ -14,6 +15,10 @@ use super::*;
 fn at(millis: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 6, 10, 0).unwrap()
         + chrono::Duration::milliseconds(millis.into())
+}
+
+fn links() -> crate::links::FileLinks {
+    crate::links::FileLinks::new("https://chat.example", b"a test secret of enough length!!")
 }
 
 fn message() -> Message {
@@ -28,6 +33,7 @@ fn message() -> Message {
         kind: MessageKind::Text,
         content: "hi @bob".into(),
         image_url: None,
+        file: None,
         client_msg_id: Some("c-1".into()),
         created_at: at(456),
         read_at: None,
@@ -70,7 +76,7 @@ fn to_json(view: impl serde::Serialize) -> Value {
 #[test]
 fn a_message_has_its_camel_case_fields_and_an_upper_case_type() {
     assert_eq!(
-        to_json(MessageJson::from(&message())),
+        to_json(MessageJson::new(&message(), &links())),
         json!({
             "id": "00000000-0000-0000-0000-000000000010",
             "roomId": "room-1",
@@ -105,7 +111,7 @@ fn reactions_appear_only_when_a_message_has_some() {
         user_ids: vec![Uuid::from_u128(0x20)],
     });
     assert_eq!(
-        to_json(MessageJson::from(&message))["reactions"],
+        to_json(MessageJson::new(&message, &links()))["reactions"],
         json!([{ "emoji": "👍", "count": 1, "userIds": ["00000000-0000-0000-0000-000000000020"] }])
     );
 }
@@ -185,6 +191,7 @@ fn a_room_event_carries_the_room_with_has_password_and_without_secrets() {
             ieum_domain::hub::EventPayload::RoomUpdated(Box::new(room.clone())),
             None,
         ),
+        &links(),
     );
     let event: Value = serde_json::from_slice(&event).unwrap();
     let with_flag = to_json(RoomJson::from(&room));
@@ -227,4 +234,73 @@ fn request_bodies_name_the_room_enums_as_the_views_do() {
             policy
         );
     }
+}
+
+fn file(state: AttachmentState, scan: ScanStatus) -> MessageFile {
+    MessageFile {
+        id: Uuid::from_u128(0x30),
+        name: "cat.png".into(),
+        size: 1234,
+        content_type: "image/png".into(),
+        width: Some(640),
+        height: Some(480),
+        scan,
+        state,
+        is_image: true,
+    }
+}
+
+#[test]
+fn a_clean_file_carries_stable_links_and_a_pending_or_infected_one_none() {
+    let with = |file| Message {
+        kind: MessageKind::Image,
+        file: Some(file),
+        ..message()
+    };
+    let clean = to_json(MessageJson::new(
+        &with(file(AttachmentState::Clean, ScanStatus::Clean)),
+        &links(),
+    ));
+    let id = "00000000-0000-0000-0000-000000000030";
+    assert_eq!(clean["file"]["scan"], "clean");
+    assert_eq!(clean["file"]["width"], 640);
+    let url = clean["file"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("https://chat.example/media/{id}/file?sig=")));
+    let thumb = clean["file"]["thumbnailUrl"].as_str().unwrap();
+    assert!(thumb.starts_with(&format!("https://chat.example/media/{id}/thumb-320?sig=")));
+    for (state, scan) in [
+        (AttachmentState::Scanning, ScanStatus::Pending),
+        (AttachmentState::Infected, ScanStatus::Infected),
+        (AttachmentState::Expired, ScanStatus::Clean),
+    ] {
+        let view = to_json(MessageJson::new(&with(file(state, scan)), &links()));
+        assert_eq!(view["file"]["scan"], scan.as_str());
+        assert_eq!(view["file"]["state"], state.as_str());
+        assert_eq!(view["file"]["url"], Value::Null);
+        assert_eq!(view["file"]["thumbnailUrl"], Value::Null);
+    }
+    assert!(
+        to_json(MessageJson::new(&message(), &links()))
+            .get("file")
+            .is_none()
+    );
+}
+
+#[test]
+fn contract_b_gives_an_uploaded_image_its_link_until_it_is_found_infected() {
+    let with = |state, scan| Message {
+        kind: MessageKind::Image,
+        file: Some(file(state, scan)),
+        ..message()
+    };
+    let scanning = crate::wire::contract_b_message(
+        &with(AttachmentState::Scanning, ScanStatus::Pending),
+        &links(),
+    );
+    assert!(scanning["imageUrl"].as_str().unwrap().contains("/media/"));
+    let infected = crate::wire::contract_b_message(
+        &with(AttachmentState::Infected, ScanStatus::Infected),
+        &links(),
+    );
+    assert_eq!(infected["imageUrl"], Value::Null);
 }

@@ -327,7 +327,7 @@ impl Conn {
         let Some(prefix) = self.prefixes.get(sub_id) else {
             return Ok(());
         };
-        match event_frame(prefix, shape, event) {
+        match event_frame(prefix, shape, event, &self.state.links) {
             Some(text) => self.write_text(text).await,
             None => Ok(()), // this shape does not carry this kind of event
         }

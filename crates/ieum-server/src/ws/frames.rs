@@ -6,6 +6,7 @@ use ieum_domain::hub::{EventPayload, RoomEvent};
 use ieum_stomp::{Command, Frame, encode_header_value};
 use serde_json::json;
 
+use crate::links::FileLinks;
 use crate::wire::{event_body, event_name};
 
 /// "MESSAGE\ndestination:..\nsubscription:..\n", escaped once per subscription.
@@ -19,8 +20,13 @@ pub fn message_prefix(destination: &str, subscription: &str) -> String {
 
 /// A MESSAGE frame for `event` in `shape`, or `None` when the shape carries no
 /// such event.
-pub fn event_frame(prefix: &str, shape: u8, event: &RoomEvent) -> Option<String> {
-    let body = event.wire(shape as usize, |e| event_body(shape, e));
+pub fn event_frame(
+    prefix: &str,
+    shape: u8,
+    event: &RoomEvent,
+    links: &FileLinks,
+) -> Option<String> {
+    let body = event.wire(shape as usize, |e| event_body(shape, e, links));
     if body.is_empty() {
         return None;
     }

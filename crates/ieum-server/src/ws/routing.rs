@@ -84,6 +84,7 @@ struct NativeSend {
     #[serde(default)]
     content: String,
     image_url: Option<String>,
+    attachment_id: Option<uuid::Uuid>,
     client_msg_id: Option<String>,
 }
 
@@ -129,6 +130,9 @@ struct CoupleSend {
     content: String,
     image_url: Option<String>,
     temp_id: Option<String>,
+    /// ieum's own: the upload, when the client knows it (else read from
+    /// an `imageUrl` that is one of ieum's file links).
+    attachment_id: Option<uuid::Uuid>,
 }
 
 #[derive(Deserialize, Default)]
@@ -184,6 +188,7 @@ pub fn parse_send(
                 kind: None,
                 content: b.message,
                 image_url: None,
+                attachment_id: None,
                 client_msg_id: header_cmid,
             },
         });
@@ -213,6 +218,7 @@ pub fn parse_send(
                 kind: None,
                 content: c.message,
                 image_url: None,
+                attachment_id: None,
                 client_msg_id: header_cmid,
             },
         });
@@ -229,6 +235,7 @@ pub fn parse_send(
                     kind: parse_kind(b.kind.as_deref())?,
                     content: b.content,
                     image_url: b.image_url,
+                    attachment_id: b.attachment_id,
                     client_msg_id: b.client_msg_id.or(header_cmid),
                 },
             });
@@ -263,6 +270,12 @@ pub fn parse_send(
         }
         if !rest.contains('/') {
             let b: CoupleSend = object_body(body)?;
+            // The `imageUrl` an upload answered names the attachment: the
+            // message takes the file, not the URL.
+            let attachment_id = b
+                .attachment_id
+                .or_else(|| b.image_url.as_deref().and_then(crate::links::attachment_in));
+            let image_url = b.image_url.filter(|_| attachment_id.is_none());
             return Ok(Command::Message {
                 room_id: rest.to_owned(),
                 entry: Entry::MembersOnly,
@@ -271,7 +284,8 @@ pub fn parse_send(
                     ttl_seconds: None,
                     kind: parse_kind(b.kind.as_deref())?,
                     content: b.content,
-                    image_url: b.image_url,
+                    image_url,
+                    attachment_id,
                     client_msg_id: b.temp_id.or(header_cmid),
                 },
             });

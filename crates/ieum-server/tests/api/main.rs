@@ -6,6 +6,7 @@ mod auth_http;
 mod binary;
 mod common;
 mod conversations;
+mod files;
 mod hardening;
 mod lifecycle;
 mod multinode;

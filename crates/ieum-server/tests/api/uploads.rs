@@ -12,54 +12,59 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// A plain HTTP/1.1 answer: status, headers (lower-case names) and body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
-/// Sends `body` with exactly these headers over a fresh TCP connection, as
-/// any HTTP client would to a presigned URL (no bearer token).
-async fn raw(
-    server: &TestServer,
+/// Sends `body` with exactly these headers over a fresh TCP connection to
+/// the URL's host, as any HTTP client would to a presigned URL or a file
+/// link (no bearer token).
+pub(crate) async fn raw(
     method: &str,
     url: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> Answer {
-    // The URL names the configured public address; the test server listens
-    // on its own port, so only the path is kept.
-    let path = url[url.find("/files/").expect("a /files/ URL")..].to_owned();
-    let head = headers
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut head = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect::<String>();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{head}Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let addr = server.addr;
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n{head}\r\n");
+    let authority = authority.to_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let mut stream = std::net::TcpStream::connect(&authority).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
-        stream.write_all(&body).unwrap();
+        // A server may answer (and close) before the whole body is sent.
+        let _ = stream.write_all(&body);
         let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).unwrap();
+        let _ = stream.read_to_end(&mut answer);
         let split = answer
             .windows(4)
             .position(|window| window == b"\r\n\r\n")
@@ -74,22 +79,58 @@ async fn raw(
             .unwrap()
             .parse()
             .unwrap();
-        let headers = lines
+        let headers: Vec<(String, String)> = lines
             .filter_map(|line| line.split_once(':'))
             .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
             .collect();
+        let mut body = answer[split + 4..].to_vec();
+        let chunked = headers
+            .iter()
+            .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+        if chunked {
+            body = dechunk(&body);
+        }
         Answer {
             status,
             headers,
-            body: answer[split + 4..].to_vec(),
+            body,
         }
     })
     .await
     .unwrap()
 }
 
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&body[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            return out;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&body[start..start + size]);
+        body = &body[start + size + 2..];
+    }
+}
+
+/// GETs a file link and follows its redirect to the presigned URL: what a
+/// phone's image loader does.
+pub(crate) async fn download(link: &str) -> Answer {
+    let first = raw("GET", link, &[], Vec::new()).await;
+    if first.status != 302 {
+        return first;
+    }
+    let location = first.header("location").expect("a Location").to_owned();
+    raw("GET", &location, &[], Vec::new()).await
+}
+
 /// A 4x3 PNG without metadata, so the served copy is byte for byte the upload.
-fn png() -> Vec<u8> {
+pub(crate) fn png() -> Vec<u8> {
     let image =
         image::RgbImage::from_fn(4, 3, |x, y| image::Rgb([x as u8 * 60, y as u8 * 80, 200]));
     let mut bytes = std::io::Cursor::new(Vec::new());
@@ -97,7 +138,7 @@ fn png() -> Vec<u8> {
     bytes.into_inner()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -105,7 +146,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Alice's room with bob in it: (alice's token, bob's token, room id).
-async fn room_with_bob(server: &TestServer) -> (String, String, String) {
+pub(crate) async fn room_with_bob(server: &TestServer) -> (String, String, String) {
     let (alice, _) = signup(server, "alice").await;
     let (bob, _) = signup(server, "bob").await;
     let (status, room) = http_json(
@@ -131,7 +172,7 @@ async fn room_with_bob(server: &TestServer) -> (String, String, String) {
 }
 
 /// `POST /api/uploads`; answers the upload (201).
-async fn begin(
+pub(crate) async fn begin(
     server: &TestServer,
     token: &str,
     room: &str,
@@ -153,24 +194,20 @@ async fn begin(
 }
 
 /// PUTs `body` to the upload's URL with the headers it names.
-async fn put(server: &TestServer, upload: &Value, body: Vec<u8>) -> Answer {
+pub(crate) async fn put(upload: &Value, body: Vec<u8>) -> Answer {
     let headers: Vec<(&str, String)> = upload["headers"]
         .as_object()
         .unwrap()
         .iter()
+        // The length is the body's own, as any client computes it; the
+        // store compares it with the one the URL was signed for.
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
         .map(|(name, value)| (name.as_str(), value.as_str().unwrap().to_owned()))
         .collect();
-    raw(
-        server,
-        "PUT",
-        upload["uploadUrl"].as_str().unwrap(),
-        &headers,
-        body,
-    )
-    .await
+    raw("PUT", upload["uploadUrl"].as_str().unwrap(), &headers, body).await
 }
 
-async fn complete(server: &TestServer, token: &str, upload: &Value) -> (u16, Value) {
+pub(crate) async fn complete(server: &TestServer, token: &str, upload: &Value) -> (u16, Value) {
     let id = upload["uploadId"].as_str().unwrap();
     http_json(
         server.addr,
@@ -208,7 +245,7 @@ async fn a_png_uploaded_by_alice_downloads_identically_for_bob(db: TestDb) {
     let (alice, bob, room) = room_with_bob(&server).await;
     let bytes = png();
     let upload = begin(&server, &alice, &room, "cat.png", "image/png", bytes.len()).await;
-    let stored = put(&server, &upload, bytes.clone()).await;
+    let stored = put(&upload, bytes.clone()).await;
     assert_eq!(stored.status, 200, "{}", stored.json());
     let (status, completed) = complete(&server, &alice, &upload).await;
     assert_eq!(status, 200, "{completed}");
@@ -242,8 +279,12 @@ async fn a_png_uploaded_by_alice_downloads_identically_for_bob(db: TestDb) {
     assert!(stored_files(&server) > 0, "the upload is on disk");
     assert!(view["thumbnailUrl"].is_string(), "{view}");
 
-    let url = view["url"].as_str().expect("a download URL");
-    let download = raw(&server, "GET", url, &[], Vec::new()).await;
+    // The view's URL is a stable link; it redirects to a presigned GET.
+    let link = view["url"].as_str().expect("a download link");
+    let redirect = raw("GET", link, &[], Vec::new()).await;
+    assert_eq!(redirect.status, 302);
+    let url = redirect.header("location").expect("a Location");
+    let download = raw("GET", url, &[], Vec::new()).await;
     assert_eq!(download.status, 200);
     assert_eq!(sha256_hex(&download.body), sha256_hex(&bytes));
     assert_eq!(download.header("content-type"), Some("image/png"));
@@ -255,14 +296,7 @@ async fn a_png_uploaded_by_alice_downloads_identically_for_bob(db: TestDb) {
             .starts_with("private, max-age=")
     );
 
-    let part = raw(
-        &server,
-        "GET",
-        url,
-        &[("Range", "bytes=1-3".into())],
-        Vec::new(),
-    )
-    .await;
+    let part = raw("GET", url, &[("Range", "bytes=1-3".into())], Vec::new()).await;
     assert_eq!(part.status, 206);
     assert_eq!(part.body, bytes[1..4]);
     assert_eq!(
@@ -270,7 +304,7 @@ async fn a_png_uploaded_by_alice_downloads_identically_for_bob(db: TestDb) {
         Some(format!("bytes 1-3/{}", bytes.len()).as_str())
     );
     let past = format!("bytes={}-", bytes.len());
-    let beyond = raw(&server, "GET", url, &[("Range", past)], Vec::new()).await;
+    let beyond = raw("GET", url, &[("Range", past)], Vec::new()).await;
     assert_eq!(beyond.status, 416);
     server.stop().await;
 }
@@ -282,7 +316,7 @@ async fn a_body_longer_than_declared_is_refused_and_nothing_is_kept(db: TestDb) 
     let upload = begin(&server, &alice, &room, "cat.png", "image/png", bytes.len()).await;
     let mut longer = bytes.clone();
     longer.extend_from_slice(&[0; 64]);
-    let refused = put(&server, &upload, longer).await;
+    let refused = put(&upload, longer).await;
     assert_eq!(refused.status, 413, "{}", refused.json());
     assert_eq!(
         refused.header("content-type"),
@@ -309,7 +343,7 @@ async fn an_executable_declared_as_jpeg_is_refused_at_complete(db: TestDb) {
         executable.len(),
     )
     .await;
-    let stored = put(&server, &upload, executable).await;
+    let stored = put(&upload, executable).await;
     assert_eq!(stored.status, 200, "{}", stored.json());
     let (status, body) = complete(&server, &alice, &upload).await;
     assert_eq!(status, 415, "{body}");
@@ -324,7 +358,7 @@ async fn an_outsider_cannot_see_the_attachment(db: TestDb) {
     let (eve, _) = signup(&server, "eve").await;
     let bytes = png();
     let upload = begin(&server, &alice, &room, "cat.png", "image/png", bytes.len()).await;
-    let stored = put(&server, &upload, bytes).await;
+    let stored = put(&upload, bytes).await;
     assert_eq!(stored.status, 200);
     let (status, _) = complete(&server, &alice, &upload).await;
     assert_eq!(status, 200);

@@ -161,7 +161,7 @@ impl MessageRepository for SqlMessages {
             .into_iter()
             .map(to_message)
             .collect::<DomainResult<Vec<_>>>()?;
-        self.attach_mentions(&mut out).await?;
+        self.fill_details(&mut out).await?;
         Ok(out)
     }
 
@@ -181,7 +181,7 @@ impl MessageRepository for SqlMessages {
             .map_err(db_err)?;
         let Some(m) = found else { return Ok(None) };
         let mut out = vec![to_message(m)?];
-        self.attach_mentions(&mut out).await?;
+        self.fill_details(&mut out).await?;
         Ok(out.pop())
     }
 
@@ -312,7 +312,7 @@ impl MessageRepository for SqlMessages {
             .into_iter()
             .map(to_message)
             .collect::<DomainResult<Vec<_>>>()?;
-        self.attach_mentions(&mut out).await?;
+        self.fill_details(&mut out).await?;
         Ok(out)
     }
 
@@ -417,6 +417,7 @@ impl MessageRepository for SqlMessages {
                 out.push((m, get(&r, "pinned_by")?, get(&r, "pinned_at")?));
             }
         }
+        // `find` fills each message's mentions and file.
         Ok(out)
     }
 
@@ -440,7 +441,7 @@ impl MessageRepository for SqlMessages {
                     .and_then(to_message)
             })
             .collect::<DomainResult<Vec<_>>>()?;
-        self.attach_mentions(&mut out).await?;
+        self.fill_details(&mut out).await?;
         Ok(out)
     }
 }

@@ -1,6 +1,6 @@
 //! Rows into domain types, and the small statement helpers the port uses.
 
-use ieum_domain::message::{Message, MessageKind};
+use ieum_domain::message::{Message, MessageFile, MessageKind};
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -24,6 +24,7 @@ pub(crate) fn to_message(m: message::Model) -> DomainResult<Message> {
         sender_image: m.sender_image,
         content: m.content,
         image_url: m.image_url,
+        file: None,
         client_msg_id: m.client_msg_id,
         created_at: m.created_at,
         read_at: m.read_at,
@@ -70,7 +71,28 @@ impl SqlMessages {
         }
     }
 
-    pub(super) async fn attach_mentions(&self, msgs: &mut [Message]) -> DomainResult<()> {
+    /// Fills what other tables hold of these messages: their mentions and
+    /// their files.
+    pub(super) async fn fill_details(&self, msgs: &mut [Message]) -> DomainResult<()> {
+        self.attach_mentions(msgs).await?;
+        let ids: Vec<Uuid> = msgs
+            .iter()
+            .filter(|m| matches!(m.kind, MessageKind::Image | MessageKind::File))
+            .map(|m| m.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (message_id, attachment) in crate::attachments::referenced_by(&self.store, &ids).await?
+        {
+            if let Some(m) = msgs.iter_mut().find(|m| m.id == message_id) {
+                m.file = Some(MessageFile::from(&attachment));
+            }
+        }
+        Ok(())
+    }
+
+    async fn attach_mentions(&self, msgs: &mut [Message]) -> DomainResult<()> {
         let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
         if ids.is_empty() {
             return Ok(());

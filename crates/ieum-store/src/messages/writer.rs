@@ -438,6 +438,7 @@ fn results(msgs: &[&NewMessage], slots: &[Slot], seqs: &[i64]) -> Vec<DomainResu
             kind: m.kind,
             content: m.content.clone(),
             image_url: m.image_url.clone(),
+            file: None,
             client_msg_id: m.client_msg_id.clone(),
             created_at: m.created_at,
             read_at: None,

@@ -5,6 +5,7 @@
 //! complete, scan and download in a row and see what each stored.
 
 mod lifecycle;
+mod messages;
 mod scan;
 mod upload;
 

@@ -105,6 +105,15 @@ impl From<&domain::EventPayload> for Payload {
             E::SessionRevoked { family_id } => Self::SessionRevoked {
                 family_id: *family_id,
             },
+            E::FileUpdated {
+                message_id,
+                seq,
+                file,
+            } => Self::FileUpdated {
+                message_id: *message_id,
+                seq: *seq,
+                file: MessageFile::from(file.as_ref()),
+            },
         }
     }
 }
@@ -162,6 +171,7 @@ impl From<&domain::Message> for Message {
             kind,
             content,
             image_url,
+            file,
             client_msg_id,
             created_at,
             read_at,
@@ -196,6 +206,50 @@ impl From<&domain::Message> for Message {
             expires_at: *expires_at,
             mentions: mentions.clone(),
             reactions: reactions.iter().map(ReactionCount::from).collect(),
+            file: file.as_ref().map(MessageFile::from),
+        }
+    }
+}
+
+impl From<&domain::MessageFile> for MessageFile {
+    fn from(file: &domain::MessageFile) -> Self {
+        let domain::MessageFile {
+            id,
+            name,
+            size,
+            content_type,
+            width,
+            height,
+            scan,
+            state,
+            is_image,
+        } = file;
+        Self {
+            id: *id,
+            name: name.clone(),
+            size: *size,
+            content_type: content_type.clone(),
+            width: *width,
+            height: *height,
+            scan: (*scan).into(),
+            state: (*state).into(),
+            is_image: *is_image,
+        }
+    }
+}
+
+impl From<MessageFile> for domain::MessageFile {
+    fn from(file: MessageFile) -> Self {
+        Self {
+            id: file.id,
+            name: file.name,
+            size: file.size,
+            content_type: file.content_type,
+            width: file.width,
+            height: file.height,
+            scan: file.scan.into(),
+            state: file.state.into(),
+            is_image: file.is_image,
         }
     }
 }
@@ -305,6 +359,15 @@ impl From<Payload> for domain::EventPayload {
                 pinned,
             },
             P::SessionRevoked { family_id } => Self::SessionRevoked { family_id },
+            P::FileUpdated {
+                message_id,
+                seq,
+                file,
+            } => Self::FileUpdated {
+                message_id,
+                seq,
+                file: Box::new(file.into()),
+            },
         }
     }
 }
@@ -346,6 +409,7 @@ impl From<Message> for domain::Message {
             kind: message.kind.into(),
             content: message.content,
             image_url: message.image_url,
+            file: message.file.map(Into::into),
             client_msg_id: message.client_msg_id,
             created_at: message.created_at,
             read_at: message.read_at,
@@ -395,4 +459,8 @@ mirror_enum!(RoomKind <-> RoomKind { Direct, Group });
 mirror_enum!(Visibility <-> Visibility { Public, Private });
 mirror_enum!(HistoryVisibility <-> HistoryVisibility { All, UntilLeave, None });
 mirror_enum!(PinPolicy <-> PinPolicy { Members, Admins });
+mirror_enum!(ScanStatus <-> ScanStatus { Pending, Clean, Skipped, Infected, Failed });
+mirror_enum!(AttachmentState <-> AttachmentState {
+    Pending, Scanning, Clean, Infected, Failed, Expired, Deleted
+});
 mirror_enum!(MessageKind <-> MessageKind { Text, Image, File, Sticker, System, Thread, Temp });

@@ -35,6 +35,20 @@ fn room(password: bool) -> domain::Room {
     }
 }
 
+fn file() -> domain::MessageFile {
+    domain::MessageFile {
+        id: id(12),
+        name: "사진.jpg".into(),
+        size: 1234,
+        content_type: "image/jpeg".into(),
+        width: Some(640),
+        height: Some(480),
+        scan: domain::ScanStatus::Pending,
+        state: domain::AttachmentState::Scanning,
+        is_image: true,
+    }
+}
+
 fn message() -> domain::Message {
     domain::Message {
         id: id(10),
@@ -47,6 +61,7 @@ fn message() -> domain::Message {
         kind: domain::MessageKind::Temp,
         content: "안녕 @bob".into(),
         image_url: None,
+        file: Some(file()),
         client_msg_id: Some("c-1".into()),
         created_at: at(1),
         read_at: Some(at(2)),
@@ -125,6 +140,15 @@ fn every_variant() -> Vec<EventPayload> {
             pinned: true,
         },
         EventPayload::SessionRevoked { family_id: id(11) },
+        EventPayload::FileUpdated {
+            message_id: id(10),
+            seq: 8,
+            file: Box::new(domain::MessageFile {
+                scan: domain::ScanStatus::Infected,
+                state: domain::AttachmentState::Infected,
+                ..file()
+            }),
+        },
     ];
     let mut seen = [false; KINDS.len()];
     for payload in &samples {
@@ -143,6 +167,7 @@ fn every_variant() -> Vec<EventPayload> {
             EventPayload::Reaction { .. } => 11,
             EventPayload::Pinned { .. } => 12,
             EventPayload::SessionRevoked { .. } => 13,
+            EventPayload::FileUpdated { .. } => 14,
         };
         seen[index] = true;
     }
@@ -240,12 +265,45 @@ fn a_room_without_a_password_arrives_without_one() {
     assert_eq!(got.password_hash, None);
 }
 
+/// A message's file, added after v1 as an optional field: written out,
+/// and a message without it (from an older node) reads as one without a file.
+#[test]
+fn a_message_file_is_written_as_its_own_object_and_is_optional() {
+    let bytes = encode(id(99), &RoomEvent::message(message())).unwrap();
+    let written: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        written["payload"]["message"]["file"],
+        json!({
+            "id": "00000000-0000-0000-0000-00000000000c",
+            "name": "사진.jpg",
+            "size": 1234,
+            "contentType": "image/jpeg",
+            "width": 640,
+            "height": 480,
+            "scan": "pending",
+            "state": "scanning",
+            "isImage": true,
+        })
+    );
+    let mut older = written.clone();
+    older["payload"]["message"]
+        .as_object_mut()
+        .unwrap()
+        .remove("file");
+    let got = decoded_event(&serde_json::to_vec(&older).unwrap());
+    match &got.payload {
+        EventPayload::Message(m) => assert_eq!(m.file, None),
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
 /// The format itself, written out: a rename anywhere in the domain must not
 /// change a byte of this.
 #[test]
 fn a_message_event_is_written_in_the_v1_format() {
     let mut plain = message();
     plain.reactions.clear();
+    plain.file = None;
     let bytes = encode(id(99), &RoomEvent::message(plain)).unwrap();
     let written: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(

@@ -98,6 +98,7 @@ pub struct TestServer {
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     pub data_dir: PathBuf,
+    keep_data: bool,
 }
 
 impl TestServer {
@@ -106,9 +107,20 @@ impl TestServer {
     }
 
     pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> Self {
-        let data_dir = temp_dir();
+        Self::start_in(db, temp_dir(), tweak).await
+    }
+
+    /// Starts on `data_dir` (a restart: what an earlier server left there).
+    pub async fn start_in(
+        db: &TestDb,
+        data_dir: PathBuf,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut s = settings(db, data_dir.clone());
         s.ws_send_rate = Some(100_000);
+        // Bound first, so the URLs the server hands out name its real address.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        s.public_url = Some(format!("http://{}", listener.local_addr().unwrap()));
         tweak(&mut s);
         let config = Config::resolve(s).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -119,8 +131,8 @@ impl TestServer {
                     actix_web::HttpServer::new(move || ieum_server::app::app(state.clone()))
                         .workers(2)
                         .shutdown_timeout(1)
-                        .bind("127.0.0.1:0")
-                        .expect("bind");
+                        .listen(listener)
+                        .expect("listen");
                 let addr = server.addrs()[0];
                 let server = server.run();
                 let _ = tx.send((addr, server.handle()));
@@ -136,6 +148,7 @@ impl TestServer {
             handle,
             thread: Some(thread),
             data_dir,
+            keep_data: false,
         }
     }
 
@@ -153,11 +166,21 @@ impl TestServer {
             let _ = t.join();
         }
     }
+
+    /// Stops, leaving the data directory for [`Self::start_in`].
+    pub async fn stop_keeping_data(mut self) -> PathBuf {
+        self.keep_data = true;
+        let dir = self.data_dir.clone();
+        self.stop().await;
+        dir
+    }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
