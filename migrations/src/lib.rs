@@ -12,6 +12,7 @@ mod m20261124_000004_rich_messages;
 mod m20261124_000005_message_write_path;
 mod m20261202_000006_user_discovery;
 mod m20261202_000007_attachments;
+mod m20261202_000008_attachment_purpose;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_message_write_path::Migration),
             Box::new(m20261202_000006_user_discovery::Migration),
             Box::new(m20261202_000007_attachments::Migration),
+            Box::new(m20261202_000008_attachment_purpose::Migration),
         ]
     }
 }

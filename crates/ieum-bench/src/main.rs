@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod fanout;
+mod files;
 mod search;
 mod store;
 
@@ -24,6 +25,10 @@ enum Cmd {
     Idle(fanout::IdleArgs),
     /// Messages durably stored per second (group commit vs single-row INSERTs).
     Store(store::Args),
+    /// The image processor on a 12-megapixel photo: metadata strip and both thumbnails.
+    Thumbnails(files::ThumbArgs),
+    /// Uploads through a running server: begin, presigned PUT, complete.
+    Uploads(files::UploadArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +47,8 @@ fn main() -> std::process::ExitCode {
             Cmd::Fanout(a) => fanout::run(a).await,
             Cmd::Idle(a) => fanout::idle(a).await,
             Cmd::Store(a) => store::run(a).await,
+            Cmd::Thumbnails(a) => files::thumbnails(a).await.map_err(Into::into),
+            Cmd::Uploads(a) => files::uploads(a).await.map_err(Into::into),
         }
     });
     match result {

@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ieum_domain::attachment::{Attachment, AttachmentState, ContentType, ScanOutcome};
+use ieum_domain::attachment::{Attachment, AttachmentState, ContentType, Purpose, ScanOutcome};
 use ieum_domain::ports::AttachmentRepository;
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
@@ -22,7 +22,8 @@ use crate::error::db_err;
 use crate::sql::stmt;
 
 const COLUMNS: &str = "id, owner_id, room_id, file_name, size, declared_type, detected_type, \
-     sha256, width, height, state, scan, scan_signature, message_id, created_at, expires_at";
+     sha256, width, height, state, scan, scan_signature, message_id, created_at, expires_at, \
+     purpose";
 
 /// Rows a job may still act on: the same words as the partial indexes'.
 const LIVE: &str = "state NOT IN ('expired', 'deleted')";
@@ -95,6 +96,7 @@ pub(crate) async fn referenced_by(
 fn to_attachment(row: &QueryResult) -> Result<Attachment, RowError> {
     let state: String = get(row, "state")?;
     let scan: String = get(row, "scan")?;
+    let purpose: String = get(row, "purpose")?;
     let detected: Option<String> = get(row, "detected_type")?;
     let width: Option<i64> = get(row, "width")?;
     let height: Option<i64> = get(row, "height")?;
@@ -102,6 +104,10 @@ fn to_attachment(row: &QueryResult) -> Result<Attachment, RowError> {
         id: get(row, "id")?,
         owner: get(row, "owner_id")?,
         room_id: get(row, "room_id")?,
+        purpose: Purpose::parse(&purpose).ok_or(RowError::Unreadable {
+            column: "purpose",
+            value: purpose.clone(),
+        })?,
         file_name: get(row, "file_name")?,
         size: unsigned(get(row, "size")?, "size")?,
         declared_type: get(row, "declared_type")?,
@@ -180,7 +186,7 @@ impl AttachmentRepository for SqlAttachments {
         self.exec(
             &format!(
                 "INSERT INTO attachments ({COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             vec![
                 attachment.id.into(),
@@ -199,6 +205,7 @@ impl AttachmentRepository for SqlAttachments {
                 attachment.message_id.into(),
                 attachment.created_at.into(),
                 attachment.expires_at.into(),
+                attachment.purpose.as_str().into(),
             ],
         )
         .await?;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use ieum_domain::attachment::{
-    Attachment, AttachmentState, ContentType, ScanOutcome, VerifiedUpload,
+    Attachment, AttachmentState, ContentType, Purpose, ScanOutcome, VerifiedUpload,
 };
 use ieum_domain::ports::{AttachmentRepository, ScanVerdict};
 use ieum_store::{SqlAttachments, Store, StoreOptions};
@@ -28,6 +28,7 @@ fn pending(owner: Uuid, size: u64, created_at: DateTime<Utc>) -> Attachment {
         id: Uuid::now_v7(),
         owner,
         room_id: "room-1".into(),
+        purpose: Purpose::Message,
         file_name: "바다 사진.png".into(),
         size,
         declared_type: "image/png".into(),
@@ -86,6 +87,7 @@ async fn an_inserted_attachment_is_found_as_it_was(db: TestDb) {
         message_id: Some(Uuid::now_v7()),
         expires_at: Some(now() + Duration::days(30)),
         size: u64::try_from(i64::MAX).unwrap(),
+        purpose: Purpose::RoomImage,
         ..pending(Uuid::now_v7(), 0, now())
     };
     insert_all(&repo, &[plain.clone(), full.clone()]).await;

@@ -106,12 +106,57 @@ impl ScanStatus {
     }
 }
 
+/// What an upload is for, chosen when it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// An IMAGE or FILE message's file (the default).
+    Message,
+    /// The uploader's profile image: in no room, never expires.
+    ProfileImage,
+    /// A room's image: uploaded into the room, never expires.
+    RoomImage,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::ProfileImage => "profile_image",
+            Self::RoomImage => "room_image",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "message" => Self::Message,
+            "profile_image" => Self::ProfileImage,
+            "room_image" => Self::RoomImage,
+            _ => return None,
+        })
+    }
+}
+
+/// The room a profile image is kept under: the owner's own, which no real
+/// room id can be (they hold no `:` but `dm:`).
+pub fn personal_room(owner: Uuid) -> String {
+    format!("user:{}", owner.simple())
+}
+
+/// What references a room's image in place of a message id (the room ids
+/// are strings): a name-based UUID of the room id.
+pub fn room_image_holder(room_id: &str) -> Uuid {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x6965_756d_2d72_6f6f_6d2d_696d_6167_6573);
+    Uuid::new_v5(&NAMESPACE, room_id.as_bytes())
+}
+
 /// An uploaded (or announced) file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub id: Uuid,
     pub owner: Uuid,
+    /// The room it was uploaded into; [`personal_room`] for a profile image.
     pub room_id: String,
+    pub purpose: Purpose,
     /// As offered for download ([`AttachmentPolicy::check_file_name`]).
     pub file_name: String,
     /// Bytes: as declared until the upload is verified, then as stored (for
@@ -127,8 +172,9 @@ pub struct Attachment {
     pub height: Option<u32>,
     pub state: AttachmentState,
     pub scan: ScanOutcome,
-    /// The message that references it; an upload no message took is deleted
-    /// after the policy's unattached lifetime.
+    /// The message that references it (for a profile image its user's id,
+    /// for a room image [`room_image_holder`]); an upload nothing took is
+    /// deleted after the policy's unattached lifetime.
     pub message_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// `None`: kept until deleted.
@@ -142,6 +188,7 @@ impl Attachment {
             id: Uuid::now_v7(),
             owner: upload.owner,
             room_id: upload.room_id,
+            purpose: upload.purpose,
             file_name: upload.file_name,
             size: upload.size,
             declared_type: upload.declared_type,
@@ -153,7 +200,10 @@ impl Attachment {
             scan: ScanOutcome::NotScanned,
             message_id: None,
             created_at: now,
-            expires_at: policy.expires_after.map(|after| now + after),
+            expires_at: policy
+                .expires_after
+                .filter(|_| upload.purpose == Purpose::Message)
+                .map(|after| now + after),
         }
     }
 
@@ -226,6 +276,12 @@ impl Attachment {
             AttachmentState::Infected => return Err(named::not_clean("the file is infected")),
             _ => return Err(named::not_clean("the upload was refused")),
         }
+        if self.purpose != Purpose::Message {
+            return Err(DomainError::invalid(
+                "attachment_purpose",
+                "this upload is a profile or room image, not a message's file",
+            ));
+        }
         if self.message_id.is_some() {
             return Err(attachment_in_use());
         }
@@ -253,6 +309,7 @@ pub(crate) fn attachment_in_use() -> DomainError {
 pub struct NewUpload {
     pub owner: Uuid,
     pub room_id: String,
+    pub purpose: Purpose,
     pub file_name: String,
     pub declared_type: String,
     pub size: u64,
@@ -363,6 +420,7 @@ pub(crate) mod tests {
             NewUpload {
                 owner: Uuid::from_u128(1),
                 room_id: "room-1".into(),
+                purpose: Purpose::Message,
                 file_name: "a.png".into(),
                 declared_type: "image/png".into(),
                 size: 10,

@@ -24,8 +24,8 @@ pub use scan::ScanRound;
 pub use upload::{UploadRequest, UploadStarted};
 
 use crate::attachment::{
-    Attachment, AttachmentPolicy, AttachmentState, Disposition, Family, PresignedRequest,
-    Rendition, ServeAs, THUMBNAIL_TYPE, attachment_in_use,
+    Attachment, AttachmentPolicy, AttachmentState, Disposition, Family, PresignedRequest, Purpose,
+    Rendition, ServeAs, THUMBNAIL_TYPE, attachment_in_use, room_image_holder,
 };
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult, ErrorKind, named};
@@ -175,6 +175,92 @@ impl AttachmentService {
         self.attachments.release(id, message_id).await
     }
 
+    /// Takes a clean image uploaded for `purpose` by `who` as their profile
+    /// image (`room_id` `None`) or as `room_id`'s image: from now on the
+    /// sweep of unused uploads leaves it, and it never expires. The caller
+    /// checks that `who` may change the room, then shows the file's link;
+    /// if that fails and the image was taken [`Adopted::now`], it calls
+    /// [`Self::release`] with the holder. Taking the image the profile or
+    /// room already holds answers it again (not `now`).
+    pub async fn adopt(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        room_id: Option<&str>,
+    ) -> DomainResult<Adopted> {
+        let attachment = self
+            .attachments
+            .find(id)
+            .await?
+            .filter(|attachment| attachment.owner == who.user_id)
+            .ok_or_else(named::attachment_not_found)?;
+        let holder = match (attachment.purpose, room_id) {
+            (Purpose::ProfileImage, None) => who.user_id,
+            (Purpose::RoomImage, Some(room_id)) if attachment.room_id == room_id => {
+                room_image_holder(room_id)
+            }
+            _ => {
+                return Err(DomainError::invalid(
+                    "attachment_purpose",
+                    "upload it with purpose profile_image (no room) or room_image (this room)",
+                ));
+            }
+        };
+        if !attachment.is_downloadable(self.clock.now()) {
+            return Err(named::not_clean("the image is not clean (yet)"));
+        }
+        if attachment.message_id == Some(holder) {
+            return Ok(Adopted { holder, now: false });
+        }
+        if !self.attachments.mark_attached(id, holder).await? {
+            return Err(attachment_in_use());
+        }
+        Ok(Adopted { holder, now: true })
+    }
+
+    /// Gives back an image [`Self::adopt`] took now, when the change it was
+    /// for failed; one it already held stays held.
+    pub async fn unadopt(&self, id: Uuid, adopted: Adopted) -> DomainResult<()> {
+        if adopted.now {
+            self.attachments.release(id, adopted.holder).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an image replaced as `holder`'s profile or room image
+    /// ([`Self::adopt`]); an attachment `holder` does not hold is left alone.
+    pub async fn discard_replaced(&self, id: Uuid, holder: Uuid) -> DomainResult<()> {
+        match self.attachments.find(id).await? {
+            Some(attachment) if attachment.message_id == Some(holder) => {
+                self.discard(attachment).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The file of a deleted message goes with it.
+    pub async fn delete_with_message(&self, id: Uuid) -> DomainResult<()> {
+        match self.attachments.find(id).await? {
+            Some(attachment) => self.discard(attachment).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Marks it `Deleted` first, so its links stop answering at once, then
+    /// deletes its objects (a failure leaves objects that are never served,
+    /// and is logged).
+    async fn discard(&self, mut attachment: Attachment) -> DomainResult<()> {
+        if attachment.state.is_final() {
+            return Ok(());
+        }
+        let from = attachment.state;
+        attachment.delete()?;
+        if self.attachments.set_state(&attachment, from).await? {
+            self.delete_objects_or_log(&attachment).await;
+        }
+        Ok(())
+    }
+
     /// A presigned GET for a holder of a stable link to the file (one the
     /// server signed for a member, see the server's links): no membership is
     /// asked, the rest is [`Self::download`]'s rule.
@@ -200,6 +286,14 @@ impl AttachmentService {
             .await?
             .filter(|attachment| attachment.state != AttachmentState::Deleted)
             .ok_or_else(named::attachment_not_found)?;
+        if attachment.purpose == Purpose::ProfileImage {
+            // Seen through its link by anyone; as an attachment by its owner.
+            return if attachment.owner == who.user_id {
+                Ok(attachment)
+            } else {
+                Err(named::attachment_not_found())
+            };
+        }
         match self
             .rooms
             .require_member(who.user_id, &attachment.room_id)
@@ -229,6 +323,15 @@ impl AttachmentService {
             tracing::warn!(attachment = %attachment.id, error = %error, "deleting an attachment's objects failed");
         }
     }
+}
+
+/// An image taken as a profile or room image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    /// What now references it (the user's id, or the room's image holder).
+    pub holder: Uuid,
+    /// Taken by this call; false when it already was.
+    pub now: bool,
 }
 
 /// The key and how to serve it.

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::attachment::{
     Attachment, AttachmentState, ContentType, DeclaredType, Family, NewUpload, PresignedRequest,
-    THUMBNAIL_TYPE, ThumbnailSize, VerifiedUpload, sniff,
+    Purpose, THUMBNAIL_TYPE, ThumbnailSize, VerifiedUpload, personal_room, sniff,
 };
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult, ErrorKind, named};
@@ -22,6 +22,8 @@ pub struct UploadRequest {
     pub declared_type: String,
     /// Exact length in bytes; the presigned PUT binds it.
     pub size: u64,
+    /// A message's file, a profile image (no room) or a room's image.
+    pub purpose: Purpose,
 }
 
 /// An upload begun: where to send the bytes, then `complete` with the id.
@@ -46,14 +48,34 @@ impl AttachmentService {
     pub async fn begin_upload(
         &self,
         who: &Principal,
-        room_id: &str,
+        room_id: Option<&str>,
         request: UploadRequest,
     ) -> DomainResult<UploadStarted> {
         let file_name = self.policy.check_file_name(&request.file_name)?;
         let declared = self
             .policy
             .check_declared(&request.declared_type, request.size)?;
-        self.rooms.require_member(who.user_id, room_id).await?;
+        if request.purpose != Purpose::Message && declared.family != Some(Family::Image) {
+            return Err(named::unsupported_type(
+                "profile and room images must be images",
+            ));
+        }
+        let room_id = match (request.purpose, room_id) {
+            (Purpose::ProfileImage, None) => personal_room(who.user_id),
+            (Purpose::ProfileImage, Some(_)) => {
+                return Err(DomainError::invalid(
+                    "invalid_room",
+                    "a profile image belongs to no room: leave roomId out",
+                ));
+            }
+            (_, None) => {
+                return Err(DomainError::invalid("invalid_room", "roomId is needed"));
+            }
+            (_, Some(room_id)) => {
+                self.rooms.require_member(who.user_id, room_id).await?;
+                room_id.to_owned()
+            }
+        };
         self.limiter
             .reserve(&self.policy.upload_rate, &who.user_id.to_string())
             .await?;
@@ -67,7 +89,8 @@ impl AttachmentService {
         let attachment = Attachment::announced(
             NewUpload {
                 owner: who.user_id,
-                room_id: room_id.to_owned(),
+                room_id,
+                purpose: request.purpose,
                 file_name,
                 declared_type: declared.essence,
                 size: request.size,

@@ -103,6 +103,10 @@ impl ChatService {
 
     async fn tombstone(&self, m: &Message, expired: bool, now: DateTime<Utc>) -> DomainResult<()> {
         if self.messages.tombstone(m.id, now).await?.is_some() {
+            // A deleted photo must not stay downloadable through its link.
+            if let (Some(file), Some(attachments)) = (&m.file, &self.attachments) {
+                attachments.delete_with_message(file.id).await?;
+            }
             self.hub
                 .publish(RoomEvent::ephemeral(
                     m.room_id.clone(),

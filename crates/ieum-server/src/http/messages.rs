@@ -55,6 +55,9 @@ struct SettingsBody {
     image_url: Option<Option<String>>,
     history_visibility: Option<HistoryVisibilityName>,
     pin_policy: Option<PinPolicyName>,
+    /// An image uploaded into this room with purpose `room_image`: it
+    /// becomes the room's image (its link), and the one it replaces is deleted.
+    image_attachment_id: Option<Uuid>,
 }
 
 mod double_option {
@@ -74,7 +77,19 @@ async fn update_room(
     body: web::Json<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    let room = state
+    let mut image_url = b.image_url;
+    let mut adopted = None;
+    let mut before = None;
+    if let Some(attachment) = b.image_attachment_id {
+        before = state.rooms.get(&who.0, &id).await?.image_url;
+        let taken = state
+            .attachments
+            .adopt(&who.0, attachment, Some(&id))
+            .await?;
+        adopted = Some((attachment, taken));
+        image_url = Some(Some(state.links.file(attachment)));
+    }
+    let updated = state
         .rooms
         .update_settings(
             &who.0,
@@ -82,12 +97,31 @@ async fn update_room(
             RoomSettings {
                 name: b.name,
                 description: b.description,
-                image_url: b.image_url,
+                image_url,
                 history_visibility: b.history_visibility.map(Into::into),
                 pin_policy: b.pin_policy.map(Into::into),
             },
         )
-        .await?;
+        .await;
+    let room = match (updated, adopted) {
+        (Ok(room), _) => room,
+        // Not allowed to change the room: the image goes back to unused.
+        (Err(error), Some((attachment, taken))) => {
+            state.attachments.unadopt(attachment, taken).await?;
+            return Err(error.into());
+        }
+        (Err(error), None) => return Err(error.into()),
+    };
+    if let (Some((attachment, taken)), Some(old)) = (
+        adopted,
+        before.as_deref().and_then(crate::links::attachment_in),
+    ) && old != attachment
+    {
+        state
+            .attachments
+            .discard_replaced(old, taken.holder)
+            .await?;
+    }
     Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }
 

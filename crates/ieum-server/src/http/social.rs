@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Authenticated;
+use crate::links::attachment_in;
 use crate::views::{MeJson, PresenceJson, UserJson, friend_state_name};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -41,6 +42,9 @@ struct ProfileBody {
     #[serde(default, with = "double_option")]
     status_message: Option<Option<String>>,
     discoverable: Option<bool>,
+    /// An image uploaded with purpose `profile_image`: it becomes the
+    /// profile image (its link), and the one it replaces is deleted.
+    profile_image_attachment_id: Option<uuid::Uuid>,
 }
 
 mod double_option {
@@ -59,18 +63,42 @@ async fn update_me(
     body: web::Json<ProfileBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    let user = state
+    let mut profile_image_url = b.profile_image_url;
+    let mut adopted = None;
+    let mut before = None;
+    if let Some(id) = b.profile_image_attachment_id {
+        before = state.auth.me(&who.0).await?.profile_image_url;
+        adopted = Some((id, state.attachments.adopt(&who.0, id, None).await?));
+        profile_image_url = Some(Some(state.links.file(id)));
+    }
+    let updated = state
         .social
         .update_profile(
             &who.0,
             ProfileUpdate {
                 display_name: b.display_name,
-                profile_image_url: b.profile_image_url,
+                profile_image_url,
                 status_message: b.status_message,
                 discoverable: b.discoverable,
             },
         )
-        .await?;
+        .await;
+    let user = match (updated, adopted) {
+        (Ok(user), _) => user,
+        (Err(error), Some((id, taken))) => {
+            state.attachments.unadopt(id, taken).await?;
+            return Err(error.into());
+        }
+        (Err(error), None) => return Err(error.into()),
+    };
+    if let (Some((id, taken)), Some(old)) = (adopted, before.as_deref().and_then(attachment_in))
+        && old != id
+    {
+        state
+            .attachments
+            .discard_replaced(old, taken.holder)
+            .await?;
+    }
     Ok(HttpResponse::Ok().json(MeJson::from(&user)))
 }
 

@@ -6,7 +6,8 @@
 //! `crate::http::files`).
 
 use actix_web::{HttpResponse, web};
-use ieum_domain::attachment::{Attachment, AttachmentState, ThumbnailSize};
+use ieum_domain::DomainError;
+use ieum_domain::attachment::{Attachment, AttachmentState, Purpose, ThumbnailSize};
 use ieum_domain::attachments::UploadRequest;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -56,7 +57,10 @@ async fn media(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BeginBody {
-    room_id: String,
+    /// Left out for a profile image.
+    room_id: Option<String>,
+    /// `message` (default), `profile_image` or `room_image`.
+    purpose: Option<String>,
     file_name: String,
     content_type: String,
     size: u64,
@@ -68,12 +72,22 @@ async fn begin(
     body: web::Json<BeginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let purpose = match body.purpose.as_deref() {
+        None => Purpose::Message,
+        Some(name) => Purpose::parse(name).ok_or_else(|| {
+            DomainError::invalid(
+                "invalid_purpose",
+                "purpose is message, profile_image or room_image",
+            )
+        })?,
+    };
     let started = state
         .attachments
         .begin_upload(
             &who.0,
-            &body.room_id,
+            body.room_id.as_deref(),
             UploadRequest {
+                purpose,
                 file_name: body.file_name,
                 declared_type: body.content_type,
                 size: body.size,

@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::*;
-use crate::attachment::{ContentType, NewUpload, ScanOutcome};
+use crate::attachment::{ContentType, NewUpload, Purpose, ScanOutcome};
 use crate::hub::Hub;
 use crate::ports::{
     Fetched, LocalBus, MockAttachmentRepository, MockClock, MockCoupleRepository,
@@ -78,6 +78,7 @@ fn announced(file_name: &str, declared_type: &str, size: u64) -> Attachment {
             NewUpload {
                 owner: alice().user_id,
                 room_id: ROOM.into(),
+                purpose: Purpose::Message,
                 file_name: file_name.into(),
                 declared_type: declared_type.into(),
                 size,

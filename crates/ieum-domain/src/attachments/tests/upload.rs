@@ -3,7 +3,7 @@
 use chrono::Duration;
 
 use super::*;
-use crate::attachment::{ProcessedImage, TransferMethod};
+use crate::attachment::{ProcessedImage, Purpose, TransferMethod};
 use crate::throttle::RateLimit;
 
 fn request(file_name: &str, declared_type: &str, size: u64) -> UploadRequest {
@@ -11,6 +11,7 @@ fn request(file_name: &str, declared_type: &str, size: u64) -> UploadRequest {
         file_name: file_name.into(),
         declared_type: declared_type.into(),
         size,
+        purpose: Purpose::Message,
     }
 }
 
@@ -70,7 +71,11 @@ async fn beginning_stores_a_pending_upload_and_presigns_a_put_bound_to_length_an
         .returning(|_, _, _, _| Ok(presigned_put()));
     let started = mocks
         .service()
-        .begin_upload(&alice(), ROOM, request("우리.jpg", "Image/JPEG; q=1", 2048))
+        .begin_upload(
+            &alice(),
+            Some(ROOM),
+            request("우리.jpg", "Image/JPEG; q=1", 2048),
+        )
         .await
         .unwrap();
     assert_eq!(started.upload, presigned_put());
@@ -82,7 +87,7 @@ async fn only_members_of_the_room_may_upload_into_it() {
     mocks.attachments.expect_insert().never();
     let err = mocks
         .service()
-        .begin_upload(&mallory(), ROOM, request("a.png", "image/png", 10))
+        .begin_upload(&mallory(), Some(ROOM), request("a.png", "image/png", 10))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "not_a_member");
@@ -99,7 +104,7 @@ async fn an_upload_over_the_quota_is_refused_with_429() {
     mocks.attachments.expect_insert().never();
     let err = mocks
         .service()
-        .begin_upload(&alice(), ROOM, request("a.png", "image/png", 6))
+        .begin_upload(&alice(), Some(ROOM), request("a.png", "image/png", 6))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "quota_exceeded");
@@ -112,7 +117,7 @@ async fn an_upload_that_exactly_fills_the_quota_is_accepted() {
     ready_to_begin(&mut mocks, AttachmentPolicy::default().quota_bytes - 5);
     let started = mocks
         .service()
-        .begin_upload(&alice(), ROOM, request("a.png", "image/png", 5))
+        .begin_upload(&alice(), Some(ROOM), request("a.png", "image/png", 5))
         .await;
     assert!(started.is_ok());
 }
@@ -125,7 +130,7 @@ async fn a_declared_size_over_the_limit_is_too_large_before_anything_is_stored()
         .service()
         .begin_upload(
             &alice(),
-            ROOM,
+            Some(ROOM),
             request("a.png", "image/png", 20 * 1024 * 1024 + 1),
         )
         .await
@@ -139,11 +144,15 @@ async fn a_program_by_name_or_an_unaccepted_declared_type_is_refused_up_front() 
     mocks.attachments.expect_insert().never();
     let service = mocks.service();
     let by_name = service
-        .begin_upload(&alice(), ROOM, request("setup.exe", "image/jpeg", 10))
+        .begin_upload(&alice(), Some(ROOM), request("setup.exe", "image/jpeg", 10))
         .await;
     assert_eq!(by_name.unwrap_err().code(), "unsupported_type");
     let by_type = service
-        .begin_upload(&alice(), ROOM, request("a", "application/x-msdownload", 10))
+        .begin_upload(
+            &alice(),
+            Some(ROOM),
+            request("a", "application/x-msdownload", 10),
+        )
         .await;
     assert_eq!(by_type.unwrap_err().code(), "unsupported_type");
 }
@@ -164,11 +173,11 @@ async fn beginning_too_many_uploads_is_rate_limited() {
     let service = mocks.service_with(policy);
     let upload = || request("a.png", "image/png", 10);
     service
-        .begin_upload(&alice(), ROOM, upload())
+        .begin_upload(&alice(), Some(ROOM), upload())
         .await
         .unwrap();
     let err = service
-        .begin_upload(&alice(), ROOM, upload())
+        .begin_upload(&alice(), Some(ROOM), upload())
         .await
         .unwrap_err();
     assert_eq!(err.code(), "upload_rate_limited");
@@ -459,4 +468,101 @@ async fn an_upload_past_its_expiry_cannot_be_completed() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "expired");
+}
+
+#[tokio::test]
+async fn a_profile_image_is_an_image_in_no_room_and_never_expires() {
+    let mut mocks = Mocks::new();
+    let inserted = Arc::new(Mutex::new(None));
+    let keep = inserted.clone();
+    mocks
+        .attachments
+        .expect_insert()
+        .returning(move |attachment| {
+            *keep.lock().unwrap() = Some(attachment.clone());
+            Ok(())
+        });
+    mocks
+        .attachments
+        .expect_bytes_used_by()
+        .returning(|_| Ok(0));
+    mocks.store.expect_presign_put().returning(|_, _, _, _| {
+        Ok(PresignedRequest {
+            url: "https://store.example/put".into(),
+            method: TransferMethod::Put,
+            headers: Vec::new(),
+            expires_at: now(),
+        })
+    });
+    let policy = AttachmentPolicy {
+        expires_after: Some(Duration::seconds(2)),
+        ..AttachmentPolicy::default()
+    };
+    let service = mocks.service_with(policy);
+    let profile = |name: &str, kind: &str| UploadRequest {
+        purpose: Purpose::ProfileImage,
+        ..request(name, kind, 100)
+    };
+    let refused = service
+        .begin_upload(&alice(), None, profile("cv.pdf", "application/pdf"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "unsupported_type");
+    let in_a_room = service
+        .begin_upload(&alice(), Some(ROOM), profile("me.png", "image/png"))
+        .await
+        .unwrap_err();
+    assert_eq!(in_a_room.code(), "invalid_room");
+    service
+        .begin_upload(&alice(), None, profile("me.png", "image/png"))
+        .await
+        .unwrap();
+    let stored = inserted.lock().unwrap().clone().expect("stored");
+    assert_eq!(
+        stored.room_id,
+        crate::attachment::personal_room(alice().user_id)
+    );
+    assert_eq!(stored.expires_at, None, "profile images do not expire");
+    let message = service
+        .begin_upload(&alice(), None, request("a.png", "image/png", 100))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message.code(),
+        "invalid_room",
+        "a message's file needs its room"
+    );
+}
+
+#[tokio::test]
+async fn only_a_clean_image_of_the_right_purpose_and_room_is_adopted() {
+    let room_image = |state| Attachment {
+        purpose: Purpose::RoomImage,
+        state,
+        ..clean_png()
+    };
+    let mut mocks = Mocks::new();
+    let cell = mocks.holding(room_image(AttachmentState::Scanning));
+    mocks
+        .attachments
+        .expect_mark_attached()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let service = mocks.service();
+    let id = cell.lock().unwrap().id;
+    let scanning = service.adopt(&alice(), id, Some(ROOM)).await.unwrap_err();
+    assert_eq!(scanning.code(), "not_clean");
+    cell.lock().unwrap().state = AttachmentState::Clean;
+    let elsewhere = service
+        .adopt(&alice(), id, Some("room-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), "attachment_purpose");
+    let as_profile = service.adopt(&alice(), id, None).await.unwrap_err();
+    assert_eq!(as_profile.code(), "attachment_purpose");
+    let not_mine = service.adopt(&bob(), id, Some(ROOM)).await.unwrap_err();
+    assert_eq!(not_mine.code(), "attachment_not_found");
+    let adopted = service.adopt(&alice(), id, Some(ROOM)).await.unwrap();
+    assert_eq!(adopted.holder, crate::attachment::room_image_holder(ROOM));
+    assert!(adopted.now);
 }
