@@ -527,8 +527,13 @@ pub trait AttachmentRepository: Send + Sync {
     async fn set_state(&self, attachment: &Attachment, from: AttachmentState)
     -> DomainResult<bool>;
     /// Records the message that references it; false (nothing written) when
-    /// a message already does.
+    /// a message already does, or when it is no longer `Scanning` or `Clean`.
     async fn mark_attached(&self, id: Uuid, message_id: Uuid) -> DomainResult<bool>;
+    /// Marks it `Deleted` if its state is still `from` and nothing took it
+    /// (`message_id` empty); false (nothing written) otherwise. What the
+    /// sweep of unused uploads claims a row with, so a send or a profile
+    /// that takes the upload at the same moment keeps it.
+    async fn delete_unused(&self, id: Uuid, from: AttachmentState) -> DomainResult<bool>;
     /// Undoes [`Self::mark_attached`] for a message that was not stored;
     /// nothing happens when another message holds it.
     async fn release(&self, id: Uuid, message_id: Uuid) -> DomainResult<()>;

@@ -389,7 +389,7 @@ fn attachment_policy(config: &Config) -> AttachmentPolicy {
         ),
         expires_after: config
             .attachment_expiry_secs
-            .map(|secs| chrono::Duration::seconds(secs.min(i64::MAX as u64) as i64)),
+            .map(|secs| chrono::Duration::seconds(secs as i64)),
         ..defaults
     }
 }

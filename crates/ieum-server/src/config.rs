@@ -351,6 +351,9 @@ pub struct Config {
     pub upload_quota_bytes: u64,
 }
 
+/// The longest attachment expiry: 100 years (longer overflows date arithmetic).
+pub const MAX_ATTACHMENT_EXPIRY_SECS: u64 = 100 * 365 * 24 * 3600;
+
 /// Where the token secret came from.
 #[derive(Clone)]
 pub enum JwtSecret {
@@ -455,7 +458,14 @@ impl Config {
             public_url,
             clamd,
             s3,
-            attachment_expiry_secs: s.attachment_expiry_secs.filter(|secs| *secs > 0),
+            attachment_expiry_secs: match s.attachment_expiry_secs.filter(|secs| *secs > 0) {
+                Some(secs) if secs > MAX_ATTACHMENT_EXPIRY_SECS => {
+                    return Err(ConfigError(format!(
+                        "attachment_expiry_secs must be at most {MAX_ATTACHMENT_EXPIRY_SECS} (100 years)"
+                    )));
+                }
+                other => other,
+            },
             upload_rate: positive("upload_rate", u64::from(s.upload_rate.unwrap_or(60)))? as u32,
             upload_max_bytes: match s.upload_max_bytes {
                 Some(max) => Some(positive("upload_max_bytes", max)?),

@@ -19,7 +19,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use ieum_domain::attachment::{Rendition, ThumbnailSize};
-use ieum_domain::message::MessageFile;
+use ieum_domain::message::{MessageFile, MessageKind};
+use ieum_domain::session::Command;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -134,13 +135,53 @@ fn parse_rendition(name: &str) -> Option<Rendition> {
     })
 }
 
-/// The attachment a link names, whatever server made it: contract B sends
-/// an IMAGE with the `imageUrl` its upload answered, and the send takes the
-/// attachment from it (the send then checks it is the sender's, in this room).
+/// The attachment a link names, whatever server made it (no signature
+/// check): for finding the image a profile or room shows, which the
+/// attachment's holder then confirms.
 pub fn attachment_in(url: &str) -> Option<Uuid> {
     let (_, rest) = url.split_once(MEDIA_PATH)?;
     let (id, _) = rest.split_once('/')?;
     id.parse().ok()
+}
+
+impl FileLinks {
+    /// The attachment of one of this server's file links, signature checked;
+    /// any other URL (another host's `/media/` path included) is none.
+    pub fn attachment_of(&self, url: &str) -> Option<Uuid> {
+        let rest = url.strip_prefix(&self.base)?.strip_prefix(MEDIA_PATH)?;
+        let (id, rest) = rest.split_once('/')?;
+        let (rendition, sig) = rest.split_once("?sig=")?;
+        let id = id.parse().ok()?;
+        (self.verify(id, rendition, sig)? == Rendition::File).then_some(id)
+    }
+
+    /// An IMAGE send whose `imageUrl` is one of this server's file links
+    /// (contract B sends the `imageUrl` its upload answered) takes that
+    /// upload, as if it named `attachmentId`; the send then checks that the
+    /// upload is the sender's, in this room. Anything else is left as sent.
+    pub fn take_linked_image(&self, command: Command) -> Command {
+        match command {
+            Command::Message {
+                room_id,
+                entry,
+                mut msg,
+            } => {
+                if msg.kind == Some(MessageKind::Image)
+                    && msg.attachment_id.is_none()
+                    && let Some(id) = msg.image_url.as_deref().and_then(|u| self.attachment_of(u))
+                {
+                    msg.attachment_id = Some(id);
+                    msg.image_url = None;
+                }
+                Command::Message {
+                    room_id,
+                    entry,
+                    msg,
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +205,25 @@ mod tests {
         assert_eq!(links().verify(id, "file", ""), None);
         let other = FileLinks::new("https://chat.example", b"another secret of enough length!");
         assert_eq!(other.verify(id, "file", sig), None);
+    }
+
+    #[test]
+    fn only_this_servers_signed_file_link_names_an_attachment() {
+        let id = Uuid::now_v7();
+        let links = links();
+        assert_eq!(links.attachment_of(&links.file(id)), Some(id));
+        assert_eq!(
+            links.attachment_of(&links.thumbnail(id, ThumbnailSize::Small)),
+            None
+        );
+        assert_eq!(
+            links.attachment_of(&format!("https://cdn.example/media/{id}/file?sig=x")),
+            None
+        );
+        let forged = links
+            .file(id)
+            .replace(&id.to_string(), &Uuid::now_v7().to_string());
+        assert_eq!(links.attachment_of(&forged), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! whose fixed shapes are here. Documented in docs/PROTOCOL.md.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ieum_domain::attachment::ScanStatus;
+use ieum_domain::attachment::AttachmentState;
 use ieum_domain::hub::{EventPayload, RoomEvent};
 use ieum_domain::message::{Message, MessageKind};
 use ieum_domain::room::Room;
@@ -67,7 +67,13 @@ impl<'a> From<&'a Message> for ContractAMessage<'a> {
 /// 409 while the image is scanned), or the URL the client sent.
 fn contract_b_image_url(m: &Message, links: &FileLinks) -> Option<String> {
     match &m.file {
-        Some(file) if file.is_downloadable() || file.scan == ScanStatus::Pending => {
+        _ if m.deleted => None,
+        Some(file)
+            if matches!(
+                file.state,
+                AttachmentState::Scanning | AttachmentState::Clean
+            ) =>
+        {
             Some(links.file(file.id))
         }
         Some(_) => None,

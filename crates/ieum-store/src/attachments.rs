@@ -78,7 +78,10 @@ pub(crate) async fn referenced_by(
         let rows = db
             .query_all_raw(stmt(
                 db.get_database_backend(),
-                &format!("SELECT {COLUMNS} FROM attachments WHERE message_id IN ({marks})"),
+                &format!(
+                    "SELECT {COLUMNS} FROM attachments \
+                     WHERE message_id IN ({marks}) AND message_id IS NOT NULL"
+                ),
                 chunk.iter().map(|id| (*id).into()).collect(),
             ))
             .await
@@ -246,8 +249,20 @@ impl AttachmentRepository for SqlAttachments {
     async fn mark_attached(&self, id: Uuid, message_id: Uuid) -> DomainResult<bool> {
         let written = self
             .exec(
-                "UPDATE attachments SET message_id = ? WHERE id = ? AND message_id IS NULL",
+                "UPDATE attachments SET message_id = ? WHERE id = ? AND message_id IS NULL \
+                 AND state IN ('scanning', 'clean')",
                 vec![message_id.into(), id.into()],
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
+    async fn delete_unused(&self, id: Uuid, from: AttachmentState) -> DomainResult<bool> {
+        let written = self
+            .exec(
+                "UPDATE attachments SET state = 'deleted' \
+                 WHERE id = ? AND state = ? AND message_id IS NULL",
+                vec![id.into(), from.as_str().into()],
             )
             .await?;
         Ok(written == 1)

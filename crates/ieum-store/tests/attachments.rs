@@ -595,9 +595,10 @@ async fn the_attachments_migration_rolls_back_and_forward(db: TestDb) {
         .into_iter()
         .filter(|definition| definition.contains("WHERE"))
         .count();
-    assert_eq!(partial, 2, "{:?}", definitions().await);
+    assert_eq!(partial, 3, "{:?}", definitions().await);
     for index in [
         "idx_attachments_due_expiry",
+        "idx_attachments_message_id",
         "idx_attachments_owner",
         "idx_attachments_state_created",
         "idx_attachments_unattached",

@@ -20,11 +20,13 @@
 //! one question of the state everywhere, and the view still tells
 //! `scan: skipped` from `scan: clean` ([`Attachment::scan_status`]).
 //!
-//! **Storage keys**: the client uploads to `attachments/{id}/upload`, which
-//! is also what is served for anything but an image. An image is served from
-//! `attachments/{id}/image`, a copy without metadata, and its upload (which
-//! may carry GPS) is deleted once the copy is stored; thumbnails are
-//! `attachments/{id}/thumb-{px}`. The upload is never rewritten in place, so
+//! **Storage keys**: the client uploads to `attachments/{id}/upload`. What
+//! is checked, scanned and served is a copy no presigned URL names (the
+//! upload URL stays usable until it expires, so a second PUT must not swap
+//! the bytes after the scan): `attachments/{id}/file`, or for an image
+//! `attachments/{id}/image`, a copy without metadata. The upload (which may
+//! carry GPS) is deleted once the copy is stored; thumbnails are
+//! `attachments/{id}/thumb-{px}`. The upload is never rewritten by ieum, so
 //! a `complete` retried after a crash reads the client's bytes again. Keys
 //! are never reused: a served object never changes, and clients may cache it
 //! by attachment id forever.
@@ -212,13 +214,15 @@ impl Attachment {
         format!("attachments/{}/upload", self.id)
     }
 
-    /// Where the served bytes are: for an image the copy without metadata,
-    /// for anything else the upload.
+    /// Where the served bytes are: a copy no presigned URL names (the
+    /// upload URL may be used again until it expires, so the upload itself
+    /// is never what is scanned and served). For an image the copy without
+    /// metadata.
     pub fn served_key(&self) -> String {
         if self.is_image() {
             format!("attachments/{}/image", self.id)
         } else {
-            self.upload_key()
+            format!("attachments/{}/file", self.id)
         }
     }
 
@@ -228,7 +232,11 @@ impl Attachment {
 
     /// Every key that may hold its bytes: what deleting it removes.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys = vec![self.upload_key(), format!("attachments/{}/image", self.id)];
+        let mut keys = vec![
+            self.upload_key(),
+            format!("attachments/{}/image", self.id),
+            format!("attachments/{}/file", self.id),
+        ];
         keys.extend(ThumbnailSize::ALL.map(|size| self.thumbnail_key(size)));
         keys
     }
@@ -567,7 +575,7 @@ pub(crate) mod tests {
             format!("attachments/{}/image", image.id)
         );
         let pdf = in_state(AttachmentState::Clean, ContentType::Pdf);
-        assert_eq!(pdf.served_key(), pdf.upload_key());
+        assert_eq!(pdf.served_key(), format!("attachments/{}/file", pdf.id));
         assert_eq!(pdf.upload_key(), format!("attachments/{}/upload", pdf.id));
     }
 
@@ -575,12 +583,12 @@ pub(crate) mod tests {
     fn deleting_covers_every_key_an_attachment_may_have() {
         let image = in_state(AttachmentState::Clean, ContentType::Png);
         let keys = image.keys();
-        assert_eq!(keys.len(), 4);
+        assert_eq!(keys.len(), 5);
         assert!(keys.contains(&image.upload_key()));
         assert!(keys.contains(&image.served_key()));
         for size in ThumbnailSize::ALL {
             assert!(keys.contains(&image.thumbnail_key(size)));
         }
-        assert!(keys[2].ends_with("/thumb-320") && keys[3].ends_with("/thumb-1280"));
+        assert!(keys[3].ends_with("/thumb-320") && keys[4].ends_with("/thumb-1280"));
     }
 }

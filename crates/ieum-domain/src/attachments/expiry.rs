@@ -1,10 +1,12 @@
 //! The deletion jobs: attachments whose expiry came, and uploads no message
 //! took within the policy's unattached lifetime.
 //!
-//! Objects are deleted first and the state is written after: a failure in
+//! Expiry deletes the objects first and writes the state after: a failure in
 //! between leaves the attachment due, and the next round (on any node, after
-//! any restart) deletes again, which the store allows. Marking first would
-//! lose the objects of a failed deletion for good.
+//! any restart) deletes again, which the store allows. The sweep of unused
+//! uploads claims the row first instead (only while nothing took it), so a
+//! send taking the upload at that moment keeps it; its failed object
+//! deletions are logged and the objects stay, never served.
 
 use chrono::{DateTime, Utc};
 
@@ -32,9 +34,11 @@ impl AttachmentService {
         Ok(expired)
     }
 
-    /// Deletes up to [`JOB_BATCH`] uploads that no message referenced within
-    /// the unattached lifetime (abandoned, refused or never completed) and
-    /// marks them `Deleted`. Answers how many.
+    /// Deletes up to [`JOB_BATCH`] uploads that nothing took within the
+    /// unattached lifetime (abandoned, refused or never completed). Each is
+    /// claimed first (`Deleted`, only while still untaken), so a send taking
+    /// it at the same moment keeps it; then its objects go (a failure is
+    /// logged: they stay, never served). Answers how many.
     pub async fn delete_unattached(&self, now: DateTime<Utc>) -> DomainResult<usize> {
         let cutoff = now - self.policy.unattached_lifetime;
         let abandoned = self
@@ -42,11 +46,13 @@ impl AttachmentService {
             .unattached_before(cutoff, JOB_BATCH)
             .await?;
         let mut deleted = 0;
-        for mut attachment in abandoned {
-            let from = attachment.state;
-            self.delete_objects(&attachment).await?;
-            attachment.delete()?;
-            if self.attachments.set_state(&attachment, from).await? {
+        for attachment in abandoned {
+            if self
+                .attachments
+                .delete_unused(attachment.id, attachment.state)
+                .await?
+            {
+                self.delete_objects_or_log(&attachment).await;
                 deleted += 1;
             }
         }

@@ -227,38 +227,50 @@ impl AttachmentService {
         Ok(())
     }
 
-    /// Deletes an image replaced as `holder`'s profile or room image
-    /// ([`Self::adopt`]); an attachment `holder` does not hold is left alone.
-    pub async fn discard_replaced(&self, id: Uuid, holder: Uuid) -> DomainResult<()> {
-        match self.attachments.find(id).await? {
-            Some(attachment) if attachment.message_id == Some(holder) => {
-                self.discard(attachment).await
-            }
-            _ => Ok(()),
-        }
+    /// Deletes `who`'s former profile image once another URL or image
+    /// replaced it; an attachment that was not their profile image (someone
+    /// else's link they had set by hand) is left alone.
+    pub async fn discard_profile_image(&self, who: &Principal, id: Uuid) -> DomainResult<()> {
+        self.discard(id, Some(who.user_id)).await
+    }
+
+    /// Deletes `room_id`'s former image once another URL or image replaced
+    /// it; an attachment that was not that room's image is left alone.
+    pub async fn discard_room_image(&self, room_id: &str, id: Uuid) -> DomainResult<()> {
+        self.discard(id, Some(room_image_holder(room_id))).await
     }
 
     /// The file of a deleted message goes with it.
     pub async fn delete_with_message(&self, id: Uuid) -> DomainResult<()> {
-        match self.attachments.find(id).await? {
-            Some(attachment) => self.discard(attachment).await,
-            None => Ok(()),
-        }
+        self.discard(id, None).await
     }
 
     /// Marks it `Deleted` first, so its links stop answering at once, then
     /// deletes its objects (a failure leaves objects that are never served,
-    /// and is logged).
-    async fn discard(&self, mut attachment: Attachment) -> DomainResult<()> {
-        if attachment.state.is_final() {
-            return Ok(());
+    /// and is logged). The mark is a compare-and-set: when a job moved the
+    /// attachment in between (a scan ended), it reads it again and retries.
+    /// With `holder`, only an attachment `holder` holds is discarded.
+    async fn discard(&self, id: Uuid, holder: Option<Uuid>) -> DomainResult<()> {
+        const TRIES: usize = 5;
+        for _ in 0..TRIES {
+            let Some(mut attachment) = self.attachments.find(id).await? else {
+                return Ok(());
+            };
+            if attachment.state.is_final()
+                || holder.is_some_and(|holder| attachment.message_id != Some(holder))
+            {
+                return Ok(());
+            }
+            let from = attachment.state;
+            attachment.delete()?;
+            if self.attachments.set_state(&attachment, from).await? {
+                self.delete_objects_or_log(&attachment).await;
+                return Ok(());
+            }
         }
-        let from = attachment.state;
-        attachment.delete()?;
-        if self.attachments.set_state(&attachment, from).await? {
-            self.delete_objects_or_log(&attachment).await;
-        }
-        Ok(())
+        Err(DomainError::Unavailable(format!(
+            "attachment {id} kept changing while it was being deleted"
+        )))
     }
 
     /// A presigned GET for a holder of a stable link to the file (one the

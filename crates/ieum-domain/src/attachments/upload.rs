@@ -187,11 +187,10 @@ impl AttachmentService {
                 .await?
                 .ok_or_else(named::attachment_not_found);
         }
-        if attachment.is_image() {
-            // The upload may carry GPS; only the copy without metadata stays.
-            if let Err(error) = self.store.delete(&attachment.upload_key()).await {
-                tracing::warn!(attachment = %id, error = %error, "deleting an image's upload failed");
-            }
+        // Only the verified copy stays: the upload URL may be used again
+        // until it expires, and an image's upload may carry GPS.
+        if let Err(error) = self.store.delete(&attachment.upload_key()).await {
+            tracing::warn!(attachment = %id, error = %error, "deleting an upload failed");
         }
         Ok(attachment)
     }
@@ -211,6 +210,14 @@ impl AttachmentService {
             .policy
             .check_detected(&declared, sniff(bytes), length)?;
         if detected.family() != Family::Image {
+            // What is checked is copied where no presigned PUT can reach it.
+            let copy = Attachment {
+                detected_type: Some(detected),
+                ..attachment.clone()
+            };
+            self.store
+                .put(&copy.served_key(), bytes.to_vec(), detected.mime())
+                .await?;
             return Ok(VerifiedUpload {
                 size: length,
                 detected_type: detected,

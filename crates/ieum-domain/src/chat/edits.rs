@@ -104,8 +104,11 @@ impl ChatService {
     async fn tombstone(&self, m: &Message, expired: bool, now: DateTime<Utc>) -> DomainResult<()> {
         if self.messages.tombstone(m.id, now).await?.is_some() {
             // A deleted photo must not stay downloadable through its link.
-            if let (Some(file), Some(attachments)) = (&m.file, &self.attachments) {
-                attachments.delete_with_message(file.id).await?;
+            // A failure is logged: the deletion itself stands and is told.
+            if let (Some(file), Some(attachments)) = (&m.file, &self.attachments)
+                && let Err(error) = attachments.delete_with_message(file.id).await
+            {
+                tracing::warn!(message = %m.id, attachment = %file.id, error = %error, "deleting a deleted message's file failed");
             }
             self.hub
                 .publish(RoomEvent::ephemeral(

@@ -78,10 +78,13 @@ async fn update_room(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let mut image_url = b.image_url;
+    // The image a change of the room's image replaces is deleted after it.
+    let before = match image_url.is_some() || b.image_attachment_id.is_some() {
+        true => state.rooms.get(&who.0, &id).await?.image_url,
+        false => None,
+    };
     let mut adopted = None;
-    let mut before = None;
     if let Some(attachment) = b.image_attachment_id {
-        before = state.rooms.get(&who.0, &id).await?.image_url;
         let taken = state
             .attachments
             .adopt(&who.0, attachment, Some(&id))
@@ -112,15 +115,10 @@ async fn update_room(
         }
         (Err(error), None) => return Err(error.into()),
     };
-    if let (Some((attachment, taken)), Some(old)) = (
-        adopted,
-        before.as_deref().and_then(crate::links::attachment_in),
-    ) && old != attachment
+    if let Some(old) = before.as_deref().and_then(crate::links::attachment_in)
+        && Some(old) != adopted.map(|(attachment, _)| attachment)
     {
-        state
-            .attachments
-            .discard_replaced(old, taken.holder)
-            .await?;
+        state.attachments.discard_room_image(&id, old).await?;
     }
     Ok(HttpResponse::Ok().json(RoomJson::from(&room)))
 }

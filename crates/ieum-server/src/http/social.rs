@@ -64,10 +64,13 @@ async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let mut profile_image_url = b.profile_image_url;
+    // The image a change of the profile image replaces is deleted after it.
+    let before = match profile_image_url.is_some() || b.profile_image_attachment_id.is_some() {
+        true => state.auth.me(&who.0).await?.profile_image_url,
+        false => None,
+    };
     let mut adopted = None;
-    let mut before = None;
     if let Some(id) = b.profile_image_attachment_id {
-        before = state.auth.me(&who.0).await?.profile_image_url;
         adopted = Some((id, state.attachments.adopt(&who.0, id, None).await?));
         profile_image_url = Some(Some(state.links.file(id)));
     }
@@ -91,13 +94,10 @@ async fn update_me(
         }
         (Err(error), None) => return Err(error.into()),
     };
-    if let (Some((id, taken)), Some(old)) = (adopted, before.as_deref().and_then(attachment_in))
-        && old != id
+    if let Some(old) = before.as_deref().and_then(attachment_in)
+        && Some(old) != adopted.map(|(id, _)| id)
     {
-        state
-            .attachments
-            .discard_replaced(old, taken.holder)
-            .await?;
+        state.attachments.discard_profile_image(&who.0, old).await?;
     }
     Ok(HttpResponse::Ok().json(MeJson::from(&user)))
 }

@@ -233,7 +233,7 @@ impl Conn {
         };
         let header_cmid = f.get("client-msg-id").map(str::to_owned);
         let command = match parse_send(&destination, &f.body, header_cmid.clone()) {
-            Ok(c) => c,
+            Ok(c) => self.state.links.take_linked_image(c),
             Err(e) => {
                 // The couple app matches errors by tempId: give it back whenever
                 // it can be read, even from a body that did not parse.

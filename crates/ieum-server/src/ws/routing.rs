@@ -270,12 +270,6 @@ pub fn parse_send(
         }
         if !rest.contains('/') {
             let b: CoupleSend = object_body(body)?;
-            // The `imageUrl` an upload answered names the attachment: the
-            // message takes the file, not the URL.
-            let attachment_id = b
-                .attachment_id
-                .or_else(|| b.image_url.as_deref().and_then(crate::links::attachment_in));
-            let image_url = b.image_url.filter(|_| attachment_id.is_none());
             return Ok(Command::Message {
                 room_id: rest.to_owned(),
                 entry: Entry::MembersOnly,
@@ -284,8 +278,8 @@ pub fn parse_send(
                     ttl_seconds: None,
                     kind: parse_kind(b.kind.as_deref())?,
                     content: b.content,
-                    image_url,
-                    attachment_id,
+                    image_url: b.image_url,
+                    attachment_id: b.attachment_id,
                     client_msg_id: b.temp_id.or(header_cmid),
                 },
             });

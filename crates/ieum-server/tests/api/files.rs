@@ -615,6 +615,20 @@ async fn contract_b_image_messages_carry_a_downloadable_image_url(db: TestDb) {
     .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["messages"][0]["imageUrl"], image_url);
+    // Another host's URL, even one shaped like a link, is delivered as sent.
+    let outside = format!(
+        "https://cdn.example/media/{}/file.png",
+        uuid::Uuid::now_v7()
+    );
+    anns.send_json(
+        &format!("/app/chat/{couple}"),
+        &json!({"type": "IMAGE", "content": "", "imageUrl": outside, "tempId": "t-2"}),
+        None,
+        &[],
+    )
+    .await;
+    let (_, delivered) = bens.next_message().await;
+    assert_eq!(delivered["imageUrl"], json!(outside));
     server.stop().await;
 }
 
@@ -773,6 +787,55 @@ async fn profile_and_room_images_use_the_same_flow(db: TestDb) {
     server.stop().await;
 }
 
+/// The upload URL stays usable until it expires, but what was checked and
+/// scanned is a copy it cannot reach: a second PUT after completion changes
+/// nothing that is served.
+async fn a_put_after_completion_changes_nothing_served(db: TestDb, storage: Storage) {
+    let server = TestServer::start_with(&db, |s| storage.apply(s)).await;
+    let (alice, bob, room) = room_with_bob(&server).await;
+    let document = pdf();
+    let started = begin(
+        &server,
+        &alice,
+        &room,
+        "a.pdf",
+        "application/pdf",
+        document.len(),
+    )
+    .await;
+    assert_eq!(put(&started, document.clone()).await.status, 200);
+    let (status, done) = complete(&server, &alice, &started).await;
+    assert_eq!(status, 200, "{done}");
+    let mut swapped = document.clone();
+    swapped[20] ^= 0xff;
+    let again = put(&started, swapped).await;
+    assert_eq!(again.status, 200, "the URL itself still works");
+    let id = done["id"].as_str().unwrap();
+    let (_, view) = http_json(
+        server.addr,
+        "GET",
+        &format!("/api/attachments/{id}"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    let got = download(view["url"].as_str().expect("a link")).await;
+    assert_eq!(
+        sha256_hex(&got.body),
+        sha256_hex(&document),
+        "the checked bytes"
+    );
+    server.stop().await;
+}
+
+async fn a_late_put_on_the_local_disk(db: TestDb) {
+    a_put_after_completion_changes_nothing_served(db, Storage::Local).await;
+}
+
+async fn a_late_put_on_s3(db: TestDb) {
+    a_put_after_completion_changes_nothing_served(db, Storage::S3(S3Bucket::create())).await;
+}
+
 both_backends!(
     file_messages_on_the_local_disk,
     file_messages_on_s3,
@@ -784,4 +847,6 @@ both_backends!(
     contract_b_image_messages_carry_a_downloadable_image_url,
     forged_links_and_empty_files_are_refused,
     profile_and_room_images_use_the_same_flow,
+    a_late_put_on_the_local_disk,
+    a_late_put_on_s3,
 );

@@ -66,7 +66,7 @@ async fn documents_are_offered_for_saving_not_shown() {
         .await
         .unwrap();
     let (key, serve, _) = asked.lock().unwrap()[0].clone();
-    assert_eq!(key, attachment.upload_key());
+    assert_eq!(key, format!("attachments/{}/file", attachment.id));
     assert_eq!(serve.disposition, Disposition::Attachment);
 }
 

@@ -159,6 +159,17 @@ impl Mocks {
                 *stored = next.clone();
                 Ok(true)
             });
+        let unused = cell.clone();
+        self.attachments
+            .expect_delete_unused()
+            .returning(move |id, from| {
+                let mut stored = unused.lock().unwrap();
+                if stored.id != id || stored.state != from || stored.message_id.is_some() {
+                    return Ok(false);
+                }
+                stored.state = AttachmentState::Deleted;
+                Ok(true)
+            });
         let waiting = cell.clone();
         self.attachments.expect_awaiting_scan().returning(move |_| {
             let stored = waiting.lock().unwrap().clone();

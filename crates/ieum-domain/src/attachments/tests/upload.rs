@@ -190,6 +190,7 @@ async fn a_verified_file_waits_for_the_scan_with_its_type_and_hash() {
     let stored = mocks.holding(attachment.clone());
     mocks.object(attachment.upload_key(), pdf(64));
     mocks.scanner();
+    copies_to_the_served_key(&mut mocks, &attachment);
     let done = mocks
         .service()
         .complete(&alice(), attachment.id)
@@ -211,6 +212,7 @@ async fn without_a_scanner_a_verified_file_is_clean_and_says_skipped() {
     let attachment = announced("notes.pdf", "application/pdf", 64);
     let stored = mocks.holding(attachment.clone());
     mocks.object(attachment.upload_key(), pdf(64));
+    copies_to_the_served_key(&mut mocks, &attachment);
     let done = mocks
         .service()
         .complete(&alice(), attachment.id)
@@ -429,7 +431,7 @@ async fn an_image_the_processor_cannot_read_is_unsupported_and_deleted() {
         .unwrap_err();
     assert_eq!(err.code(), "unsupported_type");
     assert_eq!(stored.lock().unwrap().state, AttachmentState::Failed);
-    assert_eq!(deleted.lock().unwrap().len(), 4);
+    assert_eq!(deleted.lock().unwrap().len(), 5);
 }
 
 #[tokio::test]
@@ -565,4 +567,16 @@ async fn only_a_clean_image_of_the_right_purpose_and_room_is_adopted() {
     let adopted = service.adopt(&alice(), id, Some(ROOM)).await.unwrap();
     assert_eq!(adopted.holder, crate::attachment::room_image_holder(ROOM));
     assert!(adopted.now);
+}
+
+/// A verified file is copied once to `attachments/{id}/file`, the key no
+/// presigned PUT names (the upload URL may be used again until it expires).
+fn copies_to_the_served_key(mocks: &mut Mocks, attachment: &Attachment) {
+    let key = format!("attachments/{}/file", attachment.id);
+    mocks
+        .store
+        .expect_put()
+        .withf(move |put, _, content_type| put == key && content_type == "application/pdf")
+        .times(1)
+        .returning(|_, _, _| Ok(()));
 }
