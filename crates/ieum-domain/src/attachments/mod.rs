@@ -132,27 +132,8 @@ impl AttachmentService {
         self.store.presign_get(&key, &serve, lifetime).await
     }
 
-    /// The attachment, if `who` may reference it in a `kind` message of the
-    /// room ([`Attachment::check_reference`]). A send checks this before it
-    /// stores the message, then calls [`Self::attach`] with the message's id.
-    pub async fn attachable(
-        &self,
-        who: &Principal,
-        room_id: &str,
-        id: Uuid,
-        kind: MessageKind,
-    ) -> DomainResult<Attachment> {
-        let attachment = self
-            .attachments
-            .find(id)
-            .await?
-            .ok_or_else(named::attachment_not_found)?;
-        attachment.check_reference(who.user_id, room_id, kind, self.clock.now())?;
-        Ok(attachment)
-    }
-
     /// Records that `message_id` references the attachment; one message per
-    /// attachment, so a second send with it is `attachment_in_use`.
+    /// attachment, so a second send with it finds it [`Attached::AlreadyIn`].
     pub async fn attach(
         &self,
         who: &Principal,
@@ -160,13 +141,25 @@ impl AttachmentService {
         id: Uuid,
         message_id: Uuid,
         kind: MessageKind,
-    ) -> DomainResult<Attachment> {
-        let mut attachment = self.attachable(who, room_id, id, kind).await?;
+    ) -> DomainResult<Attached> {
+        let mut attachment = self
+            .attachments
+            .find(id)
+            .await?
+            .ok_or_else(named::attachment_not_found)?;
+        // Told only to its owner, in its room: who else holds it.
+        if let Some(holder) = attachment.message_id
+            && attachment.owner == who.user_id
+            && attachment.room_id == room_id
+        {
+            return Ok(Attached::AlreadyIn(Some(holder)));
+        }
+        attachment.check_reference(who.user_id, room_id, kind, self.clock.now())?;
         if !self.attachments.mark_attached(id, message_id).await? {
-            return Err(attachment_in_use());
+            return Ok(Attached::AlreadyIn(None));
         }
         attachment.message_id = Some(message_id);
-        Ok(attachment)
+        Ok(Attached::Now(attachment))
     }
 
     /// Frees an attachment taken by [`Self::attach`] for a message whose
@@ -335,6 +328,17 @@ impl AttachmentService {
             tracing::warn!(attachment = %attachment.id, error = %error, "deleting an attachment's objects failed");
         }
     }
+}
+
+/// How [`AttachmentService::attach`] went.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per send
+pub enum Attached {
+    /// Taken for this message now.
+    Now(Attachment),
+    /// A message already holds it: this one (a retry of that send may be
+    /// answered with it), or `None` when it was taken at the same moment.
+    AlreadyIn(Option<Uuid>),
 }
 
 /// An image taken as a profile or room image.

@@ -5,7 +5,8 @@ use uuid::Uuid;
 use crate::error::DomainResult;
 use chrono::Duration;
 
-use crate::attachment::Attachment;
+use crate::attachment::{Attachment, attachment_in_use};
+use crate::attachments::Attached;
 use crate::error::DomainError;
 use crate::hub::{EventPayload, RoomEvent};
 use crate::message::{Appended, Message, MessageFile, MessageKind, NewMessage, SendMessage};
@@ -164,26 +165,20 @@ impl ChatService {
         let who = sender.principal();
         match attachments
             .attach(&who, room_id, attachment_id, id, kind)
-            .await
+            .await?
         {
-            Ok(attachment) => Ok(Claim::Taken(attachment)),
-            Err(error) if error.code() == "attachment_in_use" => {
-                let taken_by = attachments.get(&who, attachment_id).await?.message_id;
-                match taken_by {
-                    Some(message_id) => match self.messages.find(message_id).await? {
-                        Some(message)
-                            if message.sender_id == sender.id
-                                && client_msg_id.is_some()
-                                && message.client_msg_id == *client_msg_id =>
-                        {
-                            Ok(Claim::Retry(message))
-                        }
-                        _ => Err(error),
-                    },
-                    None => Err(error),
+            Attached::Now(attachment) => Ok(Claim::Taken(attachment)),
+            Attached::AlreadyIn(Some(message_id)) => match self.messages.find(message_id).await? {
+                Some(message)
+                    if message.sender_id == sender.id
+                        && client_msg_id.is_some()
+                        && message.client_msg_id == *client_msg_id =>
+                {
+                    Ok(Claim::Retry(message))
                 }
-            }
-            Err(error) => Err(error),
+                _ => Err(attachment_in_use()),
+            },
+            Attached::AlreadyIn(None) => Err(attachment_in_use()),
         }
     }
 

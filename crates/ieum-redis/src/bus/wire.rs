@@ -24,6 +24,9 @@
 //!   the kind's object, never beside the kind.
 //! - Never rename or retype a field, a variant or an enum value: the serde
 //!   names here are the format.
+//! - An enum added after v1 inside a payload has an `Unknown` variant
+//!   (`#[serde(other)]`), so a value a newer node adds does not make the
+//!   whole message unreadable here (`ScanStatus`, `AttachmentState`).
 //! - A new kind of event is a new variant (and an entry in [`KINDS`]). Older
 //!   nodes drop it with a debug log and keep their subscription.
 //! - Bump [`VERSION`] only for a change old nodes must refuse. A node decodes
@@ -239,6 +242,9 @@ pub(crate) struct MessageFile {
     pub is_image: bool,
 }
 
+/// A file's scan. `Unknown` reads a value a newer node added, so the
+/// whole message still decodes here; it shows as `Pending` (history, read
+/// from the store, has the truth).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ScanStatus {
@@ -247,8 +253,12 @@ pub(crate) enum ScanStatus {
     Skipped,
     Infected,
     Failed,
+    #[serde(other, skip_serializing)]
+    Unknown,
 }
 
+/// A file's state. `Unknown`, as for [`ScanStatus`], shows as `Scanning`:
+/// no URL is handed out for it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum AttachmentState {
@@ -259,6 +269,8 @@ pub(crate) enum AttachmentState {
     Failed,
     Expired,
     Deleted,
+    #[serde(other, skip_serializing)]
+    Unknown,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

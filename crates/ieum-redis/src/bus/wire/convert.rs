@@ -459,8 +459,32 @@ mirror_enum!(RoomKind <-> RoomKind { Direct, Group });
 mirror_enum!(Visibility <-> Visibility { Public, Private });
 mirror_enum!(HistoryVisibility <-> HistoryVisibility { All, UntilLeave, None });
 mirror_enum!(PinPolicy <-> PinPolicy { Members, Admins });
-mirror_enum!(ScanStatus <-> ScanStatus { Pending, Clean, Skipped, Infected, Failed });
-mirror_enum!(AttachmentState <-> AttachmentState {
+/// Domain to wire, value for value; wire to domain with `Unknown` (a newer
+/// node's value) as `unknown`.
+macro_rules! mirror_enum_with_unknown {
+    ($wire:ident <-> $domain:ident { $($variant:ident),+ $(,)? } unknown: $unknown:ident) => {
+        impl From<domain::$domain> for $wire {
+            fn from(value: domain::$domain) -> Self {
+                match value {
+                    $(domain::$domain::$variant => Self::$variant,)+
+                }
+            }
+        }
+        impl From<$wire> for domain::$domain {
+            fn from(value: $wire) -> Self {
+                match value {
+                    $($wire::$variant => Self::$variant,)+
+                    $wire::Unknown => Self::$unknown,
+                }
+            }
+        }
+    };
+}
+
+mirror_enum_with_unknown!(ScanStatus <-> ScanStatus {
+    Pending, Clean, Skipped, Infected, Failed
+} unknown: Pending);
+mirror_enum_with_unknown!(AttachmentState <-> AttachmentState {
     Pending, Scanning, Clean, Infected, Failed, Expired, Deleted
-});
+} unknown: Scanning);
 mirror_enum!(MessageKind <-> MessageKind { Text, Image, File, Sticker, System, Thread, Temp });

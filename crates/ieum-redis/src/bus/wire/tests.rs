@@ -285,6 +285,23 @@ fn a_message_file_is_written_as_its_own_object_and_is_optional() {
             "isImage": true,
         })
     );
+    // A state or scan a newer node added still lets the message through.
+    let mut newer = written.clone();
+    newer["payload"]["message"]["file"]["state"] = json!("quarantined");
+    newer["payload"]["message"]["file"]["scan"] = json!("rescanning");
+    match &decoded_event(&serde_json::to_vec(&newer).unwrap()).payload {
+        EventPayload::Message(m) => {
+            let file = m.file.as_ref().expect("the file");
+            assert_eq!(
+                (file.state, file.scan),
+                (
+                    domain::AttachmentState::Scanning,
+                    domain::ScanStatus::Pending
+                )
+            );
+        }
+        other => panic!("not a message: {other:?}"),
+    }
     let mut older = written.clone();
     older["payload"]["message"]
         .as_object_mut()
