@@ -255,24 +255,28 @@ impl S3Bucket {
     /// Objects in the bucket (files under its directory, s3s-fs's own
     /// bookkeeping aside).
     pub fn object_count(&self) -> usize {
-        fn walk(dir: &std::path::Path) -> usize {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return 0;
-            };
-            entries
-                .flatten()
-                .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-                .map(|entry| {
-                    if entry.path().is_dir() {
-                        walk(&entry.path())
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-        }
-        walk(&self.dir)
+        count_files(&self.dir)
     }
+}
+
+/// Files under `dir`, in every subdirectory, leaving out names that start
+/// with a dot (stores' staging and bookkeeping): how tests see what a store
+/// kept.
+pub fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| {
+            if entry.path().is_dir() {
+                count_files(&entry.path())
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 impl Drop for S3Bucket {

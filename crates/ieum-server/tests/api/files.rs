@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{Stomp, TestServer, WAIT, http_json, signup};
 use ieum_server::config::Settings;
-use ieum_test_support::{S3Bucket, TestDb, both_backends};
+use ieum_test_support::{S3Bucket, TestDb, both_backends, count_files};
 use serde_json::{Value, json};
 
 /// Where a test's server keeps files.
@@ -37,27 +37,10 @@ impl Storage {
     /// Objects kept, wherever they are.
     fn objects(&self, server: &TestServer) -> usize {
         match self {
-            Storage::Local => walk(&server.data_dir.join("files")),
+            Storage::Local => count_files(&server.data_dir.join("files")),
             Storage::S3(bucket) => bucket.object_count(),
         }
     }
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-        .map(|entry| {
-            if entry.path().is_dir() {
-                walk(&entry.path())
-            } else {
-                1
-            }
-        })
-        .sum()
 }
 
 /// A small PDF: enough for the magic numbers.
@@ -89,6 +72,30 @@ async fn upload(
     let (status, completed) = complete(server, token, &started).await;
     assert_eq!(status, 200, "{completed}");
     completed
+}
+
+/// The next refusal of a SEND: an ERROR frame, or an `error` event.
+async fn refusal(stomp: &mut Stomp) -> ieum_stomp::Frame {
+    loop {
+        let frame = stomp.recv().await.expect("open");
+        if frame.command == ieum_stomp::Command::Error || frame.get("event") == Some("error") {
+            return frame;
+        }
+    }
+}
+
+/// The room's newest page, as a member reads it.
+async fn history(server: &TestServer, token: &str, room: &str) -> Vec<Value> {
+    let (status, page) = http_json(
+        server.addr,
+        "GET",
+        &format!("/api/rooms/{room}/messages"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    page["messages"].as_array().expect("messages").clone()
 }
 
 async fn subscribed(server: &TestServer, token: &str, room: &str) -> Stomp {
@@ -192,12 +199,7 @@ async fn file_messages_reach_the_partner(db: TestDb, storage: Storage) {
             &[],
         )
         .await;
-    let error = loop {
-        let frame = alices.recv().await.expect("open");
-        if frame.command == ieum_stomp::Command::Error || frame.get("event") == Some("error") {
-            break frame;
-        }
-    };
+    let error = refusal(&mut alices).await;
     let body: Value = serde_json::from_slice(&error.body).unwrap_or(Value::Null);
     assert!(
         format!("{error:?}{body}").contains("attachment_in_use"),
@@ -205,22 +207,9 @@ async fn file_messages_reach_the_partner(db: TestDb, storage: Storage) {
     );
 
     // History shows both files.
-    let (status, page) = http_json(
-        server.addr,
-        "GET",
-        &format!("/api/rooms/{room}/messages"),
-        Some(&bob),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{page}");
-    let files: Vec<&Value> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["file"].is_object())
-        .collect();
-    assert_eq!(files.len(), 2, "{page}");
+    let page = history(&server, &bob, &room).await;
+    let files: Vec<&Value> = page.iter().filter(|m| m["file"].is_object()).collect();
+    assert_eq!(files.len(), 2, "{page:?}");
     assert_eq!(files[1]["file"]["name"], "계약서.pdf");
 
     // Deleting the photo's message takes the photo with it.
@@ -461,16 +450,7 @@ async fn with_clamd_down_attachments_wait_and_finish_when_it_returns(db: TestDb)
     }
     // Two scan rounds failed; everything still waits.
     switch.wait_refused(2).await;
-    let (status, page) = http_json(
-        server.addr,
-        "GET",
-        &format!("/api/rooms/{room}/messages"),
-        Some(&bob),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
-    for message in page["messages"].as_array().unwrap() {
+    for message in history(&server, &bob, &room).await {
         if message["file"].is_object() {
             assert_eq!(message["file"]["state"], "scanning", "{message}");
         }
@@ -519,22 +499,11 @@ async fn attachments_expire_across_a_restart(db: TestDb, storage: Storage) {
     // The restarted server finds the due deletion in the store.
     let deadline = Instant::now() + WAIT;
     let shown = loop {
-        let (status, page) = http_json(
-            server.addr,
-            "GET",
-            &format!("/api/rooms/{room}/messages"),
-            Some(&bob),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200);
-        let shown = page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let shown = history(&server, &bob, &room)
+            .await
+            .into_iter()
             .find(|m| m["id"] == message["id"])
-            .expect("the message")
-            .clone();
+            .expect("the message");
         if shown["file"]["state"] == "expired" {
             break shown;
         }
@@ -652,12 +621,7 @@ async fn forged_links_and_empty_files_are_refused(db: TestDb) {
             &[],
         )
         .await;
-    let error = loop {
-        let frame = alices.recv().await.expect("open");
-        if frame.command == ieum_stomp::Command::Error || frame.get("event") == Some("error") {
-            break frame;
-        }
-    };
+    let error = refusal(&mut alices).await;
     assert!(
         format!("{error:?}").contains("missing_attachment"),
         "{error:?}"
@@ -750,12 +714,7 @@ async fn profile_and_room_images_use_the_same_flow(db: TestDb) {
             &[],
         )
         .await;
-    let error = loop {
-        let frame = alices.recv().await.expect("open");
-        if frame.command == ieum_stomp::Command::Error || frame.get("event") == Some("error") {
-            break frame;
-        }
-    };
+    let error = refusal(&mut alices).await;
     assert!(
         format!("{error:?}").contains("attachment_not_found"),
         "{error:?}"

@@ -221,23 +221,7 @@ pub(crate) async fn complete(server: &TestServer, token: &str, upload: &Value) -
 
 /// Files the store holds (its staging area aside).
 fn stored_files(server: &TestServer) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .filter(|entry| entry.file_name() != ".staging")
-            .map(|entry| {
-                if entry.path().is_dir() {
-                    walk(&entry.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
-    }
-    walk(&server.data_dir.join("files"))
+    ieum_test_support::count_files(&server.data_dir.join("files"))
 }
 
 async fn a_png_uploaded_by_alice_downloads_identically_for_bob(db: TestDb) {

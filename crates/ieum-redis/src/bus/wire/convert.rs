@@ -435,9 +435,11 @@ impl From<ReactionCount> for domain::ReactionCount {
     }
 }
 
-/// Both ways between a domain enum and its mirror, value for value.
+/// Both ways between a domain enum and its mirror, value for value; with
+/// `unknown:`, the mirror's `Unknown` (a newer node's value) reads as that
+/// domain value.
 macro_rules! mirror_enum {
-    ($wire:ident <-> $domain:ident { $($variant:ident),+ $(,)? }) => {
+    ($wire:ident <-> $domain:ident { $($variant:ident),+ $(,)? } $(unknown: $unknown:ident)?) => {
         impl From<domain::$domain> for $wire {
             fn from(value: domain::$domain) -> Self {
                 match value {
@@ -449,6 +451,7 @@ macro_rules! mirror_enum {
             fn from(value: $wire) -> Self {
                 match value {
                     $($wire::$variant => Self::$variant,)+
+                    $($wire::Unknown => Self::$unknown,)?
                 }
             }
         }
@@ -459,32 +462,10 @@ mirror_enum!(RoomKind <-> RoomKind { Direct, Group });
 mirror_enum!(Visibility <-> Visibility { Public, Private });
 mirror_enum!(HistoryVisibility <-> HistoryVisibility { All, UntilLeave, None });
 mirror_enum!(PinPolicy <-> PinPolicy { Members, Admins });
-/// Domain to wire, value for value; wire to domain with `Unknown` (a newer
-/// node's value) as `unknown`.
-macro_rules! mirror_enum_with_unknown {
-    ($wire:ident <-> $domain:ident { $($variant:ident),+ $(,)? } unknown: $unknown:ident) => {
-        impl From<domain::$domain> for $wire {
-            fn from(value: domain::$domain) -> Self {
-                match value {
-                    $(domain::$domain::$variant => Self::$variant,)+
-                }
-            }
-        }
-        impl From<$wire> for domain::$domain {
-            fn from(value: $wire) -> Self {
-                match value {
-                    $($wire::$variant => Self::$variant,)+
-                    $wire::Unknown => Self::$unknown,
-                }
-            }
-        }
-    };
-}
-
-mirror_enum_with_unknown!(ScanStatus <-> ScanStatus {
+mirror_enum!(ScanStatus <-> ScanStatus {
     Pending, Clean, Skipped, Infected, Failed
 } unknown: Pending);
-mirror_enum_with_unknown!(AttachmentState <-> AttachmentState {
+mirror_enum!(AttachmentState <-> AttachmentState {
     Pending, Scanning, Clean, Infected, Failed, Expired, Deleted
 } unknown: Scanning);
 mirror_enum!(MessageKind <-> MessageKind { Text, Image, File, Sticker, System, Thread, Temp });
