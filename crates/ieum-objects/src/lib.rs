@@ -18,10 +18,10 @@
 //! key's path, so a crash leaves at worst an orphan in `.staging/` (removed
 //! when the store next opens), never a half-written object.
 //!
-//! The server buffers a PUT's body before [`LocalDiskStore::accept_put`],
-//! reading at most one byte more than [`LocalDiskStore::authorize_put`]
-//! allows; uploads are bounded by the attachment policy (25 MiB by default),
-//! and the domain holds a whole object in memory at `complete` anyway.
+//! The server streams a PUT's body to disk through a [`PutWriter`]
+//! ([`LocalDiskStore::begin_put`]): memory holds one chunk, and a body that
+//! grows past the bound length is refused at that chunk. (The domain still
+//! reads a whole object at `complete`, bounded by the attachment policy.)
 
 mod keys;
 mod local;
@@ -31,7 +31,9 @@ pub mod token;
 use ieum_domain::attachment::Disposition;
 
 pub use keys::KeyError;
-pub use local::{Download, LocalDiskConfig, LocalDiskError, LocalDiskStore, TransferError};
+pub use local::{
+    Download, LocalDiskConfig, LocalDiskError, LocalDiskStore, PutWriter, TransferError,
+};
 pub use s3::{AccessKey, S3Config, S3SetupError, S3Store};
 pub use token::{Grant, ShortSecret, Terms, TokenError, TokenKey};
 

@@ -126,18 +126,40 @@ impl LocalDiskStore {
         body: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<(), TransferError> {
-        let (key, length) = self.put_grant(token, content_type, now)?;
-        let got = body.len() as u64;
-        if got != length {
-            return Err(TransferError::WrongLength {
-                expected: length,
-                got,
-            });
-        }
+        let mut writer = self.begin_put(token, content_type, now).await?;
+        writer.write(body).await?;
+        writer.finish().await
+    }
+
+    /// Starts receiving the body of a presigned PUT the token allows: the
+    /// bytes go to a staging file chunk by chunk ([`PutWriter`]), so memory
+    /// holds one chunk, never the upload.
+    pub async fn begin_put(
+        &self,
+        token: &str,
+        content_type: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PutWriter, TransferError> {
+        let (key, expected) = self.put_grant(token, content_type, now)?;
         let path = object_path(&self.inner.root, &key)?;
-        let inner = Arc::clone(&self.inner);
-        blocking(move || inner.write_atomically(&path, &body)).await?;
-        Ok(())
+        let staged = self.inner.staging.join(format!("{}.tmp", Uuid::new_v4()));
+        let opened = staged.clone();
+        let file = blocking(move || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&opened)
+        })
+        .await?;
+        Ok(PutWriter {
+            inner: Arc::clone(&self.inner),
+            file: Some(file),
+            staged: Some(staged),
+            path,
+            expected,
+            written: 0,
+        })
     }
 
     /// The object a presigned GET names, opened, with how to serve it.
@@ -294,6 +316,82 @@ impl ObjectStore for LocalDiskStore {
             file_name: serve.file_name.clone(),
         };
         self.presign(key, terms, expires_in)
+    }
+}
+
+/// A presigned PUT's body on its way to disk. Finished with exactly the
+/// bound length, it replaces the object at once (synced, then renamed, as
+/// every write here); anything else, or a drop before `finish`, keeps
+/// nothing.
+pub struct PutWriter {
+    inner: Arc<Inner>,
+    file: Option<File>,
+    /// `None` once the object is in place.
+    staged: Option<PathBuf>,
+    path: PathBuf,
+    expected: u64,
+    written: u64,
+}
+
+impl PutWriter {
+    /// The exact length the token binds.
+    pub fn expected(&self) -> u64 {
+        self.expected
+    }
+
+    /// Appends a chunk; a body growing past the bound length is refused.
+    pub async fn write(&mut self, chunk: Vec<u8>) -> Result<(), TransferError> {
+        let got = self.written.saturating_add(chunk.len() as u64);
+        if got > self.expected {
+            return Err(TransferError::WrongLength {
+                expected: self.expected,
+                got,
+            });
+        }
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("the upload was already refused"))?;
+        let file = blocking(move || {
+            file.write_all(&chunk)?;
+            Ok(file)
+        })
+        .await?;
+        self.file = Some(file);
+        self.written = got;
+        Ok(())
+    }
+
+    /// Puts the object in place if exactly the bound length came.
+    pub async fn finish(mut self) -> Result<(), TransferError> {
+        if self.written != self.expected {
+            return Err(TransferError::WrongLength {
+                expected: self.expected,
+                got: self.written,
+            });
+        }
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("the upload was already refused"))?;
+        let staged = self.staged.clone().unwrap_or_default();
+        let (inner, path) = (Arc::clone(&self.inner), self.path.clone());
+        blocking(move || {
+            file.sync_all()?;
+            drop(file);
+            inner.move_into_place(&staged, &path)
+        })
+        .await?;
+        self.staged = None;
+        Ok(())
+    }
+}
+
+impl Drop for PutWriter {
+    fn drop(&mut self) {
+        if let Some(staged) = self.staged.take() {
+            let _ = fs::remove_file(staged);
+        }
     }
 }
 

@@ -232,6 +232,58 @@ async fn a_presigned_put_with_the_bound_body_is_stored() {
     assert_eq!(sha256(&read), sha256(&bytes));
 }
 
+/// Files in the staging area: what an unfinished or refused PUT left.
+fn staged(temp: &TempRoot) -> usize {
+    std::fs::read_dir(temp.objects().join(".staging"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_body_streams_to_disk_in_chunks_and_a_refused_or_dropped_one_leaves_nothing() {
+    let temp = TempRoot::new();
+    let store = store(&temp);
+    let bytes = sample(10_000);
+    let token = presigned_put_token(&store, 10_000).await;
+
+    let mut writer = store.begin_put(&token, "image/png", noon()).await.unwrap();
+    assert_eq!(writer.expected(), 10_000);
+    for chunk in bytes.chunks(3000) {
+        writer.write(chunk.to_vec()).await.unwrap();
+    }
+    writer.finish().await.unwrap();
+    assert_eq!(
+        store.get(UPLOAD, 10_000).await.unwrap(),
+        Fetched::Bytes(bytes.clone())
+    );
+    assert_eq!(staged(&temp), 0);
+
+    // Past the bound length: refused at that chunk; the object stays as it was.
+    let mut longer = store.begin_put(&token, "image/png", noon()).await.unwrap();
+    longer.write(sample(9_000)).await.unwrap();
+    let error = longer.write(sample(1_001)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TransferError::WrongLength {
+                expected: 10_000,
+                got: 10_001
+            }
+        ),
+        "{error:?}"
+    );
+    drop(longer);
+    // Dropped before finishing (the client went away).
+    let mut gone = store.begin_put(&token, "image/png", noon()).await.unwrap();
+    gone.write(sample(5_000)).await.unwrap();
+    drop(gone);
+    assert_eq!(staged(&temp), 0, "nothing is left in staging");
+    assert_eq!(
+        store.get(UPLOAD, 10_000).await.unwrap(),
+        Fetched::Bytes(bytes)
+    );
+}
+
 #[tokio::test]
 async fn a_longer_or_shorter_body_is_refused_and_nothing_kept() {
     let temp = TempRoot::new();

@@ -2,9 +2,10 @@
 //! ieum itself. The token (an expiring HMAC grant, see ieum-objects) is the
 //! only credential: no bearer token is asked for, as with S3's presigned URLs.
 //!
-//! A PUT's body is read only after the token allows it, and never more than
-//! the bound length plus one byte, so a longer body cannot fill memory; the
-//! store then keeps the bytes only when the length and type are exact. A GET
+//! A PUT's body is read only after the token allows it, and goes to disk
+//! chunk by chunk (the store's `PutWriter`), so no upload sits in memory; a
+//! body growing past the bound length is refused at that chunk, and the
+//! store keeps the bytes only when the length and type are exact. A GET
 //! answers the object as the token says (detected type, disposition), with a
 //! single `Range` and a cache lifetime that never outlives the token.
 
@@ -52,8 +53,10 @@ async fn put(
             got: declared,
         });
     }
-    let cap = usize::try_from(length.saturating_add(1)).unwrap_or(usize::MAX);
-    let mut body = Vec::with_capacity(cap.min(1024 * 1024));
+    let mut writer = match store.begin_put(&token, content_type, now).await {
+        Ok(writer) => writer,
+        Err(error) => return transfer_problem(&error),
+    };
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
@@ -65,13 +68,11 @@ async fn put(
                 );
             }
         };
-        let room = cap - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= cap {
-            break;
+        if let Err(error) = writer.write(chunk.to_vec()).await {
+            return transfer_problem(&error);
         }
     }
-    match store.accept_put(&token, content_type, body, now).await {
+    match writer.finish().await {
         Ok(()) => HttpResponse::Ok().finish(),
         Err(error) => transfer_problem(&error),
     }
