@@ -490,7 +490,11 @@ fn spawn_background(
                     let round = service.scan_pending(JOB_BATCH).await?;
                     for attachment in &round.finished {
                         tracing::debug!(attachment = %attachment.id, state = attachment.state.as_str(), "attachment scanned");
-                        chat.file_changed(attachment).await?;
+                        // A lost event costs nothing durable (history reads the
+                        // state); the others of the round are still told.
+                        if let Err(error) = chat.file_changed(attachment).await {
+                            tracing::warn!(attachment = %attachment.id, error = %error, "telling a room of a file change failed");
+                        }
                     }
                     Ok(round.stopped_by.is_none() && round.finished.len() as u32 >= JOB_BATCH)
                 }
@@ -507,7 +511,11 @@ fn spawn_background(
                     let expired = service.expire_due(SystemClock.now()).await?;
                     for attachment in &expired {
                         tracing::info!(attachment = %attachment.id, room = %attachment.room_id, "attachment expired");
-                        chat.file_changed(attachment).await?;
+                        // A lost event costs nothing durable (history reads the
+                        // state); the others of the round are still told.
+                        if let Err(error) = chat.file_changed(attachment).await {
+                            tracing::warn!(attachment = %attachment.id, error = %error, "telling a room of a file change failed");
+                        }
                     }
                     Ok(expired.len() as u32 >= JOB_BATCH)
                 }

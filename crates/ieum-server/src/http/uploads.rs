@@ -129,8 +129,7 @@ fn urls(state: &AppState, attachment: &Attachment) -> AttachmentUrls {
         image: image.then(|| links.file(attachment.id)),
         ..AttachmentUrls::default()
     };
-    if attachment.state == AttachmentState::Clean && !attachment.is_past_expiry(chrono::Utc::now())
-    {
+    if attachment.is_downloadable(chrono::Utc::now()) {
         urls.file = Some(links.file(attachment.id));
         if attachment.is_image() {
             urls.thumbnail_small = Some(links.thumbnail(attachment.id, ThumbnailSize::Small));
