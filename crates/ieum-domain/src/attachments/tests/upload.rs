@@ -230,15 +230,12 @@ async fn an_executable_renamed_jpg_declared_as_jpeg_is_unsupported_and_deleted()
     let stored = mocks.holding(attachment.clone());
     mocks.object(attachment.upload_key(), bytes_of(b"MZ\x90\0\x03\0", 64));
     mocks.images.expect_process().never();
-    let deleted = mocks.deleted();
-    let err = mocks
-        .service()
-        .complete(&alice(), attachment.id)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "unsupported_type");
-    assert_eq!(stored.lock().unwrap().state, AttachmentState::Failed);
-    assert_eq!(*deleted.lock().unwrap(), attachment.keys());
+    let (code, state, deleted) = complete_refused(mocks, attachment.id, &stored).await;
+    assert_eq!(
+        (code.as_str(), state),
+        ("unsupported_type", AttachmentState::Failed)
+    );
+    assert_eq!(deleted, attachment.keys());
 }
 
 #[tokio::test]
@@ -248,15 +245,12 @@ async fn a_body_larger_than_declared_is_too_large_unread_and_deleted() {
     let stored = mocks.holding(attachment.clone());
     // The store is asked for at most the declared size and reports more.
     mocks.object(attachment.upload_key(), pdf(65));
-    let deleted = mocks.deleted();
-    let err = mocks
-        .service()
-        .complete(&alice(), attachment.id)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "too_large");
-    assert_eq!(stored.lock().unwrap().state, AttachmentState::Failed);
-    assert_eq!(*deleted.lock().unwrap(), attachment.keys());
+    let (code, state, deleted) = complete_refused(mocks, attachment.id, &stored).await;
+    assert_eq!(
+        (code.as_str(), state),
+        ("too_large", AttachmentState::Failed)
+    );
+    assert_eq!(deleted, attachment.keys());
 }
 
 #[tokio::test]
@@ -265,15 +259,12 @@ async fn a_body_shorter_than_declared_is_refused_and_deleted() {
     let attachment = announced("notes.pdf", "application/pdf", 64);
     let stored = mocks.holding(attachment.clone());
     mocks.object(attachment.upload_key(), pdf(63));
-    let deleted = mocks.deleted();
-    let err = mocks
-        .service()
-        .complete(&alice(), attachment.id)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "size_mismatch");
-    assert_eq!(stored.lock().unwrap().state, AttachmentState::Failed);
-    assert!(!deleted.lock().unwrap().is_empty());
+    let (code, state, deleted) = complete_refused(mocks, attachment.id, &stored).await;
+    assert_eq!(
+        (code.as_str(), state),
+        ("size_mismatch", AttachmentState::Failed)
+    );
+    assert!(!deleted.is_empty());
 }
 
 #[tokio::test]
@@ -300,15 +291,12 @@ async fn completing_before_the_bytes_arrived_keeps_the_upload_pending() {
         .store
         .expect_get()
         .returning(|_, _| Ok(Fetched::Missing));
-    let deleted = mocks.deleted();
-    let err = mocks
-        .service()
-        .complete(&alice(), attachment.id)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "upload_missing");
-    assert_eq!(stored.lock().unwrap().state, AttachmentState::Pending);
-    assert!(deleted.lock().unwrap().is_empty());
+    let (code, state, deleted) = complete_refused(mocks, attachment.id, &stored).await;
+    assert_eq!(
+        (code.as_str(), state),
+        ("upload_missing", AttachmentState::Pending)
+    );
+    assert!(deleted.is_empty());
 }
 
 #[tokio::test]
@@ -423,15 +411,12 @@ async fn an_image_the_processor_cannot_read_is_unsupported_and_deleted() {
         .images
         .expect_process()
         .returning(|_, _| Err(crate::error::named::unsupported_type("corrupt PNG")));
-    let deleted = mocks.deleted();
-    let err = mocks
-        .service()
-        .complete(&alice(), attachment.id)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "unsupported_type");
-    assert_eq!(stored.lock().unwrap().state, AttachmentState::Failed);
-    assert_eq!(deleted.lock().unwrap().len(), 5);
+    let (code, state, deleted) = complete_refused(mocks, attachment.id, &stored).await;
+    assert_eq!(
+        (code.as_str(), state),
+        ("unsupported_type", AttachmentState::Failed)
+    );
+    assert_eq!(deleted.len(), 5);
 }
 
 #[tokio::test]
@@ -444,15 +429,12 @@ async fn a_processor_in_trouble_leaves_the_upload_pending_to_complete_again() {
         .images
         .expect_process()
         .returning(|_, _| Err(DomainError::Unavailable("busy".into())));
-    let deleted = mocks.deleted();
-    let err = mocks
-        .service()
-        .complete(&alice(), attachment.id)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "unavailable");
-    assert_eq!(stored.lock().unwrap().state, AttachmentState::Pending);
-    assert!(deleted.lock().unwrap().is_empty());
+    let (code, state, deleted) = complete_refused(mocks, attachment.id, &stored).await;
+    assert_eq!(
+        (code.as_str(), state),
+        ("unavailable", AttachmentState::Pending)
+    );
+    assert!(deleted.is_empty());
 }
 
 #[tokio::test]
@@ -579,4 +561,18 @@ fn copies_to_the_served_key(mocks: &mut Mocks, attachment: &Attachment) {
         .withf(move |put, _, content_type| put == key && content_type == "application/pdf")
         .times(1)
         .returning(|_, _, _| Ok(()));
+}
+
+/// Completes Alice's upload `id`, which must be refused: the refusal's
+/// code, the state stored after it, and the keys the store was told to delete.
+async fn complete_refused(
+    mocks: Mocks,
+    id: Uuid,
+    stored: &Arc<Mutex<Attachment>>,
+) -> (String, AttachmentState, Vec<String>) {
+    let deleted = mocks.deleted();
+    let err = mocks.service().complete(&alice(), id).await.unwrap_err();
+    let state = stored.lock().unwrap().state;
+    let keys = deleted.lock().unwrap().clone();
+    (err.code().to_owned(), state, keys)
 }
