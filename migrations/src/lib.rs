@@ -13,6 +13,7 @@ mod m20261124_000005_message_write_path;
 mod m20261202_000006_user_discovery;
 mod m20261202_000007_attachments;
 mod m20261202_000008_attachment_purpose;
+mod m20261202_000009_push;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_user_discovery::Migration),
             Box::new(m20261202_000007_attachments::Migration),
             Box::new(m20261202_000008_attachment_purpose::Migration),
+            Box::new(m20261202_000009_push::Migration),
         ]
     }
 }

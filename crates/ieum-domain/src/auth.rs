@@ -280,7 +280,9 @@ impl AuthService {
     }
 
     /// Revokes the session family the refresh token belongs to. Idempotent.
-    pub async fn logout(&self, refresh_token: &str) -> DomainResult<()> {
+    /// Answers the family: what else the session held goes with it (its
+    /// devices' push registrations).
+    pub async fn logout(&self, refresh_token: &str) -> DomainResult<Uuid> {
         let now = self.clock.now();
         // An expired token still names its family; only the signature must hold.
         let claims = self
@@ -296,7 +298,7 @@ impl AuthService {
         self.tokens.revoke_family(record.family_id, now).await?;
         self.announce_revoked(record.user_id, record.family_id)
             .await;
-        Ok(())
+        Ok(record.family_id)
     }
 
     /// Tells every node's connections of this family to end.

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod members;
 pub mod message;
 pub mod ports;
+pub mod push;
 pub mod room;
 pub mod rooms;
 pub mod session;

@@ -584,3 +584,94 @@ pub trait ImageProcessor: Send + Sync {
         content_type: ContentType,
     ) -> DomainResult<ProcessedImage>;
 }
+
+/// Devices' push registrations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DeviceRepository: Send + Sync {
+    /// Stores the registration, keyed by its token: a token already stored
+    /// (under this user or another: a phone that changed accounts) keeps its
+    /// id and takes the new owner and fields, and what was queued for its
+    /// old owner goes. Answers the stored device.
+    async fn register(&self, device: &crate::push::Device) -> DomainResult<crate::push::Device>;
+    async fn find(&self, id: Uuid) -> DomainResult<Option<crate::push::Device>>;
+    /// The devices of these users.
+    async fn of_users(&self, users: &[Uuid]) -> DomainResult<Vec<crate::push::Device>>;
+    /// Removes the user's device and its queued pushes; false when there was none.
+    async fn remove(&self, user_id: Uuid, id: Uuid) -> DomainResult<bool>;
+    /// Removes the device holding this token (the push service refused it).
+    async fn remove_token(&self, token: &str) -> DomainResult<bool>;
+    /// Removes the devices registered under a session family (its logout).
+    async fn remove_family(&self, family_id: Uuid) -> DomainResult<u64>;
+}
+
+/// Mutes, preferences, proofs of delivery and the push outbox.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PushRepository: Send + Sync {
+    /// The user's preferences (the defaults when never set).
+    async fn prefs(&self, user_id: Uuid) -> DomainResult<crate::push::PushPrefs>;
+    async fn set_prefs(&self, user_id: Uuid, prefs: crate::push::PushPrefs) -> DomainResult<()>;
+    async fn mute(&self, user_id: Uuid, room_id: &str, mute: crate::push::Mute)
+    -> DomainResult<()>;
+    /// False when the room was not muted.
+    async fn unmute(&self, user_id: Uuid, room_id: &str) -> DomainResult<bool>;
+    async fn mute_of(
+        &self,
+        user_id: Uuid,
+        room_id: &str,
+    ) -> DomainResult<Option<crate::push::Mute>>;
+    /// Every mute of the room, by user.
+    async fn mutes_in(&self, room_id: &str) -> DomainResult<Vec<(Uuid, crate::push::Mute)>>;
+    /// A connection (of this device; `None`: one that named none) was proven
+    /// to hold the room's messages up to `seq`. Keeps the highest; writes
+    /// nothing for a user without devices.
+    async fn record_delivered(
+        &self,
+        user_id: Uuid,
+        device: Option<Uuid>,
+        room_id: &str,
+        seq: i64,
+    ) -> DomainResult<()>;
+    /// The highest seq proven delivered to this device or to a connection
+    /// of its user that named no device; 0 when none.
+    async fn delivered(&self, user_id: Uuid, device: Uuid, room_id: &str) -> DomainResult<i64>;
+    /// Queues a message for a device: an idle entry becomes pending (due at
+    /// `due_ms`, or at the end of its coalescing window if later); a pending
+    /// one counts it and takes it as its latest, keeping its due time.
+    async fn enqueue(&self, planned: &crate::push::Planned) -> DomainResult<()>;
+    /// Claims up to `limit` pending entries due by `now_ms` that no live
+    /// claim holds (each by one caller, even across nodes), until
+    /// `lease_until_ms`.
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        claim: Uuid,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> DomainResult<Vec<crate::push::OutboxEntry>>;
+    /// A push went out for the entry: it idles until `quiet_until_ms`, or
+    /// stays pending (due then) when messages came meanwhile.
+    async fn sent(&self, entry: &crate::push::OutboxEntry, quiet_until_ms: i64)
+    -> DomainResult<()>;
+    /// Nothing was to be sent (received, read, muted, gone): the entry idles,
+    /// or stays pending (due at `next_due_ms`) when messages came meanwhile.
+    async fn skipped(&self, entry: &crate::push::OutboxEntry, next_due_ms: i64)
+    -> DomainResult<()>;
+    /// Try again at `due_ms`, counting from `first_seq`, after `attempts`.
+    async fn retry(
+        &self,
+        entry: &crate::push::OutboxEntry,
+        due_ms: i64,
+        first_seq: i64,
+        attempts: u32,
+    ) -> DomainResult<()>;
+}
+
+/// Sends notifications (FCM, or the log of the embedded default). Never
+/// fails: what went wrong is in the outcome.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PushGateway: Send + Sync {
+    async fn send(&self, notification: &crate::push::Notification) -> crate::push::PushOutcome;
+}

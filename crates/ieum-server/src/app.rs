@@ -16,8 +16,10 @@ use ieum_domain::couples::CoupleService;
 use ieum_domain::hub::Hub;
 use ieum_domain::message::MessagePolicy;
 use ieum_domain::ports::{
-    AttachmentRepository, Clock, LocalBus, LocalPresence, ObjectStore, SystemClock, VirusScanner,
+    AttachmentRepository, Clock, LocalBus, LocalPresence, ObjectStore, PushGateway, SystemClock,
+    VirusScanner,
 };
+use ieum_domain::push::{PushPorts, PushService};
 use ieum_domain::rooms::{RoomPolicy, RoomPorts, RoomService};
 use ieum_domain::social::{SocialPorts, SocialService};
 use ieum_domain::throttle::{Limiter, MemoryRateCounter, RateCounter, RateLimit, RateLimits};
@@ -25,8 +27,8 @@ use ieum_objects::{LocalDiskConfig, LocalDiskStore, TokenKey};
 
 use crate::links::FileLinks;
 use ieum_store::{
-    Backend, SqlAttachments, SqlMessages, SqlRefreshTokens, SqlRooms, SqlSocial, SqlUsers, Store,
-    StoreOptions, WriterOptions,
+    Backend, SqlAttachments, SqlDevices, SqlMessages, SqlPush, SqlRefreshTokens, SqlRooms,
+    SqlSocial, SqlUsers, Store, StoreOptions, WriterOptions,
 };
 
 use crate::config::Config;
@@ -117,6 +119,8 @@ pub struct AppState {
     /// The node's long-lived tasks, stopped on shutdown.
     pub background: Background,
     pub attachments: Arc<AttachmentService>,
+    /// Devices, mutes and push preferences; its worker sends the outbox.
+    pub push: Arc<PushService>,
     /// The embedded object store, whose presigned URLs ieum serves at `/files/{token}`.
     pub files: Files,
     /// Stable links to messages' files (`/media/...`).
@@ -245,6 +249,18 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         )
         .with_limiter(limiter.clone()),
     );
+    let push = Arc::new(PushService::new(
+        PushPorts {
+            devices: Arc::new(SqlDevices::new(store.clone())),
+            outbox: Arc::new(SqlPush::new(store.clone())),
+            rooms: room_repo.clone(),
+            messages: messages.clone(),
+            social: social_repo.clone(),
+            gateway: push_gateway(&config)?,
+            clock: clock.clone(),
+        },
+        config.push,
+    ));
     let chat = ChatService::new(
         ChatPorts {
             rooms: rooms.clone(),
@@ -263,7 +279,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         },
     )
     .with_limiter(limiter.clone())
-    .with_attachments(attachments.clone());
+    .with_attachments(attachments.clone())
+    .with_push(push.clone());
     let social = Arc::new(SocialService::new(SocialPorts {
         social: social_repo.clone(),
         users: users.clone(),
@@ -282,6 +299,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     .with_limiter(limiter.clone());
     let chat = Arc::new(chat);
     spawn_background(&background, &config, &social, &chat, &attachments);
+    background.spawn("push", push.clone().run_worker());
     let config_public_url = config.public_url.clone();
     let config_secret = config.jwt_secret.bytes().to_vec();
     Ok(AppState {
@@ -297,9 +315,24 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         ws_connections: Default::default(),
         background,
         attachments,
+        push,
         links: FileLinks::new(&config_public_url, config_secret.as_slice()),
         files,
     })
+}
+
+/// FCM when a service account key is configured, else the log.
+fn push_gateway(config: &Config) -> Result<Arc<dyn PushGateway>, BoxError> {
+    match &config.fcm {
+        Some(fcm) => {
+            tracing::info!(project = %fcm.account.project_id, "pushes go out through FCM");
+            Ok(Arc::new(ieum_fcm::FcmGateway::new(fcm.clone())?))
+        }
+        None => {
+            tracing::info!("no FCM credentials: pushes are logged, not sent");
+            Ok(Arc::new(ieum_fcm::LogGateway))
+        }
+    }
 }
 
 /// The label the file token secret is derived under; changing it voids every
@@ -577,6 +610,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(http::rooms::routes)
             .configure(http::history::routes)
             .configure(http::social::routes)
+            .configure(http::push::routes)
             .configure(http::messages::routes)
             .configure(http::contracts::routes)
             .configure(http::uploads::routes)

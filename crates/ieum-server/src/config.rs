@@ -240,6 +240,42 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub s3_secret_access_key: Option<String>,
+    /// A Firebase service account's JSON key file: pushes go out through
+    /// FCM. None (and no IEUM_FCM_CREDENTIALS): pushes are logged.
+    #[arg(long, env = "IEUM_FCM_CREDENTIALS_FILE", global = true)]
+    pub fcm_credentials_file: Option<PathBuf>,
+    /// The same JSON key, inline (a Kubernetes Secret as an environment variable).
+    #[arg(
+        long,
+        env = "IEUM_FCM_CREDENTIALS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub fcm_credentials: Option<String>,
+    /// FCM's base URL (default `https://fcm.googleapis.com`).
+    #[arg(long, env = "IEUM_FCM_ENDPOINT", global = true)]
+    pub fcm_endpoint: Option<String>,
+    /// The OAuth2 token endpoint (default: the key's `token_uri`).
+    #[arg(long, env = "IEUM_FCM_TOKEN_URI", global = true)]
+    pub fcm_token_uri: Option<String>,
+    /// How long a device has to receive a message before it is pushed.
+    #[arg(long, env = "IEUM_PUSH_GRACE_MS", global = true)]
+    pub push_grace_ms: Option<u64>,
+    /// At most one push per room and device within this window.
+    #[arg(long, env = "IEUM_PUSH_COALESCE_SECS", global = true)]
+    pub push_coalesce_secs: Option<u64>,
+    /// A node that claimed a push and died: another sends it after this long.
+    #[arg(long, env = "IEUM_PUSH_LEASE_SECS", global = true)]
+    pub push_lease_secs: Option<u64>,
+    /// Sends of one push before it is given up.
+    #[arg(long, env = "IEUM_PUSH_MAX_ATTEMPTS", global = true)]
+    pub push_max_attempts: Option<u32>,
+    /// The longest wait between retries (without a Retry-After).
+    #[arg(long, env = "IEUM_PUSH_RETRY_MAX_SECS", global = true)]
+    pub push_retry_max_secs: Option<u64>,
+    /// How often each node looks for due pushes.
+    #[arg(long, env = "IEUM_PUSH_POLL_MS", global = true)]
+    pub push_poll_ms: Option<u64>,
 }
 
 macro_rules! merge_fields {
@@ -268,7 +304,9 @@ impl Settings {
             ws_write_timeout_ms, edit_window_secs, delete_window_secs, redis_prefix, node_id,
             presence_ttl_secs, public_url, clamd_url, upload_max_bytes, upload_quota_bytes,
             attachment_expiry_secs, upload_rate, s3_bucket, s3_endpoint, s3_region, s3_path_style,
-            s3_public_endpoint, s3_access_key_id, s3_secret_access_key)
+            s3_public_endpoint, s3_access_key_id, s3_secret_access_key, fcm_credentials_file,
+            fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
+            push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -349,6 +387,9 @@ pub struct Config {
     /// `None`: the attachment policy's per-type limits.
     pub upload_max_bytes: Option<u64>,
     pub upload_quota_bytes: u64,
+    /// `None`: pushes are logged, not sent.
+    pub fcm: Option<ieum_fcm::FcmConfig>,
+    pub push: ieum_domain::push::PushPolicy,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -453,7 +494,23 @@ impl Config {
                 path_style: s.s3_path_style.unwrap_or(false),
                 public_endpoint: s.s3_public_endpoint.filter(|e| !e.is_empty()),
             });
+        let fcm = fcm(
+            s.fcm_credentials_file,
+            s.fcm_credentials,
+            s.fcm_endpoint,
+            s.fcm_token_uri,
+        )?;
+        let push = push_policy(
+            s.push_grace_ms,
+            s.push_coalesce_secs,
+            s.push_lease_secs,
+            s.push_max_attempts,
+            s.push_retry_max_secs,
+            s.push_poll_ms,
+        )?;
         Ok(Config {
+            fcm,
+            push,
             addr,
             public_url,
             clamd,
@@ -546,6 +603,79 @@ impl Config {
             data_dir,
         })
     }
+}
+
+/// The FCM adapter's settings, when a service account key is given (a
+/// file or inline, not both). The key is read and checked now: a broken one
+/// stops the start, not the first push.
+fn fcm(
+    file: Option<PathBuf>,
+    inline: Option<String>,
+    endpoint: Option<String>,
+    token_uri: Option<String>,
+) -> Result<Option<ieum_fcm::FcmConfig>, ConfigError> {
+    let json = match (file, inline.filter(|j| !j.trim().is_empty())) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(
+                "set IEUM_FCM_CREDENTIALS_FILE or IEUM_FCM_CREDENTIALS, not both".into(),
+            ));
+        }
+        (Some(path), None) => std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!("IEUM_FCM_CREDENTIALS_FILE {}: {e}", path.display()))
+        })?,
+        (None, Some(json)) => json,
+        (None, None) => return Ok(None),
+    };
+    let account = ieum_fcm::ServiceAccount::from_json(&json)
+        .map_err(|e| ConfigError(format!("FCM credentials: {e}")))?;
+    Ok(Some(ieum_fcm::FcmConfig {
+        account,
+        endpoint: endpoint
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| "https://fcm.googleapis.com".to_owned()),
+        token_uri: token_uri.filter(|t| !t.is_empty()),
+        timeout: std::time::Duration::from_secs(10),
+    }))
+}
+
+fn push_policy(
+    grace_ms: Option<u64>,
+    coalesce_secs: Option<u64>,
+    lease_secs: Option<u64>,
+    max_attempts: Option<u32>,
+    retry_max_secs: Option<u64>,
+    poll_ms: Option<u64>,
+) -> Result<ieum_domain::push::PushPolicy, ConfigError> {
+    use std::time::Duration;
+    let defaults = ieum_domain::push::PushPolicy::default();
+    let within = |name: &str, value: u64, max: u64| {
+        if value == 0 || value > max {
+            Err(ConfigError(format!("{name} must be 1 to {max}")))
+        } else {
+            Ok(value)
+        }
+    };
+    Ok(ieum_domain::push::PushPolicy {
+        grace: grace_ms.map_or(Ok(defaults.grace), |ms| {
+            within("push_grace_ms", ms, 3_600_000).map(Duration::from_millis)
+        })?,
+        coalesce: coalesce_secs.map_or(Ok(defaults.coalesce), |secs| {
+            within("push_coalesce_secs", secs, 86_400).map(Duration::from_secs)
+        })?,
+        lease: lease_secs.map_or(Ok(defaults.lease), |secs| {
+            within("push_lease_secs", secs, 3_600).map(Duration::from_secs)
+        })?,
+        max_attempts: max_attempts.map_or(Ok(defaults.max_attempts), |n| {
+            within("push_max_attempts", u64::from(n), 100).map(|n| n as u32)
+        })?,
+        retry_max: retry_max_secs.map_or(Ok(defaults.retry_max), |secs| {
+            within("push_retry_max_secs", secs, 86_400).map(Duration::from_secs)
+        })?,
+        poll: poll_ms.map_or(Ok(defaults.poll), |ms| {
+            within("push_poll_ms", ms, 60_000).map(Duration::from_millis)
+        })?,
+        ..defaults
+    })
 }
 
 /// `http(s)://host[:port][/path]` without a trailing slash; default `http://{addr}`.

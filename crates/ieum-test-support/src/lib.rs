@@ -10,6 +10,8 @@
 //! services. A service that cannot be reached fails the test with a message that says
 //! how to start it: nothing is ever skipped.
 
+pub mod fcm;
+
 use std::path::PathBuf;
 
 use sea_orm::{ConnectionTrait, Database};

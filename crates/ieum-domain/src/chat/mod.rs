@@ -31,6 +31,7 @@ use chrono::{DateTime, Utc};
 use crate::hub::{Hub, Mailbox};
 use crate::message::{Message, MessageKind, MessagePolicy, NewMessage};
 use crate::ports::{Clock, MessageRepository, ReceiptRepository, RoomRepository, SocialRepository};
+use crate::push::PushService;
 use crate::rooms::{Entry, RoomService};
 use crate::throttle::Limiter;
 use crate::user::User;
@@ -126,6 +127,8 @@ pub struct ChatService {
     /// IMAGE and FILE messages' uploads; `None`: sends with an attachment
     /// are refused.
     attachments: Option<Arc<AttachmentService>>,
+    /// Plans pushes for each new message; `None`: no pushes.
+    push: Option<Arc<PushService>>,
 }
 
 /// How long a typing indicator lasts unless renewed; clients renew at most
@@ -175,12 +178,19 @@ impl ChatService {
             expiry_wake: tokio::sync::Notify::new(),
             limiter: Arc::new(Limiter::in_memory()),
             attachments: None,
+            push: None,
         }
     }
 
     /// Lets IMAGE and FILE messages reference uploads.
     pub fn with_attachments(mut self, attachments: Arc<AttachmentService>) -> Self {
         self.attachments = Some(attachments);
+        self
+    }
+
+    /// Plans a push for each new message's recipients.
+    pub fn with_push(mut self, push: Arc<PushService>) -> Self {
+        self.push = Some(push);
         self
     }
 

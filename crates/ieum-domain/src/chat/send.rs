@@ -143,7 +143,25 @@ impl ChatService {
         self.hub
             .publish(RoomEvent::message(appended.message.clone()))
             .await;
+        if !appended.duplicate {
+            self.plan_push(&appended.message);
+        }
         Ok(appended)
+    }
+
+    /// Plans the message's pushes beside the send: the sender's answer does
+    /// not wait for them. A crash in between loses the pushes, never the
+    /// message.
+    fn plan_push(&self, message: &Message) {
+        let Some(push) = self.push.clone() else {
+            return;
+        };
+        let message = message.clone();
+        tokio::spawn(async move {
+            if let Err(error) = push.on_message(&message).await {
+                tracing::warn!(room = %message.room_id, seq = message.seq, error = %error, "planning pushes failed");
+            }
+        });
     }
 
     /// Takes the attachment for message `id`. A retry of a send that took it

@@ -99,7 +99,7 @@ pub fn direct_room_has_no_admins() -> DomainError {
     )
 }
 
-fn not_member() -> DomainError {
+pub(crate) fn not_member() -> DomainError {
     DomainError::forbidden("not_a_member", "you are not a member of this room")
 }
 

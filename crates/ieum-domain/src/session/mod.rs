@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-pub use rules::{DeliveryTracker, TypingThrottle};
+pub use rules::{DeliveryTracker, ProofTracker, TypingThrottle};
 
 use crate::auth::{AuthService, Grant, Principal};
 use crate::chat::{ChatService, ReadReceipt, Sender, SubscribeRequest, Subscribed};
@@ -31,6 +31,7 @@ use crate::hub::{
     Delivery, EventPayload, LOBBY_FEED, Mailbox, MailboxReceiver, mailbox, user_feed,
 };
 use crate::message::{Appended, Message, SendMessage};
+use crate::push::PushService;
 use crate::room::RoomSummary;
 use crate::rooms::{Entry, RoomService};
 use crate::social::SocialService;
@@ -42,6 +43,8 @@ pub struct SessionServices {
     pub rooms: Arc<RoomService>,
     pub chat: Arc<ChatService>,
     pub social: Arc<SocialService>,
+    /// Proofs of receipt go here; `None`: no pushes, nothing to prove.
+    pub push: Option<Arc<PushService>>,
 }
 
 /// Per-connection limits.
@@ -54,6 +57,10 @@ pub struct SessionPolicy {
     /// Deliveries queued for the client before it counts as a slow consumer.
     pub outbound_queue: usize,
 }
+
+/// How long a connection trusts its answer to "does my user have a device
+/// to push?".
+const PROOF_RECHECK: Duration = Duration::from_secs(60);
 
 /// Rooms whose last typing notice one connection remembers.
 const TYPING_ROOMS: usize = 256;
@@ -171,6 +178,12 @@ pub struct Session {
     bucket: Bucket,
     typing: TypingThrottle,
     delivery: DeliveryTracker,
+    proofs: ProofTracker,
+    /// The registered device this connection runs on, when it said.
+    device: Option<Uuid>,
+    /// Whether the user has a device to push (so proofs matter), and when
+    /// that was asked.
+    proofs_wanted: Option<(bool, Instant)>,
 }
 
 impl Session {
@@ -188,6 +201,9 @@ impl Session {
             bucket: Bucket::new(policy.send_rate),
             typing: TypingThrottle::new(policy.typing_interval, TYPING_ROOMS),
             delivery: DeliveryTracker::default(),
+            proofs: ProofTracker::default(),
+            device: None,
+            proofs_wanted: None,
         };
         (session, inbox)
     }
@@ -487,6 +503,7 @@ impl Session {
                 self.left(&delivery.subscription, room_id);
             }
             EventPayload::Message(message) if direct => {
+                self.note_written(message, me).await;
                 if let Some(me) = me
                     && let Some(seq) = self.delivery.on_delivered(direct, message, me)
                     && let Err(e) = self
@@ -498,9 +515,72 @@ impl Session {
                     tracing::warn!(error = %e, "delivery receipt failed");
                 }
             }
+            EventPayload::Message(message) => self.note_written(message, me).await,
             _ => {}
         }
         Some(Outgoing { delivery, shape })
+    }
+
+    async fn note_written(&mut self, message: &Message, me: Option<Uuid>) {
+        let Some(me) = me.filter(|me| *me != message.sender_id) else {
+            return;
+        };
+        if self.wants_proofs(me).await {
+            self.proofs.written(&message.room_id, message.seq);
+        }
+    }
+
+    /// Proofs cost a write each: a user with no device to push is spared
+    /// them. Asked again every [`PROOF_RECHECK`], so a device registered
+    /// while this connection is open counts from then on.
+    async fn wants_proofs(&mut self, me: Uuid) -> bool {
+        let Some(push) = self.services.push.clone() else {
+            return false;
+        };
+        let now = Instant::now();
+        match self.proofs_wanted {
+            Some((wanted, at)) if now.duration_since(at) < PROOF_RECHECK => wanted,
+            _ => {
+                let wanted = push.wants_proofs(me).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "looking up push devices failed");
+                    true
+                });
+                self.proofs_wanted = Some((wanted, now));
+                wanted
+            }
+        }
+    }
+
+    /// Names the registered device this connection runs on: what it is
+    /// proven to receive spares that device's pushes only (a connection
+    /// that names none spares all of its user's devices).
+    pub async fn use_device(&mut self, device_id: Uuid) -> DomainResult<()> {
+        let who = self.principal()?;
+        let Some(push) = &self.services.push else {
+            return Ok(());
+        };
+        push.own_device(&who, device_id).await?;
+        self.device = Some(device_id);
+        Ok(())
+    }
+
+    /// After writing deliveries: a mark for the transport to send in
+    /// something the client must answer once it read them (a WebSocket
+    /// ping), when messages wait for proof and no mark is out.
+    pub fn proof_request(&mut self) -> Option<u64> {
+        self.proofs.request()
+    }
+
+    /// The client answered `mark`: what was written before it was received.
+    pub async fn proven(&mut self, mark: u64) {
+        let (Some(push), Some(user)) = (self.services.push.clone(), self.user.as_ref()) else {
+            return;
+        };
+        for (room_id, seq) in self.proofs.answered(mark) {
+            if let Err(e) = push.delivered(user.id, self.device, &room_id, seq).await {
+                tracing::warn!(room = %room_id, error = %e, "recording a proof of receipt failed");
+            }
+        }
     }
 
     async fn follow(&mut self, subscription: &Arc<str>, room_id: &str, shape: u8) {

@@ -1,5 +1,6 @@
-//! Two per-connection rules every transport applies the same way: when a
-//! message counts as delivered, and how often typing notices go out.
+//! Per-connection rules every transport applies the same way: when a
+//! message counts as delivered, when it was proven received (for pushes),
+//! and how often typing notices go out.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,6 +35,49 @@ impl DeliveryTracker {
         }
         self.acked.insert(message.room_id.clone(), message.seq);
         Some(message.seq)
+    }
+}
+
+/// Proofs of receipt, for pushes. Writing a message to a socket proves
+/// nothing: a phone that froze (or lost its radio) leaves it in the TCP
+/// buffers. The transport asks for a mark after writing messages, sends
+/// something the client must answer after reading them (a WebSocket ping),
+/// and on the answer everything written before the mark counts as
+/// received. One mark is in flight at a time; what is written meanwhile
+/// waits for the next. Memory: a seq per room.
+#[derive(Debug, Default)]
+pub struct ProofTracker {
+    unproven: HashMap<String, i64>,
+    in_flight: Option<(u64, HashMap<String, i64>)>,
+    next_mark: u64,
+}
+
+impl ProofTracker {
+    /// A message of another member was written to the client.
+    pub fn written(&mut self, room_id: &str, seq: i64) {
+        let entry = self.unproven.entry(room_id.to_owned()).or_insert(seq);
+        *entry = (*entry).max(seq);
+    }
+
+    /// A mark to send when something waits for proof and no mark is out.
+    pub fn request(&mut self) -> Option<u64> {
+        if self.in_flight.is_some() || self.unproven.is_empty() {
+            return None;
+        }
+        self.next_mark += 1;
+        self.in_flight = Some((self.next_mark, std::mem::take(&mut self.unproven)));
+        Some(self.next_mark)
+    }
+
+    /// The client answered `mark`: the (room, seq) pairs it proves.
+    pub fn answered(&mut self, mark: u64) -> Vec<(String, i64)> {
+        match self.in_flight.take() {
+            Some((out, proven)) if out == mark => proven.into_iter().collect(),
+            other => {
+                self.in_flight = other;
+                Vec::new()
+            }
+        }
     }
 }
 

@@ -162,6 +162,11 @@ async fn logout(
     state: web::Data<AppState>,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    state.auth.logout(&body.refresh_token).await?;
+    let family = state.auth.logout(&body.refresh_token).await?;
+    // The logout stands; a device left registered is removed when FCM
+    // refuses its token, or by the next login's registration of it.
+    if let Err(error) = state.push.logged_out(family).await {
+        tracing::warn!(error = %error, "removing the session's devices failed");
+    }
     Ok(ok(StatusCode::OK, "logged out", None))
 }

@@ -5,7 +5,7 @@ use futures_util::future::LocalBoxFuture;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use ieum_domain::DomainError;
-use ieum_domain::auth::Principal;
+use ieum_domain::auth::{Grant, Principal};
 
 use crate::app::AppState;
 use crate::http::errors::ApiError;
@@ -41,6 +41,35 @@ impl FromRequest for Authenticated {
                 .into());
             };
             Ok(Authenticated(state.auth.authenticate_user(&token).await?))
+        })
+    }
+}
+
+/// The caller and the session it signed in under (its family), for what
+/// the session's logout must undo (a device's registration). A logged-out
+/// session is refused.
+#[derive(Debug, Clone)]
+pub struct Admitted(pub Grant);
+
+impl FromRequest for Admitted {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req).map(str::to_owned);
+        Box::pin(async move {
+            let Some(state) = state else {
+                return Err(DomainError::Internal("state missing".into()).into());
+            };
+            let Some(token) = token else {
+                return Err(DomainError::unauthenticated(
+                    "missing_token",
+                    "send Authorization: Bearer <access token>",
+                )
+                .into());
+            };
+            Ok(Admitted(state.auth.admit(&token).await?))
         })
     }
 }

@@ -13,27 +13,29 @@ use crate::http::extract::Authenticated;
 use crate::views::{MemberJson, RoleName, RoomJson, RoomSummaryJson, VisibilityName};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::messages::room_routes(
-        web::scope("/api/rooms")
-            .route("", web::post().to(create))
-            .route("", web::get().to(list))
-            .route("/direct", web::post().to(direct))
-            .route("/join", web::post().to(join_by_code))
-            .route("/{id}", web::get().to(get))
-            .route("/{id}/join", web::post().to(join))
-            .route("/{id}/leave", web::post().to(leave))
-            .route("/{id}/members", web::get().to(members))
-            .route("/{id}/members/{user_id}/role", web::put().to(set_role))
-            .route("/{id}/invite-code", web::post().to(rotate_code))
-            .route("/{id}/invite-code", web::get().to(get_code))
-            .route("/{id}/invite-code", web::delete().to(revoke_code))
-            .route("/{id}/favorite", web::put().to(favorite))
-            .route("/{id}/favorite", web::delete().to(unfavorite))
-            .route("/{id}/read", web::post().to(read))
-            .route(
-                "/{id}/messages",
-                web::get().to(crate::http::history::native_history),
-            ),
+    cfg.service(crate::http::push::room_routes(
+        crate::http::messages::room_routes(
+            web::scope("/api/rooms")
+                .route("", web::post().to(create))
+                .route("", web::get().to(list))
+                .route("/direct", web::post().to(direct))
+                .route("/join", web::post().to(join_by_code))
+                .route("/{id}", web::get().to(get))
+                .route("/{id}/join", web::post().to(join))
+                .route("/{id}/leave", web::post().to(leave))
+                .route("/{id}/members", web::get().to(members))
+                .route("/{id}/members/{user_id}/role", web::put().to(set_role))
+                .route("/{id}/invite-code", web::post().to(rotate_code))
+                .route("/{id}/invite-code", web::get().to(get_code))
+                .route("/{id}/invite-code", web::delete().to(revoke_code))
+                .route("/{id}/favorite", web::put().to(favorite))
+                .route("/{id}/favorite", web::delete().to(unfavorite))
+                .route("/{id}/read", web::post().to(read))
+                .route(
+                    "/{id}/messages",
+                    web::get().to(crate::http::history::native_history),
+                ),
+        ),
     ));
 }
 

@@ -104,6 +104,27 @@ impl Conn {
             Err(e) => return self.fatal(e.code(), &e.public_message(), None).await,
         };
         self.note_token_expiry();
+        let device = match f.get("device-id").map(str::trim).map(uuid::Uuid::parse_str) {
+            None => None,
+            Some(Err(_)) => {
+                return self
+                    .fatal(
+                        "invalid_device_id",
+                        "device-id must be the id POST /api/devices answered",
+                        None,
+                    )
+                    .await;
+            }
+            // A device removed since (its token refused, a logout) leaves
+            // the connection standing for all of its user's devices.
+            Some(Ok(id)) => match self.session.use_device(id).await {
+                Ok(()) => Some(id),
+                Err(e) => {
+                    tracing::debug!(device = %id, error = %e, "connection names no device of its user");
+                    None
+                }
+            },
+        };
         let hb = self.state.config.stomp_heartbeat_ms;
         self.send_every = (hb > 0 && cy > 0).then(|| Duration::from_millis(hb.max(cy)));
         self.expect_every = (hb > 0 && cx > 0).then(|| Duration::from_millis(hb.max(cx)));
@@ -116,6 +137,10 @@ impl Conn {
             .header("server", SERVER)
             .header("session", uuid::Uuid::new_v4().simple().to_string())
             .header("user-name", user.username.clone());
+        let reply = match device {
+            Some(id) => reply.header("device-id", id.to_string()),
+            None => reply,
+        };
         self.write_frame(&reply).await?;
         self.receipt(&f, &[]).await
     }
@@ -316,6 +341,7 @@ impl Conn {
         };
         self.write_event(&subscription, out.shape, &out.delivery.event)
             .await?;
+        self.ask_for_proof().await?;
         // A leave may have ended the subscription: its id is free again.
         if !self.session.has_subscription(&subscription) {
             self.prefixes.remove(&subscription);

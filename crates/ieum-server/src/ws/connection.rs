@@ -24,6 +24,8 @@ use crate::app::AppState;
 /// When neither side wants STOMP heart-beats, WebSocket pings keep NATs open.
 const WS_PING: Duration = Duration::from_secs(30);
 const WS_IDLE: Duration = Duration::from_secs(90);
+/// The start of a proof-of-receipt ping's payload (then the mark, 8 bytes).
+const PROOF_PREFIX: &[u8] = b"ieum-proof:";
 
 /// Stops the connection loop (after whatever was sent to say why).
 pub(super) struct Stop;
@@ -73,6 +75,7 @@ impl Conn {
             rooms: state.rooms.clone(),
             chat: state.chat.clone(),
             social: state.social.clone(),
+            push: Some(state.push.clone()),
         };
         let policy = SessionPolicy {
             send_rate: c.ws_send_rate,
@@ -134,9 +137,9 @@ impl Conn {
                         self.last_recv = Instant::now();
                         self.out.pong(&p).await.map_err(|_| Stop)
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {
+                    Some(Ok(AggregatedMessage::Pong(p))) => {
                         self.last_recv = Instant::now();
-                        Ok(())
+                        self.on_pong(&p).await
                     }
                     Some(Ok(AggregatedMessage::Close(_))) | None => {
                         close = None;
@@ -296,6 +299,31 @@ impl Conn {
             && now >= self.last_send + every
         {
             self.write_text("\n".to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    /// After writing messages: a WebSocket ping carrying the session's
+    /// proof mark. Clients answer pings as they read the socket (browsers
+    /// and OkHttp do it themselves), so the pong proves they read every
+    /// message written before it: a frozen phone answers none and is pushed.
+    pub(super) async fn ask_for_proof(&mut self) -> Step {
+        let Some(mark) = self.session.proof_request() else {
+            return Ok(());
+        };
+        let mut payload = PROOF_PREFIX.to_vec();
+        payload.extend_from_slice(&mark.to_be_bytes());
+        self.out.ping(&payload).await.map_err(|_| Stop)
+    }
+
+    async fn on_pong(&mut self, payload: &[u8]) -> Step {
+        if let Some(mark) = payload
+            .strip_prefix(PROOF_PREFIX)
+            .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+        {
+            self.session.proven(u64::from_be_bytes(mark)).await;
+            // What was written while this mark was out waits for the next.
+            self.ask_for_proof().await?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ mod hardening;
 mod lifecycle;
 mod multinode;
 mod openapi;
+mod push;
 mod realtime;
 mod rich;
 mod rooms_http;
