@@ -636,7 +636,8 @@ pub trait PushRepository: Send + Sync {
     /// The highest seq proven delivered to this device or to a connection
     /// of its user that named no device; 0 when none.
     async fn delivered(&self, user_id: Uuid, device: Uuid, room_id: &str) -> DomainResult<i64>;
-    /// Queues a message for a device: an idle entry becomes pending (due at
+    /// Queues a message for a device (unless the device is gone or no longer
+    /// the user's: a plan that raced a move writes nothing): an idle entry becomes pending (due at
     /// `due_ms`, or at the end of its coalescing window if later); a pending
     /// one counts it and takes it as its latest, keeping its due time.
     async fn enqueue(&self, planned: &crate::push::Planned) -> DomainResult<()>;

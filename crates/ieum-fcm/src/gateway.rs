@@ -108,8 +108,8 @@ fn refusal(status: u16, body: &[u8]) -> PushOutcome {
         .iter()
         .find_map(|d| d.error_code.clone())
         .unwrap_or_default();
+    // A bare 404 (a wrong project id) is no verdict on the token.
     let bad_token = matches!(code.as_str(), "UNREGISTERED" | "SENDER_ID_MISMATCH")
-        || (status == 404 && error.status == "NOT_FOUND")
         || (code == "INVALID_ARGUMENT" || error.status == "INVALID_ARGUMENT")
             && error
                 .message
@@ -122,6 +122,10 @@ fn refusal(status: u16, body: &[u8]) -> PushOutcome {
             reason: format!("{status} {code}: {}", error.message),
         }
     }
+}
+
+fn third_party(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body).contains("THIRD_PARTY_AUTH_ERROR")
 }
 
 #[async_trait]
@@ -140,7 +144,7 @@ impl PushGateway for FcmGateway {
             let answer = self
                 .http
                 .post(&self.send_url)
-                .bearer_auth(token)
+                .bearer_auth(&token)
                 .header("content-type", "application/json; charset=utf-8")
                 .body(body.clone())
                 .send()
@@ -157,7 +161,9 @@ impl PushGateway for FcmGateway {
             let body = answer.bytes().await.unwrap_or_default();
             match status {
                 200..=299 => return PushOutcome::Sent,
-                401 if pass == 0 => self.tokens.forget().await,
+                // THIRD_PARTY_AUTH_ERROR is APNs' or Web Push's refusal,
+                // not ours: the access token stands.
+                401 if pass == 0 && !third_party(&body) => self.tokens.forget(&token).await,
                 429 | 500..=599 => return PushOutcome::Retry { after },
                 _ => return refusal(status, &body),
             }
@@ -195,6 +201,12 @@ mod tests {
     fn unregistered_tokens_are_bad_tokens() {
         let body = br#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#;
         assert_eq!(refusal(404, body), PushOutcome::BadToken);
+    }
+
+    #[test]
+    fn a_bare_not_found_is_no_verdict_on_the_token() {
+        let body = br#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#;
+        assert!(matches!(refusal(404, body), PushOutcome::Rejected { .. }));
     }
 
     #[test]

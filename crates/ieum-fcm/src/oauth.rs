@@ -53,8 +53,19 @@ pub(crate) struct TokenSource {
     account: ServiceAccount,
     key: jsonwebtoken::EncodingKey,
     token_uri: String,
-    cached: Mutex<Option<(String, Instant)>>,
+    cached: Mutex<Cached>,
 }
+
+#[derive(Default)]
+struct Cached {
+    token: Option<(String, Instant)>,
+    /// After a failed refresh, callers fail at once until then instead of
+    /// each waiting for the token endpoint in turn.
+    failed_until: Option<Instant>,
+}
+
+/// How long a failed refresh answers for the next callers.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
 impl TokenSource {
     pub(crate) fn new(account: ServiceAccount, token_uri: Option<String>) -> Result<Self, String> {
@@ -65,7 +76,7 @@ impl TokenSource {
             account,
             key,
             token_uri,
-            cached: Mutex::new(None),
+            cached: Mutex::new(Cached::default()),
         })
     }
 
@@ -87,11 +98,29 @@ impl TokenSource {
     /// A token good for at least another minute.
     pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<String, TokenError> {
         let mut cached = self.cached.lock().await;
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() + EARLY < *until
+        let now = Instant::now();
+        if let Some((token, until)) = cached.token.as_ref()
+            && now + EARLY < *until
         {
             return Ok(token.clone());
         }
+        if cached.failed_until.is_some_and(|until| now < until) {
+            return Err(TokenError::Http(
+                "the token endpoint failed moments ago".into(),
+            ));
+        }
+        let fetched = self.fetch(http).await;
+        match &fetched {
+            Ok((token, until)) => {
+                cached.token = Some((token.clone(), *until));
+                cached.failed_until = None;
+            }
+            Err(_) => cached.failed_until = Some(now + FAILURE_MEMORY),
+        }
+        fetched.map(|(token, _)| token)
+    }
+
+    async fn fetch(&self, http: &reqwest::Client) -> Result<(String, Instant), TokenError> {
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", TOKEN_GRANT)
             .append_pair("assertion", &self.assertion()?)
@@ -117,13 +146,16 @@ impl TokenSource {
         let answer: TokenAnswer =
             serde_json::from_slice(&body).map_err(|e| TokenError::Http(e.to_string()))?;
         let until = Instant::now() + Duration::from_secs(answer.expires_in);
-        *cached = Some((answer.access_token.clone(), until));
         tracing::debug!(expires_in = answer.expires_in, "fcm access token refreshed");
-        Ok(answer.access_token)
+        Ok((answer.access_token, until))
     }
 
-    /// The service refused the token: the next send asks for a new one.
-    pub(crate) async fn forget(&self) {
-        *self.cached.lock().await = None;
+    /// The service refused `token`: the next send asks for a new one
+    /// (unless another caller already has).
+    pub(crate) async fn forget(&self, token: &str) {
+        let mut cached = self.cached.lock().await;
+        if cached.token.as_ref().is_some_and(|(held, _)| held == token) {
+            cached.token = None;
+        }
     }
 }

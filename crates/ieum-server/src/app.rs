@@ -257,6 +257,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
             messages: messages.clone(),
             social: social_repo.clone(),
             gateway: push_gateway(&config)?,
+            tokens: Arc::new(SqlRefreshTokens::new(store.clone())),
             clock: clock.clone(),
         },
         config.push,

@@ -405,7 +405,8 @@ impl PushRepository for SqlPush {
             self.store.connection(),
             &format!(
                 "INSERT INTO push_outbox ({OUTBOX_COLS}, state, due_ms, quiet_until_ms, claimed_until_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 0, 0, NULL, 'pending', ?, 0, 0) \
+                 SELECT ?, ?, ?, ?, ?, ?, 1, ?, ?, 0, 0, NULL, 'pending', ?, 0, 0 \
+                 WHERE EXISTS (SELECT 1 FROM devices WHERE id = ? AND user_id = ?) \
                  ON CONFLICT (device_id, room_id) DO UPDATE SET \
                  due_ms = CASE WHEN {PENDING} THEN push_outbox.due_ms \
                    WHEN push_outbox.quiet_until_ms > excluded.due_ms THEN push_outbox.quiet_until_ms \
@@ -433,6 +434,8 @@ impl PushRepository for SqlPush {
                 planned.mentioned.into(),
                 planned.at_ms.into(),
                 planned.due_ms.into(),
+                planned.device_id.into(),
+                planned.user_id.into(),
             ],
         )
         .await

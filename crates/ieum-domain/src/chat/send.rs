@@ -157,7 +157,11 @@ impl ChatService {
             return;
         };
         let message = message.clone();
+        let planning = self.planning.clone();
         tokio::spawn(async move {
+            let Ok(_turn) = planning.acquire_owned().await else {
+                return;
+            };
             if let Err(error) = push.on_message(&message).await {
                 tracing::warn!(room = %message.room_id, seq = message.seq, error = %error, "planning pushes failed");
             }

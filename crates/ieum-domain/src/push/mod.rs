@@ -30,8 +30,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::ports::{
-    Clock, DeviceRepository, MessageRepository, PushGateway, PushRepository, RoomRepository,
-    SocialRepository,
+    Clock, DeviceRepository, MessageRepository, PushGateway, PushRepository,
+    RefreshTokenRepository, RoomRepository, SocialRepository,
 };
 
 pub use content::PREVIEW_MAX_CHARS;
@@ -265,6 +265,8 @@ pub struct PushPorts {
     pub messages: Arc<dyn MessageRepository>,
     pub social: Arc<dyn SocialRepository>,
     pub gateway: Arc<dyn PushGateway>,
+    /// Whether a device's session was revoked.
+    pub tokens: Arc<dyn RefreshTokenRepository>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -275,6 +277,7 @@ pub struct PushService {
     messages: Arc<dyn MessageRepository>,
     social: Arc<dyn SocialRepository>,
     gateway: Arc<dyn PushGateway>,
+    tokens: Arc<dyn RefreshTokenRepository>,
     clock: Arc<dyn Clock>,
     policy: PushPolicy,
 }
@@ -288,6 +291,7 @@ impl PushService {
             messages,
             social,
             gateway,
+            tokens,
             clock,
         } = ports;
         Self {
@@ -297,6 +301,7 @@ impl PushService {
             messages,
             social,
             gateway,
+            tokens,
             clock,
             policy,
         }

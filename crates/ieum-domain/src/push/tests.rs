@@ -10,7 +10,7 @@ use super::*;
 use crate::message::Message;
 use crate::ports::{
     MockClock, MockDeviceRepository, MockMessageRepository, MockPushGateway, MockPushRepository,
-    MockRoomRepository, MockSocialRepository,
+    MockRefreshTokenRepository, MockRoomRepository, MockSocialRepository,
 };
 use crate::room::{
     HistoryVisibility, MemberState, MemberView, Membership, PinPolicy, Role, Room, RoomKind,
@@ -181,6 +181,8 @@ impl Mocks {
     fn build(self) -> Arc<PushService> {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
+        let mut tokens = MockRefreshTokenRepository::new();
+        tokens.expect_family_revoked().returning(|_| Ok(false));
         Arc::new(PushService::new(
             PushPorts {
                 devices: Arc::new(self.devices),
@@ -189,6 +191,7 @@ impl Mocks {
                 messages: Arc::new(self.messages),
                 social: Arc::new(self.social),
                 gateway: Arc::new(self.gateway),
+                tokens: Arc::new(tokens),
                 clock: Arc::new(clock),
             },
             PushPolicy::default(),
@@ -357,6 +360,64 @@ async fn a_deleted_message_is_never_pushed() {
         Ok(Some(Message {
             deleted: true,
             ..message(1, "")
+        }))
+    });
+    mocks.messages.expect_page().returning(|_, _| {
+        Ok(vec![Message {
+            deleted: true,
+            ..message(1, "")
+        }])
+    });
+    mocks.gateway.expect_send().never();
+    mocks
+        .outbox
+        .expect_skipped()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.build().run_due().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deleted_latest_message_pushes_the_one_before_it() {
+    let mut mocks = Mocks::new().due("unused", 0).claims(OutboxEntry {
+        first_seq: 1,
+        count: 2,
+        ..entry(2)
+    });
+    mocks.messages = MockMessageRepository::new();
+    mocks.messages.expect_find().returning(|_| {
+        Ok(Some(Message {
+            deleted: true,
+            ..message(2, "")
+        }))
+    });
+    mocks.messages.expect_page().returning(|_, _| {
+        Ok(vec![
+            message(1, "still here"),
+            Message {
+                deleted: true,
+                ..message(2, "")
+            },
+        ])
+    });
+    mocks
+        .gateway
+        .expect_send()
+        .withf(|n| n.body == "still here" && n.data.seq == 1)
+        .times(1)
+        .returning(|_| PushOutcome::Sent);
+    mocks.outbox.expect_sent().returning(|_, _| Ok(()));
+    mocks.build().run_due().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_device_that_changed_hands_gets_nothing_of_the_old_owner() {
+    let mut mocks = Mocks::new().claims(entry(1));
+    mocks.devices = MockDeviceRepository::new();
+    mocks.devices.expect_find().returning(|_| {
+        Ok(Some(Device {
+            user_id: Uuid::from_u128(77),
+            ..phone()
         }))
     });
     mocks.gateway.expect_send().never();

@@ -13,6 +13,10 @@ use crate::room::Membership;
 use super::content::Draft;
 use super::{Device, Notification, OutboxEntry, PushOutcome, PushService, millis};
 
+/// How many messages before a deleted latest one are looked at for one
+/// still there to push.
+const NEWEST_LIVE_LOOKBACK: i64 = 50;
+
 /// The longest `Retry-After` honoured (a larger one is a mistake).
 const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -56,10 +60,19 @@ impl PushService {
         let mut tasks = tokio::task::JoinSet::new();
         for entry in entries {
             let service = self.clone();
+            // Done well inside the lease, or given up: past it another
+            // worker may take the entry and send it again.
+            let limit = service.policy.lease.mul_f64(0.75);
             tasks.spawn(async move {
-                if let Err(error) = service.handle(&entry).await {
+                match tokio::time::timeout(limit, service.handle(&entry)).await {
+                    Ok(Ok(())) => {}
                     // The claim lapses and another round takes it up.
-                    tracing::warn!(device = %entry.device_id, room = %entry.room_id, error = %error, "push failed");
+                    Ok(Err(error)) => {
+                        tracing::warn!(device = %entry.device_id, room = %entry.room_id, error = %error, "push failed");
+                    }
+                    Err(_) => {
+                        tracing::warn!(device = %entry.device_id, room = %entry.room_id, "push took longer than its lease allows; retried later");
+                    }
                 }
             });
         }
@@ -68,9 +81,27 @@ impl PushService {
     }
 
     async fn handle(&self, entry: &OutboxEntry) -> DomainResult<()> {
-        let Some(device) = self.devices.find(entry.device_id).await? else {
+        let device = self
+            .devices
+            .find(entry.device_id)
+            .await?
+            .filter(|d| d.user_id == entry.user_id);
+        let Some(device) = device else {
+            // Gone, or moved to another account since: nothing of this
+            // member's may reach it.
             return self.skip(entry).await;
         };
+        if let Some(family) = device.family_id
+            && self.tokens.family_revoked(family).await?
+        {
+            // Its session was logged out or revoked (a reused refresh token).
+            tracing::debug!(device = %device.id, "device of a revoked session removed");
+            return self
+                .devices
+                .remove(device.user_id, device.id)
+                .await
+                .map(|_| ());
+        }
         match self.decide(entry, &device).await? {
             Decision::Skip(reason) => {
                 tracing::debug!(device = %device.id, room = %entry.room_id, seq = entry.seq, reason, "no push");
@@ -90,13 +121,8 @@ impl PushService {
             return Ok(Decision::Skip("sent already"));
         }
         let now = self.clock.now();
-        let live = self
-            .messages
-            .find(entry.message_id)
-            .await?
-            .filter(|m| !m.deleted && m.expires_at.is_none_or(|at| at > now));
-        let Some(message) = live else {
-            return Ok(Decision::Skip("message deleted or expired"));
+        let Some(message) = self.newest_live(entry, now).await? else {
+            return Ok(Decision::Skip("messages deleted or expired"));
         };
         let member = self
             .rooms
@@ -159,6 +185,43 @@ impl PushService {
         }
         .notification();
         Ok(Decision::Send(Box::new(notification)))
+    }
+
+    /// The newest message of the entry still there to push: the latest,
+    /// or, when it was deleted or expired, the newest before it since the
+    /// last push.
+    async fn newest_live(
+        &self,
+        entry: &OutboxEntry,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> DomainResult<Option<crate::message::Message>> {
+        let live = |m: &crate::message::Message| {
+            !m.deleted
+                && m.kind != crate::message::MessageKind::System
+                && m.expires_at.is_none_or(|at| at > now)
+        };
+        if let Some(latest) = self.messages.find(entry.message_id).await?
+            && live(&latest)
+        {
+            return Ok(Some(latest));
+        }
+        let span = (entry.seq - entry.first_seq + 1).clamp(1, NEWEST_LIVE_LOOKBACK);
+        let page = self
+            .messages
+            .page(
+                &entry.room_id,
+                crate::message::HistoryQuery {
+                    before: Some(entry.seq + 1),
+                    after: Some((entry.first_seq - 1).max(entry.sent_seq)),
+                    limit: span as u32,
+                    skip_system: true,
+                },
+            )
+            .await?;
+        Ok(page
+            .into_iter()
+            .filter(|m| m.sender_id != entry.user_id && live(m))
+            .max_by_key(|m| m.seq))
     }
 
     async fn send(

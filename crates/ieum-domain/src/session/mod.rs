@@ -568,7 +568,13 @@ impl Session {
     /// something the client must answer once it read them (a WebSocket
     /// ping), when messages wait for proof and no mark is out.
     pub fn proof_request(&mut self) -> Option<u64> {
-        self.proofs.request()
+        self.proofs.request(Instant::now())
+    }
+
+    /// The proof mark out, for a keepalive ping to carry too (a client may
+    /// answer only the latest ping).
+    pub fn proof_outstanding(&self) -> Option<u64> {
+        self.proofs.outstanding()
     }
 
     /// The client answered `mark`: what was written before it was received.

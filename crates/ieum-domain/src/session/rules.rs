@@ -48,9 +48,21 @@ impl DeliveryTracker {
 #[derive(Debug, Default)]
 pub struct ProofTracker {
     unproven: HashMap<String, i64>,
-    in_flight: Option<(u64, HashMap<String, i64>)>,
+    in_flight: Option<InFlight>,
     next_mark: u64,
 }
+
+#[derive(Debug)]
+struct InFlight {
+    mark: u64,
+    sent: Instant,
+    rooms: HashMap<String, i64>,
+}
+
+/// A mark unanswered this long is given up: its rooms wait for the next
+/// one (a client may answer only the latest of several pings, a proxy may
+/// eat pongs).
+pub const PROOF_RETRY: Duration = Duration::from_secs(5);
 
 impl ProofTracker {
     /// A message of another member was written to the client.
@@ -59,20 +71,40 @@ impl ProofTracker {
         *entry = (*entry).max(seq);
     }
 
-    /// A mark to send when something waits for proof and no mark is out.
-    pub fn request(&mut self) -> Option<u64> {
-        if self.in_flight.is_some() || self.unproven.is_empty() {
+    /// A mark to send when something waits for proof and no mark is out
+    /// (or the one out went unanswered for [`PROOF_RETRY`]).
+    pub fn request(&mut self, now: Instant) -> Option<u64> {
+        if let Some(out) = &self.in_flight {
+            if now.duration_since(out.sent) < PROOF_RETRY {
+                return None;
+            }
+            let lapsed = self.in_flight.take().map(|f| f.rooms).unwrap_or_default();
+            for (room, seq) in lapsed {
+                self.written(&room, seq);
+            }
+        }
+        if self.unproven.is_empty() {
             return None;
         }
         self.next_mark += 1;
-        self.in_flight = Some((self.next_mark, std::mem::take(&mut self.unproven)));
+        self.in_flight = Some(InFlight {
+            mark: self.next_mark,
+            sent: now,
+            rooms: std::mem::take(&mut self.unproven),
+        });
         Some(self.next_mark)
     }
 
-    /// The client answered `mark`: the (room, seq) pairs it proves.
+    /// The mark out, if any: every ping may carry it.
+    pub fn outstanding(&self) -> Option<u64> {
+        self.in_flight.as_ref().map(|f| f.mark)
+    }
+
+    /// The client answered `mark` (or a later one): the (room, seq) pairs
+    /// it proves.
     pub fn answered(&mut self, mark: u64) -> Vec<(String, i64)> {
         match self.in_flight.take() {
-            Some((out, proven)) if out == mark => proven.into_iter().collect(),
+            Some(out) if out.mark <= mark => out.rooms.into_iter().collect(),
             other => {
                 self.in_flight = other;
                 Vec::new()

@@ -27,6 +27,12 @@ const WS_IDLE: Duration = Duration::from_secs(90);
 /// The start of a proof-of-receipt ping's payload (then the mark, 8 bytes).
 const PROOF_PREFIX: &[u8] = b"ieum-proof:";
 
+fn proof_payload(mark: u64) -> Vec<u8> {
+    let mut payload = PROOF_PREFIX.to_vec();
+    payload.extend_from_slice(&mark.to_be_bytes());
+    payload
+}
+
 /// Stops the connection loop (after whatever was sent to say why).
 pub(super) struct Stop;
 pub(super) type Step = Result<(), Stop>;
@@ -291,7 +297,12 @@ impl Conn {
             None if now >= self.last_recv + WS_IDLE => return Err(Stop),
             None if now >= self.last_ping.max(self.last_recv) + WS_PING => {
                 self.last_ping = now;
-                self.out.ping(b"").await.map_err(|_| Stop)?;
+                let payload = self
+                    .session
+                    .proof_outstanding()
+                    .map(proof_payload)
+                    .unwrap_or_default();
+                self.out.ping(&payload).await.map_err(|_| Stop)?;
             }
             _ => {}
         }
@@ -311,9 +322,7 @@ impl Conn {
         let Some(mark) = self.session.proof_request() else {
             return Ok(());
         };
-        let mut payload = PROOF_PREFIX.to_vec();
-        payload.extend_from_slice(&mark.to_be_bytes());
-        self.out.ping(&payload).await.map_err(|_| Stop)
+        self.out.ping(&proof_payload(mark)).await.map_err(|_| Stop)
     }
 
     async fn on_pong(&mut self, payload: &[u8]) -> Step {
