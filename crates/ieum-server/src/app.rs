@@ -301,6 +301,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     let chat = Arc::new(chat);
     spawn_background(&background, &config, &social, &chat, &attachments);
     background.spawn("push", push.clone().run_worker());
+    background.spawn("push-planner", push.clone().run_planner());
     let config_public_url = config.public_url.clone();
     let config_secret = config.jwt_secret.bytes().to_vec();
     Ok(AppState {

@@ -405,15 +405,16 @@ impl PushRepository for SqlPush {
             self.store.connection(),
             &format!(
                 "INSERT INTO push_outbox ({OUTBOX_COLS}, state, due_ms, quiet_until_ms, claimed_until_ms) \
-                 SELECT ?, ?, ?, ?, ?, ?, 1, ?, ?, 0, 0, NULL, 'pending', ?, 0, 0 \
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, 'pending', ?, 0, 0 \
                  WHERE EXISTS (SELECT 1 FROM devices WHERE id = ? AND user_id = ?) \
                  ON CONFLICT (device_id, room_id) DO UPDATE SET \
                  due_ms = CASE WHEN {PENDING} THEN push_outbox.due_ms \
                    WHEN push_outbox.quiet_until_ms > excluded.due_ms THEN push_outbox.quiet_until_ms \
                    ELSE excluded.due_ms END, \
-                 first_seq = CASE WHEN NOT ({PENDING}) OR excluded.seq < push_outbox.first_seq \
-                   THEN excluded.seq ELSE push_outbox.first_seq END, \
-                 count = CASE WHEN {PENDING} THEN push_outbox.count + 1 ELSE 1 END, \
+                 first_seq = CASE WHEN NOT ({PENDING}) OR excluded.first_seq < push_outbox.first_seq \
+                   THEN excluded.first_seq ELSE push_outbox.first_seq END, \
+                 count = CASE WHEN {PENDING} THEN push_outbox.count + excluded.count \
+                   ELSE excluded.count END, \
                  mentioned = CASE WHEN {PENDING} THEN (push_outbox.mentioned OR excluded.mentioned) \
                    ELSE excluded.mentioned END, \
                  attempts = CASE WHEN {PENDING} THEN push_outbox.attempts ELSE 0 END, \
@@ -430,7 +431,8 @@ impl PushRepository for SqlPush {
                 planned.user_id.into(),
                 planned.message_id.into(),
                 planned.seq.into(),
-                planned.seq.into(),
+                planned.first_seq.into(),
+                planned.count.into(),
                 planned.mentioned.into(),
                 planned.at_ms.into(),
                 planned.due_ms.into(),

@@ -37,6 +37,8 @@ fn planned(device: &Device, seq: i64, at_ms: i64, due_ms: i64) -> Planned {
         room_id: "room-1".into(),
         message_id: Uuid::now_v7(),
         seq,
+        first_seq: seq,
+        count: 1,
         mentioned: false,
         at_ms,
         due_ms,

@@ -129,12 +129,7 @@ pub struct ChatService {
     attachments: Option<Arc<AttachmentService>>,
     /// Plans pushes for each new message; `None`: no pushes.
     push: Option<Arc<PushService>>,
-    /// Plans running at once (each a few queries per recipient device).
-    planning: Arc<tokio::sync::Semaphore>,
 }
-
-/// Push plans run at once; more wait their turn (their messages are stored).
-const PLANS_AT_ONCE: usize = 32;
 
 /// How long a typing indicator lasts unless renewed; clients renew at most
 /// every [`TYPING_MIN_INTERVAL_MS`].
@@ -184,7 +179,6 @@ impl ChatService {
             limiter: Arc::new(Limiter::in_memory()),
             attachments: None,
             push: None,
-            planning: Arc::new(tokio::sync::Semaphore::new(PLANS_AT_ONCE)),
         }
     }
 

@@ -149,23 +149,12 @@ impl ChatService {
         Ok(appended)
     }
 
-    /// Plans the message's pushes beside the send: the sender's answer does
-    /// not wait for them. A crash in between loses the pushes, never the
-    /// message.
+    /// Queues the message for push planning: the sender's answer does not
+    /// wait for it. A crash in between loses the pushes, never the message.
     fn plan_push(&self, message: &Message) {
-        let Some(push) = self.push.clone() else {
-            return;
-        };
-        let message = message.clone();
-        let planning = self.planning.clone();
-        tokio::spawn(async move {
-            let Ok(_turn) = planning.acquire_owned().await else {
-                return;
-            };
-            if let Err(error) = push.on_message(&message).await {
-                tracing::warn!(room = %message.room_id, seq = message.seq, error = %error, "planning pushes failed");
-            }
-        });
+        if let Some(push) = &self.push {
+            push.plan(message);
+        }
     }
 
     /// Takes the attachment for message `id`. A retry of a send that took it

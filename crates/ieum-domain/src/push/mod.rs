@@ -35,6 +35,7 @@ use crate::ports::{
 };
 
 pub use content::PREVIEW_MAX_CHARS;
+pub use plan::PLAN_QUEUE;
 
 /// Where a device receives pushes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +167,11 @@ pub struct Planned {
     pub user_id: Uuid,
     pub room_id: String,
     pub message_id: Uuid,
+    /// The latest message's seq, and the first of those this plan counts.
     pub seq: i64,
+    pub first_seq: i64,
+    /// How many messages it stands for.
+    pub count: i64,
     pub mentioned: bool,
     pub at_ms: i64,
     /// When it is due unless a push went out within the window (the
@@ -280,6 +285,10 @@ pub struct PushService {
     tokens: Arc<dyn RefreshTokenRepository>,
     clock: Arc<dyn Clock>,
     policy: PushPolicy,
+    /// Stored messages waiting for the planner, and its end of the queue
+    /// (taken by the one planner task).
+    plans: tokio::sync::mpsc::Sender<crate::message::Message>,
+    queue: tokio::sync::Mutex<Option<tokio::sync::mpsc::Receiver<crate::message::Message>>>,
 }
 
 impl PushService {
@@ -294,7 +303,10 @@ impl PushService {
             tokens,
             clock,
         } = ports;
+        let (plans, queue) = tokio::sync::mpsc::channel(plan::PLAN_QUEUE);
         Self {
+            plans,
+            queue: tokio::sync::Mutex::new(Some(queue)),
             devices,
             outbox,
             rooms,

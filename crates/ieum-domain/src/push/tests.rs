@@ -219,6 +219,8 @@ async fn a_message_is_planned_for_the_recipients_devices_after_the_grace_period(
             p.device_id == phone().id
                 && p.user_id == bob()
                 && p.seq == 1
+                && p.first_seq == 1
+                && p.count == 1
                 && p.due_ms == now().timestamp_millis() + 3000
         })
         .times(1)

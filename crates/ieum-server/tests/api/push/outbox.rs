@@ -81,14 +81,17 @@ async fn an_unregistered_token_is_removed() {
     assert_eq!(old, 1, "a removed token is not tried again");
 }
 
-fn node_env(db: &PgDatabase, fcm: &FakeFcm) -> Vec<(&'static str, String)> {
+/// A node's settings; `lease_secs` is how soon another node takes a push a
+/// dead one claimed (a send is abandoned after three quarters of it, so it
+/// must stay well above a loaded machine's answer time).
+fn node_env(db: &PgDatabase, fcm: &FakeFcm, lease_secs: u32) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", db.url().to_owned()),
         ("IEUM_FCM_CREDENTIALS", fcm.account_json()),
         ("IEUM_FCM_ENDPOINT", fcm.endpoint()),
         ("IEUM_PUSH_GRACE_MS", "300".into()),
         ("IEUM_PUSH_COALESCE_SECS", "1".into()),
-        ("IEUM_PUSH_LEASE_SECS", "1".into()),
+        ("IEUM_PUSH_LEASE_SECS", lease_secs.to_string()),
         ("IEUM_PUSH_POLL_MS", "100".into()),
     ]
 }
@@ -97,7 +100,7 @@ fn node_env(db: &PgDatabase, fcm: &FakeFcm) -> Vec<(&'static str, String)> {
 async fn a_push_decided_before_a_crash_goes_out_once_after_the_restart() {
     let db = PgDatabase::create().await;
     let fcm = FakeFcm::start();
-    let mut first = Node::spawn(&node_env(&db, &fcm));
+    let mut first = Node::spawn(&node_env(&db, &fcm, 4));
     let (alice, _) = signup_at(first.addr, "alice").await;
     let (bob, bob_id) = signup_at(first.addr, "bob").await;
     let (status, _) = http_json(
@@ -134,7 +137,7 @@ async fn a_push_decided_before_a_crash_goes_out_once_after_the_restart() {
         "nothing was sent before the kill"
     );
     fcm.hold_tokens(false);
-    let second = Node::spawn(&node_env(&db, &fcm));
+    let second = Node::spawn(&node_env(&db, &fcm, 4));
     fcm.wait_until(WAIT, "the push after the restart", |f| {
         f.pushes().iter().any(|p| super::seq_of(p) == seq)
     })
@@ -159,8 +162,8 @@ async fn a_push_decided_before_a_crash_goes_out_once_after_the_restart() {
 async fn two_nodes_on_one_postgres_send_each_push_once() {
     let db = PgDatabase::create().await;
     let fcm = FakeFcm::start();
-    let one = Node::spawn(&node_env(&db, &fcm));
-    let two = Node::spawn(&node_env(&db, &fcm));
+    let one = Node::spawn(&node_env(&db, &fcm, 30));
+    let two = Node::spawn(&node_env(&db, &fcm, 30));
     let (alice, _) = signup_at(one.addr, "alice").await;
     let (bob, bob_id) = signup_at(one.addr, "bob").await;
     for n in 0..20 {
