@@ -121,6 +121,8 @@ pub struct AppState {
     pub attachments: Arc<AttachmentService>,
     /// Devices, mutes and push preferences; its worker sends the outbox.
     pub push: Arc<PushService>,
+    /// The Socket.IO sessions this node holds.
+    pub sio: crate::sio::Registry,
     /// The embedded object store, whose presigned URLs ieum serves at `/files/{token}`.
     pub files: Files,
     /// Stable links to messages' files (`/media/...`).
@@ -318,6 +320,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         background,
         attachments,
         push,
+        sio: Default::default(),
         links: FileLinks::new(&config_public_url, config_secret.as_slice()),
         files,
     })
@@ -618,6 +621,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(http::uploads::routes)
             .configure(http::files::routes)
             .configure(crate::ws::routes)
+            .configure(crate::sio::routes)
+            .configure(crate::jsonws::routes)
             .configure(http::web_client::routes);
     }
 }

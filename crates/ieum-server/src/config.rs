@@ -276,6 +276,12 @@ pub struct Settings {
     /// How often each node looks for due pushes.
     #[arg(long, env = "IEUM_PUSH_POLL_MS", global = true)]
     pub push_poll_ms: Option<u64>,
+    /// Socket.IO: the server pings each session this often...
+    #[arg(long, env = "IEUM_SIO_PING_INTERVAL_MS", global = true)]
+    pub sio_ping_interval_ms: Option<u64>,
+    /// ...and ends one whose pong is this late.
+    #[arg(long, env = "IEUM_SIO_PING_TIMEOUT_MS", global = true)]
+    pub sio_ping_timeout_ms: Option<u64>,
 }
 
 macro_rules! merge_fields {
@@ -306,7 +312,8 @@ impl Settings {
             attachment_expiry_secs, upload_rate, s3_bucket, s3_endpoint, s3_region, s3_path_style,
             s3_public_endpoint, s3_access_key_id, s3_secret_access_key, fcm_credentials_file,
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
-            push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms)
+            push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
+            sio_ping_interval_ms, sio_ping_timeout_ms)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -390,6 +397,8 @@ pub struct Config {
     /// `None`: pushes are logged, not sent.
     pub fcm: Option<ieum_fcm::FcmConfig>,
     pub push: ieum_domain::push::PushPolicy,
+    pub sio_ping_interval_ms: u64,
+    pub sio_ping_timeout_ms: u64,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -511,6 +520,14 @@ impl Config {
         Ok(Config {
             fcm,
             push,
+            sio_ping_interval_ms: s
+                .sio_ping_interval_ms
+                .unwrap_or(25_000)
+                .clamp(1_000, 600_000),
+            sio_ping_timeout_ms: s
+                .sio_ping_timeout_ms
+                .unwrap_or(20_000)
+                .clamp(1_000, 600_000),
             addr,
             public_url,
             clamd,

@@ -4,8 +4,10 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod jsonws;
 pub mod limits;
 pub mod links;
+pub mod sio;
 pub mod telemetry;
 mod views;
 pub mod wire;

@@ -362,7 +362,13 @@ fn contract_a(event: &RoomEvent) -> Option<Value> {
 }
 
 fn contract_c(event: &RoomEvent) -> Option<Value> {
-    let (name, data) = match &event.payload {
+    let (name, data) = contract_c_event(event)?;
+    Some(json!({ "event": name, "data": data }))
+}
+
+/// Contract C's event for a room event: its socket.io name and data.
+pub fn contract_c_event(event: &RoomEvent) -> Option<(&'static str, Value)> {
+    Some(match &event.payload {
         EventPayload::Message(m) if m.kind != MessageKind::System => {
             ("chat", contract_c_message(m))
         }
@@ -424,8 +430,7 @@ fn contract_c(event: &RoomEvent) -> Option<Value> {
             json!({ "chatSeq": event.room_id, "msgId": message_id, "userId": by }),
         ),
         _ => return None,
-    };
-    Some(json!({ "event": name, "data": data }))
+    })
 }
 
 /// The body of a MESSAGE frame for a subscription of `shape`; empty when that

@@ -12,7 +12,7 @@
 mod commands;
 mod connection;
 mod frames;
-mod guard;
+pub(crate) mod guard;
 mod notices;
 mod routing;
 
@@ -23,7 +23,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use tracing::Instrument;
 
-pub use routing::{ERRORS_DESTINATION, EVENTS_DESTINATION};
+pub use routing::{ERRORS_DESTINATION, EVENTS_DESTINATION, parse_event};
 
 use crate::app::AppState;
 use crate::http::errors::{ApiError, problem_response};
@@ -92,20 +92,7 @@ async fn upgrade(
         .ws_connections
         .try_open(state.config.ws_max_connections)
     else {
-        tracing::warn!(
-            max = state.config.ws_max_connections,
-            "WebSocket handshake refused: this node holds its most connections"
-        );
-        let mut r = problem_response(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "this node holds as many connections as it may; retry shortly or elsewhere".into(),
-        );
-        r.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from_static("5"),
-        );
-        return Ok(r);
+        return Ok(too_many_connections(&state.config));
     };
     // Every frame header is checked before its payload is buffered: a small
     // budget until CONNECT succeeds, then the frame limit.
@@ -131,6 +118,25 @@ async fn upgrade(
         .instrument(span),
     );
     Ok(response)
+}
+
+/// 503 with `Retry-After`: this node holds its most connections (of any
+/// real-time transport).
+pub(crate) fn too_many_connections(config: &crate::config::Config) -> HttpResponse {
+    tracing::warn!(
+        max = config.ws_max_connections,
+        "real-time connection refused: this node holds its most connections"
+    );
+    let mut r = problem_response(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "too_many_connections",
+        "this node holds as many connections as it may; retry shortly or elsewhere".into(),
+    );
+    r.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("5"),
+    );
+    r
 }
 
 /// The largest WebSocket frame or message of an authenticated connection.

@@ -171,6 +171,46 @@ pub fn profile_of(destination: &str) -> Profile {
     }
 }
 
+/// Contract C's client event (`chat`), from `SEND /app/events` or a
+/// Socket.IO event, onto a command.
+pub fn parse_event(name: &str, data: serde_json::Value) -> Result<Command, DomainError> {
+    parse_event_with(name, data, None)
+}
+
+fn parse_event_with(
+    name: &str,
+    data: serde_json::Value,
+    client_msg_id: Option<String>,
+) -> Result<Command, DomainError> {
+    if name != "chat" {
+        return Err(DomainError::invalid(
+            "unknown_event",
+            format!("unknown event {name:?}"),
+        ));
+    }
+    if !data.is_object() {
+        return Err(bad_body("data must be a JSON object"));
+    }
+    let c: ChatEvent = serde_json::from_value(data).map_err(bad_body)?;
+    let room_id = match c.chat_seq {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    Ok(Command::Message {
+        room_id,
+        entry: Entry::MembersOnly,
+        msg: SendMessage {
+            parent_id: None,
+            ttl_seconds: None,
+            kind: None,
+            content: c.message,
+            image_url: None,
+            attachment_id: None,
+            client_msg_id,
+        },
+    })
+}
+
 /// Maps a SEND's destination and body onto an action.
 pub fn parse_send(
     destination: &str,
@@ -195,33 +235,7 @@ pub fn parse_send(
     }
     if destination == "/app/events" {
         let e: EventsSend = object_body(body)?;
-        if e.event != "chat" {
-            return Err(DomainError::invalid(
-                "unknown_event",
-                format!("unknown event {:?}", e.event),
-            ));
-        }
-        if !e.data.is_object() {
-            return Err(bad_body("data must be a JSON object"));
-        }
-        let c: ChatEvent = serde_json::from_value(e.data).map_err(bad_body)?;
-        let room_id = match c.chat_seq {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        return Ok(Command::Message {
-            room_id,
-            entry: Entry::MembersOnly,
-            msg: SendMessage {
-                parent_id: None,
-                ttl_seconds: None,
-                kind: None,
-                content: c.message,
-                image_url: None,
-                attachment_id: None,
-                client_msg_id: header_cmid,
-            },
-        });
+        return parse_event_with(&e.event, e.data, header_cmid);
     }
     if let Some(rest) = destination.strip_prefix("/app/rooms/") {
         if let Some(room_id) = rest.strip_suffix("/messages") {

@@ -17,4 +17,5 @@ mod rich;
 mod rooms_http;
 mod stomp_session;
 mod stompjs;
+mod transports;
 mod uploads;

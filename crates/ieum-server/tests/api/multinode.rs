@@ -10,7 +10,11 @@ use common::{Node, Stomp, http_json, signup_at};
 use ieum_test_support::{PgDatabase, RedisPrefix, redis_url};
 use serde_json::json;
 
-fn env(db: &PgDatabase, prefix: &RedisPrefix, redis: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn env(
+    db: &PgDatabase,
+    prefix: &RedisPrefix,
+    redis: &str,
+) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", db.url().to_owned()),
         ("REDIS_URL", redis.to_owned()),
@@ -21,7 +25,7 @@ fn env(db: &PgDatabase, prefix: &RedisPrefix, redis: &str) -> Vec<(&'static str,
 }
 
 /// Polls until the node listens on the bus (its readiness says so).
-async fn wait_for_bus(node: &Node) {
+pub(crate) async fn wait_for_bus(node: &Node) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while http_json(node.addr, "GET", "/ready", None, None).await.1["redis"] != "ok" {
         assert!(

@@ -14,7 +14,7 @@ fn e2e_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
 }
 
-async fn run_script(db: TestDb, script: &'static str) {
+pub async fn run_script(db: TestDb, script: &'static str) {
     let dir = e2e_dir();
     assert!(
         dir.join("node_modules/@stomp/stompjs").exists(),

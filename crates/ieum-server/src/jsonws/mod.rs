@@ -1,0 +1,76 @@
+//! `GET /ws/json`: a plain JSON WebSocket for clients with no STOMP library
+//! (seed 000's handler took JSON): one JSON object per WebSocket text
+//! message, each way (docs/PROTOCOL.md, "JSON WebSocket").
+//!
+//! A third adapter over the session core: the same authorization, limits,
+//! resume by seq, rate limits and error codes as STOMP; the events carry the
+//! native shape. `commands.rs` parses the client's objects (pure,
+//! unit-tested); `connection.rs` runs the loop.
+
+mod commands;
+mod connection;
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::http::errors::ApiError;
+use crate::http::extract::bearer_token;
+use crate::ws::guard;
+use connection::JsonConn;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/json", web::get().to(upgrade));
+}
+
+#[derive(Deserialize)]
+struct HandshakeQuery {
+    token: Option<String>,
+}
+
+async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<HandshakeQuery>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let token = query
+        .token
+        .clone()
+        .or_else(|| bearer_token(&req).map(str::to_owned));
+    let handshake = match token {
+        Some(t) => match state.auth.admit(&t).await {
+            Ok(grant) => Some(grant),
+            Err(e) => return Ok(ApiError(e).error_response()),
+        },
+        None => None,
+    };
+    let Some(slot) = state
+        .ws_connections
+        .try_open(state.config.ws_max_connections)
+    else {
+        return Ok(crate::ws::too_many_connections(&state.config));
+    };
+    let budget = guard::Budget::new(state.config.ws_preauth_max_bytes);
+    let mut guarded =
+        actix_web::dev::Payload::from(Box::pin(guard::Guarded::new(body, budget.clone()))
+            as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
+    let body = web::Payload::from_request(&req, &mut guarded).await?;
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let max = crate::ws::ws_max_bytes(&state.config);
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    let conn = JsonConn::new(state.get_ref().clone(), session, budget);
+    let span = tracing::info_span!("ws-json", conn = conn.id(), user = tracing::field::Empty);
+    actix_web::rt::spawn(
+        async move {
+            conn.run(stream, handshake).await;
+            drop(slot);
+        }
+        .instrument(span),
+    );
+    Ok(response)
+}
