@@ -22,6 +22,10 @@ ci:
 fuzz seconds="300":
     cd crates/ieum-stomp && RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time={{seconds}}
 
+# Fuzz the Engine.IO/Socket.IO decoders the same way.
+fuzz-engineio seconds="300":
+    cd crates/ieum-engineio && RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time={{seconds}}
+
 # Fan-out comparison with RabbitMQ Web-STOMP (see scripts/bench-compare).
 bench:
     cargo build --release -p ieum-server -p ieum-bench

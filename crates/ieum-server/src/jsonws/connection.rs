@@ -131,8 +131,11 @@ impl JsonConn {
                     }
                     Some(Ok(AggregatedMessage::Close(_))) | None => Err(Stop(None)),
                     Some(Err(e)) => {
-                        let refused = self.budget.refusal().is_some() || matches!(e, actix_ws::ProtocolError::Overflow);
-                        let (code, close_code) = if refused { ("frame_too_large", CloseCode::Size) } else { ("websocket_error", CloseCode::Protocol) };
+                        let (code, close_code) = match (self.budget.refusal(), &e) {
+                            (Some(ieum_wsframe::Refusal::Protocol(_)), _) => ("websocket_error", CloseCode::Protocol),
+                            (Some(_), _) | (None, actix_ws::ProtocolError::Overflow) => ("frame_too_large", CloseCode::Size),
+                            (None, _) => ("websocket_error", CloseCode::Protocol),
+                        };
                         let _ = self.error(code, &e.to_string(), None).await;
                         Err(close(close_code, code))
                     }
@@ -156,7 +159,9 @@ impl JsonConn {
             }
         };
         self.session.close().await;
-        let _ = self.out.close(reason).await;
+        // A peer that takes nothing any more must not pin this task.
+        let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
+        let _ = tokio::time::timeout(limit, self.out.close(reason)).await;
     }
 
     fn next_deadline(&self) -> Instant {
@@ -249,6 +254,17 @@ impl JsonConn {
         };
         let rid = request_id.as_deref();
         if let Request::Auth { token } = &request {
+            if self.session.user().is_some() {
+                // Harmless (a client that authenticated on the handshake
+                // and sends auth anyway): said, and the connection goes on.
+                return self
+                    .error(
+                        "already_connected",
+                        "the connection is already authenticated",
+                        rid,
+                    )
+                    .await;
+            }
             let token = token.clone();
             return self.authenticate(Some(&token), None, rid).await;
         }

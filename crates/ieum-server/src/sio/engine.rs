@@ -42,6 +42,11 @@ pub(super) struct Handle {
     pub(super) polling: Mutex<()>,
     closed: AtomicBool,
     pub(super) closing: tokio::sync::Notify,
+    /// The socket's CONNECT succeeded: the full payload limit applies.
+    authenticated: AtomicBool,
+    /// The WebSocket's frame budget, raised at CONNECT.
+    budget: std::sync::Mutex<Option<crate::ws::guard::Budget>>,
+    max_payload: usize,
 }
 
 impl Handle {
@@ -50,6 +55,7 @@ impl Handle {
         inbound: mpsc::Sender<Packet>,
         outbox: Outbox,
         carrier: Carrier,
+        max_payload: usize,
     ) -> Self {
         Self {
             sid,
@@ -59,6 +65,33 @@ impl Handle {
             polling: Mutex::new(()),
             closed: AtomicBool::new(false),
             closing: tokio::sync::Notify::new(),
+            authenticated: AtomicBool::new(false),
+            budget: std::sync::Mutex::new(None),
+            max_payload,
+        }
+    }
+
+    pub(super) fn is_authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::Acquire)
+    }
+
+    /// The WebSocket carrying the session: its budget rises at CONNECT.
+    pub(super) fn watch_budget(&self, budget: crate::ws::guard::Budget) {
+        if self.is_authenticated() {
+            budget.set(self.max_payload);
+        }
+        *self.budget.lock().unwrap_or_else(|p| p.into_inner()) = Some(budget);
+    }
+
+    fn authenticated(&self) {
+        self.authenticated.store(true, Ordering::Release);
+        if let Some(budget) = self
+            .budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            budget.set(self.max_payload);
         }
     }
 
@@ -166,8 +199,13 @@ impl Engine {
         let overflow = overflow.wait();
         let drained = draining.wait_for(|d| *d);
         tokio::pin!(overflow, drained);
+        let far = started + Duration::from_secs(365 * 24 * 3600);
         loop {
             let connect_by = started + self.timing.connect_timeout;
+            let token_expires = self.session.expires_at().map(|at| {
+                let left = at - chrono::Utc::now();
+                Instant::now() + left.to_std().unwrap_or_default()
+            });
             let step = tokio::select! {
                 packet = self.packets.recv() => match packet {
                     Some(packet) => {
@@ -199,8 +237,13 @@ impl Engine {
                     Err(())
                 }
                 _ = &mut drained => {
-                    // The client reconnects, to another node.
-                    self.handle.emit(&SioPacket { kind: Kind::Disconnect, namespace: "/".into(), id: None, data: None });
+                    // Only the engine's close (sent below): socket.io-client
+                    // takes it as a lost transport and reconnects, to another
+                    // node. A Socket.IO disconnect would stop it for good.
+                    Err(())
+                }
+                _ = tokio::time::sleep_until(token_expires.unwrap_or(far)), if token_expires.is_some() => {
+                    self.emit_error("token_expired", "the access token expired; reconnect with a fresh one");
                     Err(())
                 }
                 _ = handle.closing.notified() => Err(()),
@@ -324,6 +367,7 @@ impl Engine {
             }
         };
         self.connected = true;
+        self.handle.authenticated();
         let sid = uuid::Uuid::new_v4().simple().to_string();
         self.handle.emit(&SioPacket {
             kind: Kind::Connect,

@@ -170,6 +170,7 @@ async fn open(
         tx,
         Outbox::new(OUTBOX_PACKETS),
         carrier,
+        max_payload(state),
     ));
     state.sio.insert(handle.clone());
     let timing = timing(state);
@@ -267,11 +268,15 @@ async fn post(
     let Some(handle) = query.sid.as_deref().and_then(|sid| state.sio.find(sid)) else {
         return engine_error(1, "Session ID unknown");
     };
+    // Until the socket's CONNECT succeeds, the pre-auth budget.
+    let limit = if handle.is_authenticated() {
+        max_payload(&state)
+    } else {
+        state.config.ws_preauth_max_bytes
+    };
     let packets = std::str::from_utf8(&body)
         .map_err(|_| "the body is not UTF-8".to_owned())
-        .and_then(|text| {
-            decode_payload(text, max_payload(&state), PACKETS_PER_POST).map_err(|e| e.to_string())
-        });
+        .and_then(|text| decode_payload(text, limit, PACKETS_PER_POST).map_err(|e| e.to_string()));
     let packets = match packets {
         Ok(packets) => packets,
         Err(message) => {
@@ -305,6 +310,10 @@ async fn websocket(
         },
         None => None,
     };
+    // Not an upgrade: refused before any session opens.
+    if actix_http::ws::handshake(req.head()).is_err() {
+        return Ok(engine_error(3, "Bad request: not a WebSocket upgrade"));
+    }
     let (handle, opened) = match upgrading {
         Some(handle) => (handle, None),
         None => match open(&state, &req, &query, Carrier::WebSocket).await {
@@ -312,6 +321,18 @@ async fn websocket(
             Err(answer) => return Ok(*answer),
         },
     };
+    // Frame headers are checked before payloads are buffered: the small
+    // pre-auth budget until the socket's CONNECT succeeds.
+    let budget = crate::ws::guard::Budget::new(if handle.is_authenticated() {
+        max_payload(&state)
+    } else {
+        state.config.ws_preauth_max_bytes
+    });
+    handle.watch_budget(budget.clone());
+    let mut guarded =
+        actix_web::dev::Payload::from(Box::pin(crate::ws::guard::Guarded::new(body, budget))
+            as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
+    let body = <web::Payload as actix_web::FromRequest>::from_request(&req, &mut guarded).await?;
     let (response, mut out, stream) = actix_ws::handle(&req, body)?;
     let max = max_payload(&state);
     let mut stream = stream
@@ -373,12 +394,25 @@ async fn websocket(
                     _ = handle.closing.notified() => break,
                 }
             }
-            handle.close();
-            // What the session said last (its close packet) goes out first.
-            for packet in handle.outbox.take(usize::MAX) {
-                let _ = out.text(packet).await;
+            if handle.carrier() != Carrier::WebSocket {
+                // The upgrade failed (a proxy dropped the WebSocket): the
+                // session goes on polling, its packets untouched.
+                handle.set_carrier(Carrier::Polling);
+                let _ = tokio::time::timeout(write_timeout, out.close(None)).await;
+                return;
             }
-            let _ = out.close(None).await;
+            handle.close();
+            // What the session said last (its close packet) goes out first,
+            // unless the peer takes nothing any more.
+            let _ = tokio::time::timeout(write_timeout, async {
+                for packet in handle.outbox.take(usize::MAX) {
+                    if out.text(packet).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = out.close(None).await;
+            })
+            .await;
         }
         .instrument(span),
     );

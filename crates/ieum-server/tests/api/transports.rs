@@ -88,7 +88,8 @@ async fn open(server: &TestServer) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_engine_io_input_gets_engine_io_errors_and_harms_no_one() {
     let db = TestDb::sqlite().await;
-    let server = TestServer::start(&db).await;
+    // Sessions without CONNECT live out the test however slow the machine.
+    let server = TestServer::start_with(&db, |s| s.stomp_connect_timeout_ms = Some(120_000)).await;
     // Another session, which must live through all of it.
     let bystander = open(&server).await;
     let (status, body) = raw(&server, "GET", "/socket.io/?EIO=3&transport=polling", "").await;
