@@ -123,6 +123,11 @@ pub struct AppState {
     pub push: Arc<PushService>,
     /// The Socket.IO sessions this node holds.
     pub sio: crate::sio::Registry,
+    /// SSE tickets (keyed from the JWT secret).
+    pub tickets: crate::sse::ticket::Tickets,
+    /// The rate limits (shared by every node with Redis): SSE tickets are
+    /// counted here to be good once.
+    pub limiter: Arc<Limiter>,
     /// The embedded object store, whose presigned URLs ieum serves at `/files/{token}`.
     pub files: Files,
     /// Stable links to messages' files (`/media/...`).
@@ -321,6 +326,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         attachments,
         push,
         sio: Default::default(),
+        tickets: crate::sse::ticket::Tickets::new(config_secret.as_slice()),
+        limiter,
         links: FileLinks::new(&config_public_url, config_secret.as_slice()),
         files,
     })
@@ -623,6 +630,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(crate::ws::routes)
             .configure(crate::sio::routes)
             .configure(crate::jsonws::routes)
+            .configure(crate::sse::routes)
             .configure(http::web_client::routes);
     }
 }

@@ -8,6 +8,7 @@ pub mod jsonws;
 pub mod limits;
 pub mod links;
 pub mod sio;
+pub mod sse;
 pub mod telemetry;
 mod views;
 pub mod wire;

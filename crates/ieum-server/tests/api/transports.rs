@@ -174,3 +174,10 @@ async fn a_plain_ws_client_speaks_the_json_websocket(db: TestDb) {
 }
 
 both_backends!(a_plain_ws_client_speaks_the_json_websocket);
+
+/// Server-Sent Events with the `eventsource` package (e2e/sse.mjs).
+async fn eventsource_reads_the_sse_stream(db: TestDb) {
+    run_script(db, "sse.mjs").await;
+}
+
+both_backends!(eventsource_reads_the_sse_stream);
