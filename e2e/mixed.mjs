@@ -1,12 +1,14 @@
 // One room, every transport at once (issue 18): a STOMP client
-// (@stomp/stompjs), a Socket.IO client (socket.io-client), an SSE listener
-// (eventsource) and a JSON WebSocket client (ws). Each writer sends; every
+// (@stomp/stompjs), a Socket.IO client (socket.io-client), a SockJS client
+// (sockjs-client with stompjs on top), an SSE listener (eventsource) and a
+// JSON WebSocket client (ws). Each writer sends; every
 // reader sees the same messages in the same order, and history agrees.
 // Usage: node mixed.mjs http://127.0.0.1:PORT
 import { Client } from "@stomp/stompjs";
 import { io } from "socket.io-client";
 import { EventSource } from "eventsource";
 import WebSocket from "ws";
+import SockJS from "sockjs-client";
 import assert from "node:assert/strict";
 
 const base = process.argv[2];
@@ -46,7 +48,7 @@ function collector(n) {
 }
 
 async function main() {
-  const names = ["stomp", "sio", "json", "sse"];
+  const names = ["stomp", "sio", "json", "sse", "sockjs"];
   const tokens = {};
   for (const n of names) tokens[n] = await account(n);
   let r = await call("POST", "/api/chatrooms/new", { chatType: "group", chatName: "모두", password: "", isDirected: false }, tokens.stomp);
@@ -96,6 +98,20 @@ async function main() {
   });
   await timeout(new Promise((resolve) => sse.addEventListener("subscribed", resolve)), "SSE subscribed");
 
+  // SockJS, STOMP on top.
+  const sock = new Client({
+    webSocketFactory: () => new SockJS(`${base}/ws/chat`, null, { transports: ["websocket"] }),
+    connectHeaders: { Authorization: `Bearer ${tokens.sockjs}` },
+    reconnectDelay: 0, heartbeatIncoming: 0, heartbeatOutgoing: 0,
+  });
+  await timeout(new Promise((resolve) => { sock.onConnect = resolve; sock.activate(); }), "SockJS");
+  const sockSubscribed = new Promise((resolve) => sock.watchForReceipt("sub", resolve));
+  sock.subscribe(`/topic/rooms/${room}`, (m) => {
+    const b = JSON.parse(m.body);
+    if (b.type === "TEXT") readers.sockjs.add(b.seq, b.content);
+  }, { receipt: "sub" });
+  await timeout(sockSubscribed, "SockJS subscribed");
+
   // Three writers at once: STOMP, Socket.IO and JSON.
   const writers = [
     (async () => { for (let i = 0; i < PER_WRITER; i++) stomp.publish({ destination: `/app/rooms/${room}/messages`, body: JSON.stringify({ content: `stomp ${i}` }) }); })(),
@@ -121,7 +137,7 @@ async function main() {
   const history = r.body.filter((m) => m.type === "TEXT").map((m) => `${m.msgSeq}:${m.message}`);
   assert.deepEqual(history, order, "history agrees");
 
-  sio.close(); sse.close(); json.close(); await stomp.deactivate();
+  sio.close(); sse.close(); json.close(); await stomp.deactivate(); await sock.deactivate();
   console.log("mixed room: all checks passed");
   process.exit(0);
 }

@@ -61,6 +61,8 @@ pub(super) struct Conn {
     /// How to close when the loop stops, if not the default.
     close_with: Option<CloseReason>,
     token_expires: Option<Instant>,
+    /// SockJS framing around the STOMP text (`o`, `a[...]`, `h`, `c[...]`).
+    sockjs: bool,
 }
 
 impl Conn {
@@ -69,6 +71,7 @@ impl Conn {
         handshake: Option<Grant>,
         out: actix_ws::Session,
         budget: Budget,
+        sockjs: bool,
     ) -> Self {
         let c = &state.config;
         let limits = Limits {
@@ -109,6 +112,7 @@ impl Conn {
             budget,
             close_with: None,
             token_expires: None,
+            sockjs,
         }
     }
 
@@ -126,6 +130,10 @@ impl Conn {
         // would register with the timer wheel or a waiter list per frame.
         let overflowed = overflow.wait();
         let drained = draining.wait_for(|d| *d);
+        if self.sockjs && self.write_raw("o".to_owned()).await.is_err() {
+            self.session.close().await;
+            return;
+        }
         let mut deadline = self.next_deadline();
         let timer = tokio::time::sleep_until(deadline);
         tokio::pin!(overflowed, drained, timer);
@@ -137,6 +145,7 @@ impl Conn {
             }
             let step = tokio::select! {
                 msg = stream.recv() => match msg {
+                    Some(Ok(AggregatedMessage::Text(t))) if self.sockjs => self.on_sockjs(&t).await,
                     Some(Ok(AggregatedMessage::Text(t))) => self.on_bytes(t.as_bytes()).await,
                     Some(Ok(AggregatedMessage::Binary(b))) => self.on_bytes(&b).await,
                     Some(Ok(AggregatedMessage::Ping(p))) => {
@@ -191,7 +200,42 @@ impl Conn {
             }
         }
         self.session.close().await;
-        let _ = self.out.close(close).await;
+        if self.sockjs {
+            // SockJS's own close frame first: sockjs-client reads it as the end.
+            let code = close.as_ref().map_or(1000, |c| u16::from(c.code));
+            let _ = self
+                .write_raw(format!(
+                    "c[{code},{}]",
+                    serde_json::Value::String("closed".into())
+                ))
+                .await;
+        }
+        let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
+        let _ = tokio::time::timeout(limit, self.out.close(close)).await;
+    }
+
+    /// A SockJS message: a JSON array of strings (or one string), each
+    /// STOMP bytes. Anything else breaks SockJS's framing.
+    async fn on_sockjs(&mut self, text: &str) -> Step {
+        let parts = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Array(items)) if items.iter().all(|i| i.is_string()) => items,
+            Ok(item @ serde_json::Value::String(_)) => vec![item],
+            _ => {
+                return self
+                    .fatal(
+                        "invalid_frame",
+                        "a SockJS message is a JSON array of strings",
+                        None,
+                    )
+                    .await;
+            }
+        };
+        for part in parts {
+            if let serde_json::Value::String(bytes) = part {
+                self.on_bytes(bytes.as_bytes()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// An oversized or malformed WebSocket frame: refused from its header by
@@ -337,7 +381,19 @@ impl Conn {
         Ok(())
     }
 
+    /// STOMP text for the client: as it is, or in a SockJS message frame.
     pub(super) async fn write_text(&mut self, text: String) -> Step {
+        if self.sockjs {
+            let framed = format!(
+                "a{}",
+                serde_json::Value::Array(vec![serde_json::Value::String(text)])
+            );
+            return self.write_raw(framed).await;
+        }
+        self.write_raw(text).await
+    }
+
+    async fn write_raw(&mut self, text: String) -> Step {
         self.last_send = Instant::now();
         // A peer that takes no data for this long (its TCP window stays full) is
         // closed, so a stalled phone cannot pin its session forever.

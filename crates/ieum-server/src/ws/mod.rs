@@ -31,7 +31,53 @@ use crate::http::extract::bearer_token;
 use connection::Conn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/chat", web::get().to(upgrade));
+    cfg.route("/ws/chat", web::get().to(upgrade))
+        .route("/ws/chat/info", web::get().to(sockjs_info))
+        .route(
+            "/ws/chat/{server}/{session}/websocket",
+            web::get().to(sockjs_upgrade),
+        );
+}
+
+/// SockJS's `/info`: what `new SockJS('/ws/chat')` asks first. Only the
+/// websocket transport is served (docs/PROTOCOL.md, "SockJS").
+async fn sockjs_info() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            "cache-control",
+            "no-store, no-cache, must-revalidate, max-age=0",
+        ))
+        .json(serde_json::json!({
+            "websocket": true,
+            "origins": ["*:*"],
+            "cookie_needed": false,
+            "entropy": rand_entropy(),
+        }))
+}
+
+fn rand_entropy() -> u32 {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// SockJS's websocket transport: STOMP in SockJS frames.
+async fn sockjs_upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<HandshakeQuery>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (server, session) = path.into_inner();
+    let valid = |s: &str| !s.is_empty() && s.len() <= 64 && !s.contains('.');
+    if !valid(&server) || !valid(&session) {
+        return Ok(problem_response(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "a SockJS server and session id are 1 to 64 characters without dots".into(),
+        ));
+    }
+    serve(req, body, state, query, true).await
 }
 
 /// Subprotocols offered by STOMP clients; clients that offer none are served too.
@@ -75,6 +121,16 @@ async fn upgrade(
     state: web::Data<AppState>,
     query: web::Query<HandshakeQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    serve(req, body, state, query, false).await
+}
+
+async fn serve(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<HandshakeQuery>,
+    sockjs: bool,
+) -> Result<HttpResponse, actix_web::Error> {
     // A token on the handshake (query or header) is checked now: a bad one is 401.
     let token = query
         .token
@@ -101,14 +157,18 @@ async fn upgrade(
         actix_web::dev::Payload::from(Box::pin(guard::Guarded::new(body, budget.clone()))
             as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
     let body = web::Payload::from_request(&req, &mut guarded).await?;
-    let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, PROTOCOLS)?;
+    let (response, session, stream) = if sockjs {
+        actix_ws::handle(&req, body)?
+    } else {
+        actix_ws::handle_with_protocols(&req, body, PROTOCOLS)?
+    };
     // WebSocket messages may carry several frames; the STOMP limits apply per frame.
     let max = ws_max_bytes(&state.config);
     let stream = stream
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    let conn = Conn::new(state.get_ref().clone(), handshake, session, budget);
+    let conn = Conn::new(state.get_ref().clone(), handshake, session, budget, sockjs);
     let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
     actix_web::rt::spawn(
         async move {

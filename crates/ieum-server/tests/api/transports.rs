@@ -182,11 +182,18 @@ async fn eventsource_reads_the_sse_stream(db: TestDb) {
 
 both_backends!(eventsource_reads_the_sse_stream);
 
-/// One room, every transport: STOMP, Socket.IO, SSE and the JSON WebSocket
-/// see the same messages in the same order, and history agrees
+/// One room, every transport: STOMP, Socket.IO, SockJS, SSE and the JSON
+/// WebSocket see the same messages in the same order, and history agrees
 /// (e2e/mixed.mjs).
 async fn every_transport_sees_one_room_alike(db: TestDb) {
     run_script(db, "mixed.mjs").await;
 }
 
 both_backends!(every_transport_sees_one_room_alike);
+
+/// SockJS (websocket transport) with @stomp/stompjs on top (e2e/sockjs.mjs).
+async fn sockjs_client_carries_stomp(db: TestDb) {
+    run_script(db, "sockjs.mjs").await;
+}
+
+both_backends!(sockjs_client_carries_stomp);
