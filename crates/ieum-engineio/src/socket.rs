@@ -50,6 +50,8 @@ pub enum SioError {
     BadJson(String),
     #[error("an event needs an array starting with its name")]
     BadEvent,
+    #[error("this packet type cannot carry that data")]
+    BadPayload,
 }
 
 impl SioError {
@@ -57,6 +59,7 @@ impl SioError {
         match self {
             Self::Binary => "binary_unsupported",
             Self::BadEvent => "invalid_event",
+            Self::BadPayload => "invalid_packet",
             _ => "invalid_packet",
         }
     }
@@ -140,14 +143,25 @@ impl SioPacket {
                     .map_err(|e| SioError::BadJson(e.to_string()))?,
             )
         };
-        if kind == Kind::Event
-            && !data
-                .as_ref()
-                .and_then(Value::as_array)
-                .and_then(|a| a.first())
-                .is_some_and(Value::is_string)
-        {
-            return Err(SioError::BadEvent);
+        // What each type may carry (socket.io-parser's `isPayloadValid`):
+        // the rest would not survive being written again (a bare number
+        // after the type reads as an acknowledgement id).
+        match (kind, &data) {
+            (Kind::Event, data)
+                if !data
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .is_some_and(Value::is_string) =>
+            {
+                return Err(SioError::BadEvent);
+            }
+            (Kind::Event, _) => {}
+            (Kind::Connect, None | Some(Value::Object(_)))
+            | (Kind::Disconnect, None)
+            | (Kind::Ack, Some(Value::Array(_)))
+            | (Kind::ConnectError, Some(Value::Object(_) | Value::String(_))) => {}
+            _ => return Err(SioError::BadPayload),
         }
         Ok(Self {
             kind,
@@ -191,6 +205,24 @@ mod tests {
         assert_eq!(
             SioPacket::ack("/", 3, vec![json!({"ok": true})]).encode(),
             r#"33[{"ok":true}]"#
+        );
+    }
+
+    #[test]
+    fn refuses_data_its_type_cannot_carry() {
+        // Found by the fuzzer: `0 4` read as CONNECT with data 4, written
+        // again as `04`, CONNECT with ack id 4.
+        assert_eq!(SioPacket::decode("0 4"), Err(SioError::BadPayload));
+        assert_eq!(SioPacket::decode("1{}"), Err(SioError::BadPayload));
+        assert_eq!(SioPacket::decode("3{}"), Err(SioError::BadPayload));
+        assert_eq!(
+            SioPacket::decode("4\"no\""),
+            Ok(SioPacket {
+                kind: Kind::ConnectError,
+                namespace: "/".into(),
+                id: None,
+                data: Some(json!("no"))
+            })
         );
     }
 
