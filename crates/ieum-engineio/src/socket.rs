@@ -227,6 +227,14 @@ mod tests {
     }
 
     #[test]
+    fn numbers_survive_being_written_again() {
+        // Found by the fuzzer: without serde_json's float_roundtrip the
+        // last digit of a large float moved.
+        let packet = SioPacket::decode("34[3333433333333333333333333333333333333333]").unwrap();
+        assert_eq!(SioPacket::decode(&packet.encode()).unwrap(), packet);
+    }
+
+    #[test]
     fn refuses_what_it_cannot_read() {
         assert_eq!(
             SioPacket::decode("51-[\"x\",{\"_placeholder\":true,\"num\":0}]"),
