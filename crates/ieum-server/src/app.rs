@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use ieum_auth::{Argon2Hasher, Argon2Params, HashBudget, JwtCodec};
 use ieum_domain::attachment::{AttachmentPolicy, SizeLimits};
-use ieum_domain::attachments::{AttachmentPorts, AttachmentService, JOB_BATCH};
+use ieum_domain::attachments::{AttachmentPorts, AttachmentService};
 use ieum_domain::auth::{AuthPolicy, AuthService};
 use ieum_domain::chat::{ChatPorts, ChatService};
 use ieum_domain::couples::CoupleService;
@@ -32,7 +32,10 @@ use ieum_store::{
 };
 
 use crate::config::Config;
+
+mod jobs;
 use crate::http;
+use jobs::spawn_background;
 
 /// Every rate limit from the configuration, counted in Redis when there is
 /// one (so a user's limit holds across nodes), else in this node's memory.
@@ -132,6 +135,43 @@ pub struct AppState {
     pub files: Files,
     /// Stable links to messages' files (`/media/...`).
     pub links: FileLinks,
+}
+
+/// Whether a transport's deliveries can be proven read (a ping the client
+/// answers): only then does the session record proofs for pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proofs {
+    Answered,
+    /// SSE: nothing comes back, so nothing spares a push.
+    None,
+}
+
+impl AppState {
+    /// A session core for one real-time connection, whatever its transport,
+    /// with the configured per-connection limits.
+    pub fn open_session(
+        &self,
+        proofs: Proofs,
+    ) -> (
+        ieum_domain::session::Session,
+        ieum_domain::hub::MailboxReceiver,
+    ) {
+        let c = &self.config;
+        ieum_domain::session::Session::new(
+            ieum_domain::session::SessionServices {
+                auth: self.auth.clone(),
+                rooms: self.rooms.clone(),
+                chat: self.chat.clone(),
+                social: self.social.clone(),
+                push: (proofs == Proofs::Answered).then(|| self.push.clone()),
+            },
+            ieum_domain::session::SessionPolicy {
+                send_rate: c.ws_send_rate,
+                typing_interval: Duration::from_millis(c.typing_interval_ms),
+                outbound_queue: c.ws_outbound_queue,
+            },
+        )
+    }
 }
 
 /// The local-disk store and the key of its tokens (the download handler reads
@@ -511,101 +551,6 @@ fn fan_out(config: &Config, messages: Arc<SqlMessages>) -> Result<FanOut, BoxErr
         bus: Some(bus),
         presence: Arc::new(presence),
     })
-}
-
-/// Presence heartbeats (and, with Redis, the sweep of dead nodes' users), and
-/// the expiry of self-destructing messages (on time, also after a restart).
-fn spawn_background(
-    background: &Background,
-    config: &Config,
-    social: &Arc<SocialService>,
-    chat: &Arc<ChatService>,
-    attachments: &Arc<AttachmentService>,
-) {
-    let sweep = std::time::Duration::from_secs((config.presence_ttl_secs / 3).max(1));
-    background.spawn("presence", social.clone().run_presence_sweeper(sweep));
-    background.spawn("expiry", chat.clone().run_expiry());
-    background.spawn(
-        "attachment-scan",
-        attachment_job(Duration::from_secs(2), attachments.clone(), {
-            let chat = chat.clone();
-            move |service| {
-                let chat = chat.clone();
-                async move {
-                    let round = service.scan_pending(JOB_BATCH).await?;
-                    for attachment in &round.finished {
-                        tracing::debug!(attachment = %attachment.id, state = attachment.state.as_str(), "attachment scanned");
-                        // A lost event costs nothing durable (history reads the
-                        // state); the others of the round are still told.
-                        if let Err(error) = chat.file_changed(attachment).await {
-                            tracing::warn!(attachment = %attachment.id, error = %error, "telling a room of a file change failed");
-                        }
-                    }
-                    Ok(round.stopped_by.is_none() && round.finished.len() as u32 >= JOB_BATCH)
-                }
-            }
-        }),
-    );
-    background.spawn(
-        "attachment-expiry",
-        attachment_job(Duration::from_secs(1), attachments.clone(), {
-            let chat = chat.clone();
-            move |service| {
-                let chat = chat.clone();
-                async move {
-                    let expired = service.expire_due(SystemClock.now()).await?;
-                    for attachment in &expired {
-                        tracing::info!(attachment = %attachment.id, room = %attachment.room_id, "attachment expired");
-                        // A lost event costs nothing durable (history reads the
-                        // state); the others of the round are still told.
-                        if let Err(error) = chat.file_changed(attachment).await {
-                            tracing::warn!(attachment = %attachment.id, error = %error, "telling a room of a file change failed");
-                        }
-                    }
-                    Ok(expired.len() as u32 >= JOB_BATCH)
-                }
-            }
-        }),
-    );
-    background.spawn(
-        "attachment-sweep",
-        attachment_job(
-            Duration::from_secs(600),
-            attachments.clone(),
-            |service| async move {
-                let deleted = service.delete_unattached(SystemClock.now()).await?;
-                if deleted > 0 {
-                    tracing::info!(deleted, "uploads no message took were deleted");
-                }
-                Ok(deleted as u32 >= JOB_BATCH)
-            },
-        ),
-    );
-}
-
-/// Runs `round` every `every`, at once again while it answers true (a full
-/// batch). An error is logged and the loop goes on: the work stays in the
-/// store for the next round.
-async fn attachment_job<F, Fut>(every: Duration, service: Arc<AttachmentService>, round: F)
-where
-    F: Fn(Arc<AttachmentService>) -> Fut,
-    Fut: std::future::Future<Output = Result<bool, ieum_domain::DomainError>>,
-{
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        loop {
-            match round(service.clone()).await {
-                Ok(true) => continue,
-                Ok(false) => break,
-                Err(error) => {
-                    tracing::warn!(error = %error, "attachment job round failed");
-                    break;
-                }
-            }
-        }
-    }
 }
 
 /// Mounts every route and the shared extractor settings.

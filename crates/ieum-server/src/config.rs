@@ -622,79 +622,6 @@ impl Config {
     }
 }
 
-/// The FCM adapter's settings, when a service account key is given (a
-/// file or inline, not both). The key is read and checked now: a broken one
-/// stops the start, not the first push.
-fn fcm(
-    file: Option<PathBuf>,
-    inline: Option<String>,
-    endpoint: Option<String>,
-    token_uri: Option<String>,
-) -> Result<Option<ieum_fcm::FcmConfig>, ConfigError> {
-    let json = match (file, inline.filter(|j| !j.trim().is_empty())) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError(
-                "set IEUM_FCM_CREDENTIALS_FILE or IEUM_FCM_CREDENTIALS, not both".into(),
-            ));
-        }
-        (Some(path), None) => std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!("IEUM_FCM_CREDENTIALS_FILE {}: {e}", path.display()))
-        })?,
-        (None, Some(json)) => json,
-        (None, None) => return Ok(None),
-    };
-    let account = ieum_fcm::ServiceAccount::from_json(&json)
-        .map_err(|e| ConfigError(format!("FCM credentials: {e}")))?;
-    Ok(Some(ieum_fcm::FcmConfig {
-        account,
-        endpoint: endpoint
-            .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| "https://fcm.googleapis.com".to_owned()),
-        token_uri: token_uri.filter(|t| !t.is_empty()),
-        timeout: std::time::Duration::from_secs(10),
-    }))
-}
-
-fn push_policy(
-    grace_ms: Option<u64>,
-    coalesce_secs: Option<u64>,
-    lease_secs: Option<u64>,
-    max_attempts: Option<u32>,
-    retry_max_secs: Option<u64>,
-    poll_ms: Option<u64>,
-) -> Result<ieum_domain::push::PushPolicy, ConfigError> {
-    use std::time::Duration;
-    let defaults = ieum_domain::push::PushPolicy::default();
-    let within = |name: &str, value: u64, max: u64| {
-        if value == 0 || value > max {
-            Err(ConfigError(format!("{name} must be 1 to {max}")))
-        } else {
-            Ok(value)
-        }
-    };
-    Ok(ieum_domain::push::PushPolicy {
-        grace: grace_ms.map_or(Ok(defaults.grace), |ms| {
-            within("push_grace_ms", ms, 3_600_000).map(Duration::from_millis)
-        })?,
-        coalesce: coalesce_secs.map_or(Ok(defaults.coalesce), |secs| {
-            within("push_coalesce_secs", secs, 86_400).map(Duration::from_secs)
-        })?,
-        lease: lease_secs.map_or(Ok(defaults.lease), |secs| {
-            within("push_lease_secs", secs, 3_600).map(Duration::from_secs)
-        })?,
-        max_attempts: max_attempts.map_or(Ok(defaults.max_attempts), |n| {
-            within("push_max_attempts", u64::from(n), 100).map(|n| n as u32)
-        })?,
-        retry_max: retry_max_secs.map_or(Ok(defaults.retry_max), |secs| {
-            within("push_retry_max_secs", secs, 86_400).map(Duration::from_secs)
-        })?,
-        poll: poll_ms.map_or(Ok(defaults.poll), |ms| {
-            within("push_poll_ms", ms, 60_000).map(Duration::from_millis)
-        })?,
-        ..defaults
-    })
-}
-
 /// `http(s)://host[:port][/path]` without a trailing slash; default `http://{addr}`.
 fn public_url(configured: Option<String>, addr: SocketAddr) -> Result<String, ConfigError> {
     let Some(url) = configured.filter(|url| !url.is_empty()) else {
@@ -713,91 +640,14 @@ fn public_url(configured: Option<String>, addr: SocketAddr) -> Result<String, Co
     }
 }
 
-/// Reads the development secret from the data dir, making it on first run.
-fn dev_secret(data_dir: &Path) -> Result<JwtSecret, ConfigError> {
-    let path = data_dir.join(DEV_SECRET_FILE);
-    if let Ok(s) = std::fs::read_to_string(&path) {
-        let s = s.trim().to_owned();
-        if s.len() >= ieum_auth::MIN_SECRET_BYTES {
-            return Ok(JwtSecret::DevFile(s, path));
-        }
-    }
-    private_dir(data_dir)?;
-    // 244 random bits from the OS (two v4 UUIDs), hex.
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    write_private(&path, &secret)
-        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
-    Ok(JwtSecret::DevFile(secret, path))
-}
-
-/// Makes the data dir (mode 0700: it holds the database, uploads and the
-/// development secret), or narrows an existing one.
-pub fn private_dir(dir: &Path) -> Result<(), ConfigError> {
-    let fail =
-        |e: std::io::Error| ConfigError(format!("cannot prepare data dir {}: {e}", dir.display()));
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir).map_err(fail)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
-    }
-    #[cfg(not(unix))]
-    builder.create(dir).map_err(fail)?;
-    Ok(())
-}
-
-/// The embedded database file is created (or narrowed to) mode 0600 before
-/// SQLite opens it; SQLite gives its journal files the same mode.
-pub fn private_database_file(database_url: &str) -> Result<(), ConfigError> {
-    let Some(rest) = database_url.strip_prefix("sqlite://") else {
-        return Ok(());
-    };
-    let path = Path::new(rest.split('?').next().unwrap_or(rest));
-    if path.as_os_str().is_empty() || rest.starts_with(":memory:") {
-        return Ok(());
-    }
-    let fail = |e: std::io::Error| ConfigError(format!("cannot prepare {}: {e}", path.display()));
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        private_dir(parent)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        opts.mode(0o600);
-        opts.open(path).map_err(fail)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
-    }
-    #[cfg(not(unix))]
-    opts.open(path).map_err(fail)?;
-    Ok(())
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(content.as_bytes())
-}
-
+mod files;
+mod push;
 #[cfg(test)]
 mod tests;
+
+use files::dev_secret;
+pub use files::{private_database_file, private_dir};
+use push::{fcm, push_policy};
 
 /// A connection URL fit for a log line: `user:password@` is left out.
 pub(crate) fn without_credentials(url: &str) -> String {

@@ -17,29 +17,7 @@ use uuid::Uuid;
 
 use crate::Store;
 use crate::error::db_err;
-use crate::sql::stmt;
-
-fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> DomainResult<T> {
-    row.try_get::<T>("", col)
-        .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
-}
-
-async fn exec(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> DomainResult<u64> {
-    Ok(c.execute_raw(stmt(c.get_database_backend(), sql, values))
-        .await
-        .map_err(db_err)?
-        .rows_affected())
-}
-
-async fn rows(
-    c: &impl ConnectionTrait,
-    sql: &str,
-    values: Vec<Value>,
-) -> DomainResult<Vec<QueryResult>> {
-    c.query_all_raw(stmt(c.get_database_backend(), sql, values))
-        .await
-        .map_err(db_err)
-}
+use crate::sql::{exec, get, rows};
 
 const DEVICE_COLS: &str =
     "id, user_id, platform, token, app_version, locale, data_only, family_id, created_at";

@@ -2,41 +2,19 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ieum_domain::DomainResult;
 use ieum_domain::ports::{
     Couple, CoupleInvite, CoupleRepository, FriendState, ProfileUpdate, ReceiptRepository,
     SocialRepository,
 };
 use ieum_domain::room::NewRoom;
 use ieum_domain::user::User;
-use ieum_domain::{DomainError, DomainResult};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait, Value};
 use uuid::Uuid;
 
 use crate::Store;
 use crate::error::{db_err, is_unique_violation};
-use crate::sql::stmt;
-
-fn get<T: sea_orm::TryGetable>(row: &QueryResult, col: &str) -> DomainResult<T> {
-    row.try_get::<T>("", col)
-        .map_err(|e| DomainError::Internal(format!("reading {col}: {e}")))
-}
-
-async fn exec(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> DomainResult<u64> {
-    Ok(c.execute_raw(stmt(c.get_database_backend(), sql, values))
-        .await
-        .map_err(db_err)?
-        .rows_affected())
-}
-
-async fn rows(
-    c: &impl ConnectionTrait,
-    sql: &str,
-    values: Vec<Value>,
-) -> DomainResult<Vec<QueryResult>> {
-    c.query_all_raw(stmt(c.get_database_backend(), sql, values))
-        .await
-        .map_err(db_err)
-}
+use crate::sql::{exec, get, rows, stmt};
 
 const USER_COLS: &str = "u.id, u.username, u.display_name, u.profile_image_url, u.status_message, u.created_at, u.discoverable";
 

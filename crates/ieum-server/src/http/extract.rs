@@ -22,24 +22,26 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The app state and the request's bearer token, or why the request has none.
+fn state_and_token(req: &HttpRequest) -> Result<(web::Data<AppState>, String), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| DomainError::Internal("state missing".into()))?;
+    let token = bearer_token(req).map(str::to_owned).ok_or_else(|| {
+        DomainError::unauthenticated("missing_token", "send Authorization: Bearer <access token>")
+    })?;
+    Ok((state, token))
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req).map(str::to_owned);
+        let found = state_and_token(req);
         Box::pin(async move {
-            let Some(state) = state else {
-                return Err(DomainError::Internal("state missing".into()).into());
-            };
-            let Some(token) = token else {
-                return Err(DomainError::unauthenticated(
-                    "missing_token",
-                    "send Authorization: Bearer <access token>",
-                )
-                .into());
-            };
+            let (state, token) = found?;
             Ok(Authenticated(state.auth.authenticate_user(&token).await?))
         })
     }
@@ -56,19 +58,9 @@ impl FromRequest for Admitted {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req).map(str::to_owned);
+        let found = state_and_token(req);
         Box::pin(async move {
-            let Some(state) = state else {
-                return Err(DomainError::Internal("state missing".into()).into());
-            };
-            let Some(token) = token else {
-                return Err(DomainError::unauthenticated(
-                    "missing_token",
-                    "send Authorization: Bearer <access token>",
-                )
-                .into());
-            };
+            let (state, token) = found?;
             Ok(Admitted(state.auth.admit(&token).await?))
         })
     }

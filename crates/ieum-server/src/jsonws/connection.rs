@@ -8,7 +8,7 @@ use ieum_domain::DomainError;
 use ieum_domain::auth::Grant;
 use ieum_domain::hub::{Delivery, MailboxReceiver, RoomEvent};
 use ieum_domain::rooms::Entry;
-use ieum_domain::session::{Outcome, Session, SessionPolicy, SessionServices};
+use ieum_domain::session::{Outcome, Session};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -16,12 +16,11 @@ use super::commands::{Request, parse, request_id_of};
 use crate::app::AppState;
 use crate::wire::{SHAPE_NATIVE, event_body, event_name};
 use crate::ws::guard::Budget;
+use crate::ws::{proof_mark, proof_payload};
 
 /// Pings keep NATs open and prove receipt; silence this long ends it.
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE: Duration = Duration::from_secs(90);
-/// The start of a proof-of-receipt ping's payload (as on STOMP).
-const PROOF_PREFIX: &[u8] = b"ieum-proof:";
 
 struct Stop(Option<CloseReason>);
 type Step = Result<(), Stop>;
@@ -45,30 +44,9 @@ pub(super) struct JsonConn {
     token_expires: Option<Instant>,
 }
 
-fn proof_payload(mark: u64) -> Vec<u8> {
-    let mut payload = PROOF_PREFIX.to_vec();
-    payload.extend_from_slice(&mark.to_be_bytes());
-    payload
-}
-
 impl JsonConn {
     pub(super) fn new(state: AppState, out: actix_ws::Session, budget: Budget) -> Self {
-        let c = &state.config;
-        let services = SessionServices {
-            auth: state.auth.clone(),
-            rooms: state.rooms.clone(),
-            chat: state.chat.clone(),
-            social: state.social.clone(),
-            push: Some(state.push.clone()),
-        };
-        let (session, inbox) = Session::new(
-            services,
-            SessionPolicy {
-                send_rate: c.ws_send_rate,
-                typing_interval: Duration::from_millis(c.typing_interval_ms),
-                outbound_queue: c.ws_outbound_queue,
-            },
-        );
+        let (session, inbox) = state.open_session(crate::app::Proofs::Answered);
         let now = Instant::now();
         Self {
             state,
@@ -421,11 +399,8 @@ impl JsonConn {
     }
 
     async fn on_pong(&mut self, payload: &[u8]) -> Step {
-        if let Some(mark) = payload
-            .strip_prefix(PROOF_PREFIX)
-            .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
-        {
-            self.session.proven(u64::from_be_bytes(mark)).await;
+        if let Some(mark) = proof_mark(payload) {
+            self.session.proven(mark).await;
             if let Some(next) = self.session.proof_request() {
                 self.out
                     .ping(&proof_payload(next))

@@ -22,7 +22,6 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::AggregatedMessage;
 use futures_util::StreamExt;
-use ieum_domain::session::{Session, SessionPolicy, SessionServices};
 use ieum_engineio::{Packet, decode_payload, encode_payload};
 use serde::Deserialize;
 use serde_json::json;
@@ -147,22 +146,7 @@ async fn open(
     else {
         return Err(Box::new(crate::ws::too_many_connections(&state.config)));
     };
-    let c = &state.config;
-    let services = SessionServices {
-        auth: state.auth.clone(),
-        rooms: state.rooms.clone(),
-        chat: state.chat.clone(),
-        social: state.social.clone(),
-        push: Some(state.push.clone()),
-    };
-    let (session, inbox) = Session::new(
-        services,
-        SessionPolicy {
-            send_rate: c.ws_send_rate,
-            typing_interval: Duration::from_millis(c.typing_interval_ms),
-            outbound_queue: c.ws_outbound_queue,
-        },
-    );
+    let (session, inbox) = state.open_session(crate::app::Proofs::Answered);
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let (tx, rx) = mpsc::channel(INBOUND_PACKETS);
     let handle = Arc::new(Handle::new(

@@ -20,7 +20,7 @@ use ieum_domain::DomainError;
 use ieum_domain::auth::{Grant, Principal};
 use ieum_domain::hub::{MailboxReceiver, RoomEvent};
 use ieum_domain::rooms::Entry;
-use ieum_domain::session::{Session, SessionPolicy, SessionServices};
+use ieum_domain::session::Session;
 use ieum_domain::throttle::RateLimit;
 use serde::Deserialize;
 use serde_json::json;
@@ -166,22 +166,7 @@ async fn stream(
     else {
         return crate::ws::too_many_connections(&state.config);
     };
-    let c = &state.config;
-    let services = SessionServices {
-        auth: state.auth.clone(),
-        rooms: state.rooms.clone(),
-        chat: state.chat.clone(),
-        social: state.social.clone(),
-        push: None,
-    };
-    let (mut session, inbox) = Session::new(
-        services,
-        SessionPolicy {
-            send_rate: c.ws_send_rate,
-            typing_interval: Duration::from_millis(c.typing_interval_ms),
-            outbound_queue: c.ws_outbound_queue,
-        },
-    );
+    let (mut session, inbox) = state.open_session(crate::app::Proofs::None);
     if let Err(e) = session.authenticate(None, Some(grant)).await {
         return refused(e);
     }

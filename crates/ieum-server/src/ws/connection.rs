@@ -11,7 +11,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use ieum_domain::DomainError;
 use ieum_domain::auth::Grant;
 use ieum_domain::hub::MailboxReceiver;
-use ieum_domain::session::{Session, SessionPolicy, SessionServices};
+use ieum_domain::session::Session;
 use ieum_stomp::{Decoder, Frame, Item, Limits};
 use tokio::time::Instant;
 
@@ -27,10 +27,19 @@ const WS_IDLE: Duration = Duration::from_secs(90);
 /// The start of a proof-of-receipt ping's payload (then the mark, 8 bytes).
 const PROOF_PREFIX: &[u8] = b"ieum-proof:";
 
-fn proof_payload(mark: u64) -> Vec<u8> {
+/// A WebSocket ping's payload carrying a proof mark (STOMP and JSON alike).
+pub(crate) fn proof_payload(mark: u64) -> Vec<u8> {
     let mut payload = PROOF_PREFIX.to_vec();
     payload.extend_from_slice(&mark.to_be_bytes());
     payload
+}
+
+/// The mark a pong's payload answers, if it answers one.
+pub(crate) fn proof_mark(payload: &[u8]) -> Option<u64> {
+    payload
+        .strip_prefix(PROOF_PREFIX)
+        .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+        .map(u64::from_be_bytes)
 }
 
 /// Stops the connection loop (after whatever was sent to say why).
@@ -79,19 +88,7 @@ impl Conn {
             max_headers: c.stomp_max_headers,
             max_header_bytes: c.stomp_max_header_bytes,
         };
-        let services = SessionServices {
-            auth: state.auth.clone(),
-            rooms: state.rooms.clone(),
-            chat: state.chat.clone(),
-            social: state.social.clone(),
-            push: Some(state.push.clone()),
-        };
-        let policy = SessionPolicy {
-            send_rate: c.ws_send_rate,
-            typing_interval: Duration::from_millis(c.typing_interval_ms),
-            outbound_queue: c.ws_outbound_queue,
-        };
-        let (session, inbox) = Session::new(services, policy);
+        let (session, inbox) = state.open_session(crate::app::Proofs::Answered);
         let now = Instant::now();
         Self {
             state,
@@ -370,11 +367,8 @@ impl Conn {
     }
 
     async fn on_pong(&mut self, payload: &[u8]) -> Step {
-        if let Some(mark) = payload
-            .strip_prefix(PROOF_PREFIX)
-            .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
-        {
-            self.session.proven(u64::from_be_bytes(mark)).await;
+        if let Some(mark) = proof_mark(payload) {
+            self.session.proven(mark).await;
             // What was written while this mark was out waits for the next.
             self.ask_for_proof().await?;
         }

@@ -23,6 +23,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use tracing::Instrument;
 
+pub(crate) use connection::{proof_mark, proof_payload};
 pub use routing::{ERRORS_DESTINATION, EVENTS_DESTINATION, parse_event};
 
 use crate::app::AppState;
