@@ -126,6 +126,8 @@ pub struct AppState {
     pub push: Arc<PushService>,
     /// The Socket.IO sessions this node holds.
     pub sio: crate::sio::Registry,
+    /// SockJS sessions carried by HTTP requests on this node.
+    pub sockjs: crate::ws::sockjs::Registry,
     /// SSE tickets (keyed from the JWT secret).
     pub tickets: crate::sse::ticket::Tickets,
     /// The rate limits (shared by every node with Redis): SSE tickets are
@@ -366,6 +368,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         attachments,
         push,
         sio: Default::default(),
+        sockjs: Default::default(),
         tickets: crate::sse::ticket::Tickets::new(config_secret.as_slice()),
         limiter,
         links: FileLinks::new(&config_public_url, config_secret.as_slice()),

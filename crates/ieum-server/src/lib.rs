@@ -7,6 +7,7 @@ pub mod http;
 pub mod jsonws;
 pub mod limits;
 pub mod links;
+mod outbox;
 pub mod sio;
 pub mod sse;
 pub mod telemetry;

@@ -77,3 +77,31 @@ pub fn client_address(req: &HttpRequest) -> String {
         None => crate::http::client::client_address(req, false, &[]),
     }
 }
+
+/// A request body read up to `limit` bytes: a longer one is refused with
+/// 413 (problem+json) as soon as it passes the limit, before it is held.
+pub async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, actix_web::HttpResponse> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            crate::http::errors::problem_response(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(crate::http::errors::problem_response(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a body here is at most {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
-use super::outbox::Outbox;
 use crate::app::AppState;
+use crate::outbox::Outbox;
 use crate::wire::{SHAPE_C, contract_c_event, contract_c_message, contract_c_room};
 
 /// The subscription id of the socket's events (contract C).
@@ -33,7 +33,7 @@ pub(super) enum Carrier {
 }
 
 /// What the transports share with the session's task.
-pub(super) struct Handle {
+pub struct Handle {
     pub(super) sid: String,
     pub(super) inbound: mpsc::Sender<Packet>,
     pub(super) outbox: Outbox,
@@ -255,7 +255,7 @@ impl Engine {
         self.session.close().await;
         self.handle.send(Packet::Close);
         self.handle.close();
-        self.state.sio.remove(&self.handle.sid);
+        self.state.sio.remove(&self.handle.sid, &self.handle);
     }
 
     fn ping(&mut self) -> Step {

@@ -3,7 +3,7 @@
 //!
 //! A transport adapter over the session core, like `ws/`: `engine.rs` runs
 //! one session (its domain `Session`, the Socket.IO socket on `/`, pings,
-//! contract C's events), `outbox.rs` queues what it has for the client, and
+//! contract C's events), `crate::outbox` queues what it has for the client, and
 //! this file serves the two carriers socket.io-client uses: HTTP
 //! long-polling (a GET waits for packets, a POST brings the client's) and
 //! WebSocket, either from the start or as an upgrade of a polling session
@@ -13,10 +13,8 @@
 //! the node that holds its session (docs/DEPLOY.md: sticky sessions).
 
 mod engine;
-mod outbox;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -29,10 +27,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::app::AppState;
-use crate::http::errors::ApiError;
-use crate::http::extract::bearer_token;
+use crate::outbox::Outbox;
 use engine::{Carrier, Engine, Handle, Timing};
-use outbox::Outbox;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/socket.io/", web::get().to(get))
@@ -40,29 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The Engine.IO sessions this node holds, by sid.
-#[derive(Clone, Default)]
-pub struct Registry(Arc<Mutex<HashMap<String, Arc<Handle>>>>);
-
-impl Registry {
-    fn find(&self, sid: &str) -> Option<Arc<Handle>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sid)
-            .cloned()
-    }
-
-    fn insert(&self, handle: Arc<Handle>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(handle.sid.clone(), handle);
-    }
-
-    fn remove(&self, sid: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(sid);
-    }
-}
+pub type Registry = crate::outbox::Registry<Handle>;
 
 /// Packets one session may have queued for its client.
 const OUTBOX_PACKETS: usize = 1024;
@@ -125,21 +99,9 @@ async fn open(
     query: &EngineQuery,
     carrier: Carrier,
 ) -> Result<(Arc<Handle>, String), Box<HttpResponse>> {
-    let token = query
-        .token
-        .clone()
-        .or_else(|| bearer_token(req).map(str::to_owned));
-    let handshake = match token {
-        Some(t) => match state.auth.admit(&t).await {
-            Ok(grant) => Some(grant),
-            Err(e) => {
-                return Err(Box::new(actix_web::ResponseError::error_response(
-                    &ApiError(e),
-                )));
-            }
-        },
-        None => None,
-    };
+    let handshake = crate::ws::admit_handshake(state, req, query.token.as_deref())
+        .await
+        .map_err(Box::new)?;
     let Some(slot) = state
         .ws_connections
         .try_open(state.config.ws_max_connections)
@@ -156,7 +118,7 @@ async fn open(
         carrier,
         max_payload(state),
     ));
-    state.sio.insert(handle.clone());
+    state.sio.insert(&sid, handle.clone());
     let timing = timing(state);
     let opened = json!({
         "sid": sid,
@@ -244,7 +206,7 @@ async fn poll(handle: &Handle, max_bytes: usize) -> Vec<String> {
 async fn post(
     state: web::Data<AppState>,
     query: web::Query<EngineQuery>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
     if let Err((code, message)) = check_query(&query) {
         return engine_error(code, message);
@@ -257,6 +219,13 @@ async fn post(
         max_payload(&state)
     } else {
         state.config.ws_preauth_max_bytes
+    };
+    let body = match crate::http::extract::read_limited(body, limit).await {
+        Ok(body) => body,
+        Err(answer) => {
+            handle.close();
+            return answer;
+        }
     };
     let packets = std::str::from_utf8(&body)
         .map_err(|_| "the body is not UTF-8".to_owned())

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use futures_util::{Stream, StreamExt};
 use ieum_domain::DomainError;
 use ieum_domain::auth::Grant;
 use ieum_domain::hub::MailboxReceiver;
@@ -19,6 +20,7 @@ use super::frames::{error_frame, frame_text};
 use super::guard::Budget;
 use super::notices::error_notice;
 use super::routing::ERRORS_DESTINATION;
+use super::sink::Sink;
 use crate::app::AppState;
 
 /// When neither side wants STOMP heart-beats, WebSocket pings keep NATs open.
@@ -65,7 +67,7 @@ pub(super) struct Conn {
     last_send: Instant,
     last_ping: Instant,
     partial_since: Option<Instant>,
-    out: actix_ws::Session,
+    out: Option<Sink>,
     pub(super) budget: Budget,
     /// How to close when the loop stops, if not the default.
     close_with: Option<CloseReason>,
@@ -78,7 +80,7 @@ impl Conn {
     pub(super) fn new(
         state: AppState,
         handshake: Option<Grant>,
-        out: actix_ws::Session,
+        out: Sink,
         budget: Budget,
         sockjs: bool,
     ) -> Self {
@@ -88,7 +90,13 @@ impl Conn {
             max_headers: c.stomp_max_headers,
             max_header_bytes: c.stomp_max_header_bytes,
         };
-        let (session, inbox) = state.open_session(crate::app::Proofs::Answered);
+        // Only a WebSocket's pongs prove what a client read.
+        let proofs = if out.has_pings() {
+            crate::app::Proofs::Answered
+        } else {
+            crate::app::Proofs::None
+        };
+        let (session, inbox) = state.open_session(proofs);
         let now = Instant::now();
         Self {
             state,
@@ -105,7 +113,7 @@ impl Conn {
             last_send: now,
             last_ping: now,
             partial_since: None,
-            out,
+            out: Some(out),
             budget,
             close_with: None,
             token_expires: None,
@@ -113,7 +121,10 @@ impl Conn {
         }
     }
 
-    pub(super) async fn run(mut self, mut stream: AggregatedMessageStream) {
+    pub(super) async fn run<S>(mut self, mut stream: S)
+    where
+        S: Stream<Item = Result<AggregatedMessage, ProtocolError>> + Unpin,
+    {
         let MailboxReceiver {
             rx: mut inbox,
             overflow,
@@ -141,13 +152,13 @@ impl Conn {
                 timer.as_mut().reset(deadline);
             }
             let step = tokio::select! {
-                msg = stream.recv() => match msg {
+                msg = stream.next() => match msg {
                     Some(Ok(AggregatedMessage::Text(t))) if self.sockjs => self.on_sockjs(&t).await,
                     Some(Ok(AggregatedMessage::Text(t))) => self.on_bytes(t.as_bytes()).await,
                     Some(Ok(AggregatedMessage::Binary(b))) => self.on_bytes(&b).await,
                     Some(Ok(AggregatedMessage::Ping(p))) => {
                         self.last_recv = Instant::now();
-                        self.out.pong(&p).await.map_err(|_| Stop)
+                        self.sink().pong(&p).await.map_err(|_| Stop)
                     }
                     Some(Ok(AggregatedMessage::Pong(p))) => {
                         self.last_recv = Instant::now();
@@ -208,7 +219,9 @@ impl Conn {
                 .await;
         }
         let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
-        let _ = tokio::time::timeout(limit, self.out.close(close)).await;
+        if let Some(out) = self.out.take() {
+            out.close(close, limit).await;
+        }
     }
 
     /// A SockJS message: a JSON array of strings (or one string), each
@@ -296,6 +309,7 @@ impl Conn {
         }
         match self.expect_every {
             Some(every) => d = d.min(self.last_recv + every * 2),
+            None if !self.out.as_ref().is_some_and(Sink::has_pings) => {}
             None => {
                 d = d.min(self.last_ping.max(self.last_recv) + WS_PING);
                 d = d.min(self.last_recv + WS_IDLE);
@@ -335,6 +349,8 @@ impl Conn {
                     .fatal("heartbeat_timeout", "no heart-beat from the client", None)
                     .await;
             }
+            // HTTP carriers: their requests, and SockJS's own heart-beats.
+            None if !self.out.as_ref().is_some_and(Sink::has_pings) => {}
             None if now >= self.last_recv + WS_IDLE => return Err(Stop),
             None if now >= self.last_ping.max(self.last_recv) + WS_PING => {
                 self.last_ping = now;
@@ -343,7 +359,7 @@ impl Conn {
                     .proof_outstanding()
                     .map(proof_payload)
                     .unwrap_or_default();
-                self.out.ping(&payload).await.map_err(|_| Stop)?;
+                self.sink().ping(&payload).await.map_err(|_| Stop)?;
             }
             _ => {}
         }
@@ -363,7 +379,16 @@ impl Conn {
         let Some(mark) = self.session.proof_request() else {
             return Ok(());
         };
-        self.out.ping(&proof_payload(mark)).await.map_err(|_| Stop)
+        self.sink()
+            .ping(&proof_payload(mark))
+            .await
+            .map_err(|_| Stop)
+    }
+
+    fn sink(&mut self) -> &mut Sink {
+        self.out
+            .as_mut()
+            .expect("the sink lives until the loop ends")
     }
 
     async fn on_pong(&mut self, payload: &[u8]) -> Step {
@@ -389,13 +414,8 @@ impl Conn {
 
     async fn write_raw(&mut self, text: String) -> Step {
         self.last_send = Instant::now();
-        // A peer that takes no data for this long (its TCP window stays full) is
-        // closed, so a stalled phone cannot pin its session forever.
         let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
-        match tokio::time::timeout(limit, self.out.text(text)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Stop),
-        }
+        self.sink().text(text, limit).await.map_err(|_| Stop)
     }
 
     pub(super) async fn write_frame(&mut self, frame: &Frame) -> Step {

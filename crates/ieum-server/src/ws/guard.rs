@@ -35,6 +35,11 @@ impl Budget {
         self.max_bytes.store(max_bytes, Ordering::Relaxed);
     }
 
+    /// The limit in force now.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+
     /// Why the stream ended, when the guard ended it.
     pub fn refusal(&self) -> Option<Refusal> {
         self.refused

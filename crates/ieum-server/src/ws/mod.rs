@@ -15,6 +15,8 @@ mod frames;
 pub(crate) mod guard;
 mod notices;
 mod routing;
+mod sink;
+pub mod sockjs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +28,8 @@ use tracing::Instrument;
 pub(crate) use connection::{proof_mark, proof_payload};
 pub use routing::{ERRORS_DESTINATION, EVENTS_DESTINATION, parse_event};
 
+use ieum_domain::auth::Grant;
+
 use crate::app::AppState;
 use crate::http::errors::{ApiError, problem_response};
 use crate::http::extract::bearer_token;
@@ -33,52 +37,7 @@ use connection::Conn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/chat", web::get().to(upgrade))
-        .route("/ws/chat/info", web::get().to(sockjs_info))
-        .route(
-            "/ws/chat/{server}/{session}/websocket",
-            web::get().to(sockjs_upgrade),
-        );
-}
-
-/// SockJS's `/info`: what `new SockJS('/ws/chat')` asks first. Only the
-/// websocket transport is served (docs/PROTOCOL.md, "SockJS").
-async fn sockjs_info() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            "cache-control",
-            "no-store, no-cache, must-revalidate, max-age=0",
-        ))
-        .json(serde_json::json!({
-            "websocket": true,
-            "origins": ["*:*"],
-            "cookie_needed": false,
-            "entropy": rand_entropy(),
-        }))
-}
-
-fn rand_entropy() -> u32 {
-    let bytes = *uuid::Uuid::new_v4().as_bytes();
-    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-}
-
-/// SockJS's websocket transport: STOMP in SockJS frames.
-async fn sockjs_upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-    query: web::Query<HandshakeQuery>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let (server, session) = path.into_inner();
-    let valid = |s: &str| !s.is_empty() && s.len() <= 64 && !s.contains('.');
-    if !valid(&server) || !valid(&session) {
-        return Ok(problem_response(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "not_found",
-            "a SockJS server and session id are 1 to 64 characters without dots".into(),
-        ));
-    }
-    serve(req, body, state, query, true).await
+        .configure(sockjs::routes);
 }
 
 /// Subprotocols offered by STOMP clients; clients that offer none are served too.
@@ -132,18 +91,9 @@ async fn serve(
     query: web::Query<HandshakeQuery>,
     sockjs: bool,
 ) -> Result<HttpResponse, actix_web::Error> {
-    // A token on the handshake (query or header) is checked now: a bad one is 401.
-    let token = query
-        .token
-        .clone()
-        .or_else(|| bearer_token(&req).map(str::to_owned));
-    let handshake = match token {
-        Some(t) => match state.auth.admit(&t).await {
-            Ok(grant) => Some(grant),
-            // 401 for a bad token, 503 when the store does not answer.
-            Err(e) => return Ok(ApiError(e).error_response()),
-        },
-        None => None,
+    let handshake = match admit_handshake(&state, &req, query.token.as_deref()).await {
+        Ok(grant) => grant,
+        Err(answer) => return Ok(answer),
     };
     let Some(slot) = state
         .ws_connections
@@ -169,7 +119,13 @@ async fn serve(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    let conn = Conn::new(state.get_ref().clone(), handshake, session, budget, sockjs);
+    let conn = Conn::new(
+        state.get_ref().clone(),
+        handshake,
+        sink::Sink::Ws(session),
+        budget,
+        sockjs,
+    );
     let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
     actix_web::rt::spawn(
         async move {
@@ -179,6 +135,26 @@ async fn serve(
         .instrument(span),
     );
     Ok(response)
+}
+
+/// A token on a real-time handshake (in the query, where browsers must put
+/// it, or the `Authorization` header) is checked before anything opens: a
+/// bad one answers 401, a store that does not answer 503. No token is
+/// fine: the protocol's own CONNECT brings it.
+pub(crate) async fn admit_handshake(
+    state: &AppState,
+    req: &HttpRequest,
+    query_token: Option<&str>,
+) -> Result<Option<Grant>, HttpResponse> {
+    let Some(token) = query_token.or_else(|| bearer_token(req)) else {
+        return Ok(None);
+    };
+    state
+        .auth
+        .admit(token)
+        .await
+        .map(Some)
+        .map_err(|e| ApiError(e).error_response())
 }
 
 /// 503 with `Retry-After`: this node holds its most connections (of any

@@ -136,16 +136,19 @@ async fn bad_engine_io_input_gets_engine_io_errors_and_harms_no_one() {
     )
     .await;
     assert!(status == 400 || body == "1", "{status} {body}");
-    // An oversized body is refused before it is read as packets.
+    // An oversized body is refused before it is read as packets, and ends
+    // its own session.
+    let big = open(&server).await;
     let huge = format!("4{}", "x".repeat(300 * 1024));
-    let (status, _) = raw(
+    let (status, body) = raw(
         &server,
         "POST",
-        &format!("/socket.io/?EIO=4&transport=polling&sid={bystander}"),
+        &format!("/socket.io/?EIO=4&transport=polling&sid={big}"),
         &huge,
     )
     .await;
-    assert!(status == 413 || status == 400, "{status}");
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body_too_large"), "{body}");
     // A Socket.IO packet it cannot read: an `error` event, the session goes on.
     let other = open(&server).await;
     let post = format!("/socket.io/?EIO=4&transport=polling&sid={other}");
@@ -165,6 +168,91 @@ async fn bad_engine_io_input_gets_engine_io_errors_and_harms_no_one() {
         body.starts_with("44") && body.contains("missing_token"),
         "{body}"
     );
+    // The bystander lived through all of it.
+    let post = format!("/socket.io/?EIO=4&transport=polling&sid={bystander}");
+    let (status, _) = raw(&server, "POST", &post, "40").await;
+    assert_eq!(status, 200);
+    let (_, body) = raw(&server, "GET", &post, "").await;
+    assert!(body.starts_with("44"), "{body}");
+    server.stop().await;
+}
+
+/// SockJS's HTTP transports: bad requests get SockJS's answers and harm
+/// no other session; a second receiver is refused with `c[2010]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sockjs_http_input_gets_sockjs_errors_and_harms_no_one() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start_with(&db, |s| s.stomp_connect_timeout_ms = Some(120_000)).await;
+    let (token, _) = common::signup(&server, "sockjs_http").await;
+    let base = "/ws/chat/000";
+    // A bystander session, opened by a poll: `o`.
+    let (status, body) = raw(&server, "POST", &format!("{base}/bystander/xhr"), "").await;
+    assert_eq!((status, body.as_str()), (200, "o\n"));
+    // Sends to a session nobody opened, or with ids SockJS cannot have.
+    let (status, _) = raw(&server, "POST", &format!("{base}/nope/xhr_send"), "[\"x\"]").await;
+    assert_eq!(status, 404);
+    let (status, _) = raw(&server, "POST", "/ws/chat/0.0/x/xhr", "").await;
+    assert_eq!(status, 404);
+    let (status, body) = raw(&server, "POST", &format!("{base}/victim/xhr"), "").await;
+    assert_eq!((status, body.as_str()), (200, "o\n"));
+    let send = format!("{base}/victim/xhr_send");
+    let (status, body) = raw(&server, "POST", &send, "").await;
+    assert_eq!((status, body.as_str()), (500, "Payload expected."));
+    let (status, body) = raw(&server, "POST", &send, "[\"half").await;
+    assert_eq!((status, body.as_str()), (500, "Broken JSON encoding."));
+    let (status, body) = raw(&server, "POST", &send, "[1,2]").await;
+    assert_eq!((status, body.as_str()), (500, "Broken JSON encoding."));
+    // Before CONNECT, the pre-authentication budget.
+    let huge = format!("[\"{}\"]", "x".repeat(64 * 1024));
+    let (status, body) = raw(&server, "POST", &send, &huge).await;
+    assert_eq!(status, 413, "{body}");
+    // Two receivers at once: one of them is refused at once, the other
+    // receives what the session says next.
+    let poll = format!("{base}/victim/xhr");
+    let (status, body) = {
+        let (one, two) = (
+            raw(&server, "POST", &poll, ""),
+            raw(&server, "POST", &poll, ""),
+        );
+        tokio::pin!(one, two);
+        let (first, other) = tokio::select! {
+            r = &mut one => (r, two),
+            r = &mut two => (r, one),
+        };
+        assert_eq!(
+            first,
+            (
+                200,
+                "c[2010,\"Another connection still open\"]\n".to_owned()
+            )
+        );
+        let connect = "[\"CONNECT\\naccept-version:1.2\\n\\n\\u0000\"]";
+        let (status, _) = raw(&server, "POST", &send, connect).await;
+        assert_eq!(status, 204);
+        other.await
+    };
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("a[\"ERROR") && body.contains("missing_token"),
+        "{body}"
+    );
+    // The STOMP connection ended with its ERROR: the session closes.
+    let (_, body) = raw(&server, "POST", &format!("{base}/victim/xhr"), "").await;
+    assert!(body.starts_with("c["), "{body}");
+    // The bystander lived through all of it and signs in.
+    let connect =
+        format!("[\"CONNECT\\naccept-version:1.2\\nAuthorization:Bearer {token}\\n\\n\\u0000\"]");
+    let (status, _) = raw(
+        &server,
+        "POST",
+        &format!("{base}/bystander/xhr_send"),
+        &connect,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = raw(&server, "POST", &format!("{base}/bystander/xhr"), "").await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("a[\"CONNECTED"), "{body}");
     server.stop().await;
 }
 
