@@ -26,45 +26,51 @@ pub enum Target {
     Ieum,
     /// A plain STOMP broker: login/passcode, /topic/ destinations.
     Stomp,
+    /// ieum over Socket.IO v4 on its WebSocket transport (`--url
+    /// ws://HOST/socket.io/?EIO=4&transport=websocket`): contract C's
+    /// `chat` events, one user per connection, each a member of its room.
+    Sio,
 }
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
     #[arg(long, value_enum, default_value = "ieum")]
-    target: Target,
-    /// WebSocket URL (ieum: ws://127.0.0.1:8080/ws/chat; RabbitMQ: ws://127.0.0.1:15674/ws).
+    pub(crate) target: Target,
+    /// WebSocket URL (ieum: ws://127.0.0.1:8080/ws/chat; RabbitMQ:
+    /// ws://127.0.0.1:15674/ws; Socket.IO:
+    /// ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket).
     #[arg(long)]
-    url: String,
+    pub(crate) url: String,
     /// ieum's HTTP base (for signups); default from the WebSocket URL.
     #[arg(long)]
-    http: Option<String>,
+    pub(crate) http: Option<String>,
     #[arg(long, default_value = "guest")]
-    login: String,
+    pub(crate) login: String,
     #[arg(long, default_value = "guest")]
-    passcode: String,
+    pub(crate) passcode: String,
     #[arg(long, default_value_t = 1000)]
-    connections: usize,
+    pub(crate) connections: usize,
     #[arg(long, default_value_t = 100)]
-    rooms: usize,
+    pub(crate) rooms: usize,
     /// Publishers per room.
     #[arg(long, default_value_t = 1)]
-    publishers: usize,
+    pub(crate) publishers: usize,
     /// Messages per second sent in total.
     #[arg(long, default_value_t = 1000.0)]
-    rate: f64,
+    pub(crate) rate: f64,
     #[arg(long, default_value_t = 20)]
-    duration: u64,
+    pub(crate) duration: u64,
     #[arg(long, default_value_t = 5)]
-    warmup: u64,
+    pub(crate) warmup: u64,
     /// New connections per second while ramping up.
     #[arg(long, default_value_t = 500)]
-    ramp: u64,
+    pub(crate) ramp: u64,
     /// A label for the report (W2, W10, W100, ...).
     #[arg(long, default_value = "run")]
-    name: String,
+    pub(crate) name: String,
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -72,7 +78,7 @@ fn now_micros() -> u64 {
 }
 
 #[derive(Default)]
-struct Stats {
+pub(crate) struct Stats {
     latencies_us: Vec<u32>,
     received: u64,
     duplicates: u64,
@@ -82,11 +88,63 @@ struct Stats {
     errors: std::collections::BTreeMap<String, u64>,
 }
 
-struct Shared {
-    stats: Mutex<Stats>,
-    measuring_from: u64,
-    measuring_to: u64,
-    sent_measured: AtomicU64,
+pub(crate) struct Shared {
+    pub(crate) stats: Mutex<Stats>,
+    pub(crate) measuring_from: u64,
+    pub(crate) measuring_to: u64,
+    pub(crate) sent_measured: AtomicU64,
+}
+
+impl Stats {
+    /// Counts one delivery of publisher `pid`'s `seq`, sent at `sent` µs,
+    /// against the last seq seen from it.
+    pub(crate) fn observe(
+        &mut self,
+        shared: &Shared,
+        last: &mut HashMap<u32, u64>,
+        (pid, seq, sent): (u32, u64, u64),
+    ) {
+        let now = now_micros();
+        if sent >= shared.measuring_from && sent < shared.measuring_to {
+            self.received += 1;
+            self.latencies_us
+                .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+        }
+        match last.get(&pid) {
+            Some(&prev) if seq == prev => self.duplicates += 1,
+            Some(&prev) if seq < prev => self.reordered += 1,
+            _ => {
+                last.insert(pid, seq);
+            }
+        }
+    }
+
+    pub(crate) fn error(&mut self, code: &str) {
+        *self.errors.entry(code.to_owned()).or_default() += 1;
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(start_at: u64, a: &Args) -> Self {
+        Self {
+            stats: Mutex::new(Stats::default()),
+            measuring_from: start_at + a.warmup * 1_000_000,
+            measuring_to: start_at + (a.warmup + a.duration) * 1_000_000,
+            sent_measured: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one connection's counts to the run's.
+    pub(crate) async fn merge(&self, local: Stats) {
+        let mut s = self.stats.lock().await;
+        s.received += local.received;
+        s.duplicates += local.duplicates;
+        s.reordered += local.reordered;
+        for (code, n) in local.errors {
+            *s.errors.entry(code).or_default() += n;
+        }
+        s.latencies_us.extend(local.latencies_us);
+    }
 }
 
 /// (publisher id, its seq, sent at µs) from a body.
@@ -104,8 +162,13 @@ fn parse_body(target: Target, body: &[u8]) -> Option<(u32, u64, u64)> {
             }
             serde_json::from_str::<Delivered<'_>>(text).ok()?.message
         }
-        Target::Stomp => std::borrow::Cow::Borrowed(text),
+        Target::Stomp | Target::Sio => std::borrow::Cow::Borrowed(text),
     };
+    parse_payload(&payload)
+}
+
+/// `publisher:seq:sent_us`, what every benchmark message carries.
+pub(crate) fn parse_payload(payload: &str) -> Option<(u32, u64, u64)> {
     let mut it = payload.split(':');
     Some((
         it.next()?.parse().ok()?,
@@ -114,44 +177,79 @@ fn parse_body(target: Target, body: &[u8]) -> Option<(u32, u64, u64)> {
     ))
 }
 
-async fn http_post(base: &str, path: &str, body: &str) -> Result<serde_json::Value, BoxError> {
+/// One HTTP/1.1 request with a JSON body (and a Bearer token when given);
+/// answers the response's JSON.
+pub(crate) async fn http(
+    method: &str,
+    base: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, BoxError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = base
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
     let mut s = tokio::net::TcpStream::connect(&host).await?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
     let raw = String::from_utf8_lossy(&raw);
+    let status: u16 = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    if !(200..300).contains(&status) {
+        return Err(format!("{method} {path}: {status} {payload}").into());
+    }
+    if payload.trim().is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
     Ok(serde_json::from_str(payload)?)
 }
 
-async fn tokens(a: &Args, n: usize) -> Result<Vec<String>, BoxError> {
-    let base = a.http.clone().unwrap_or_else(|| {
-        a.url
-            .replace("ws://", "http://")
-            .trim_end_matches("/ws/chat")
-            .to_owned()
-    });
+/// ieum's HTTP base: `--http`, or the WebSocket URL's scheme and host.
+pub(crate) fn http_base(a: &Args) -> String {
+    a.http.clone().unwrap_or_else(|| {
+        let url = a.url.replace("ws://", "http://");
+        match url["http://".len()..].find('/') {
+            Some(i) => url[..i + "http://".len()].to_owned(),
+            None => url,
+        }
+    })
+}
+
+pub(crate) async fn tokens(a: &Args, n: usize) -> Result<Vec<String>, BoxError> {
+    let base = http_base(a);
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let mut out = Vec::new();
-    for i in 0..n {
-        let body = format!(
-            r#"{{"username":"bench{}u{i}","password":"benchpass"}}"#,
-            &run[..8]
-        );
-        let v = http_post(&base, "/auth/signup", &body).await?;
-        let t = v["data"]["accessToken"]
-            .as_str()
-            .ok_or_else(|| format!("signup failed: {v}"))?;
-        out.push(t.to_owned());
+    // A few signups at a time: each is a password hash on the server.
+    let mut out = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(8) {
+        let signups = chunk.iter().map(|i| {
+            let body = format!(
+                r#"{{"username":"bench{}u{i}","password":"benchpass"}}"#,
+                &run[..8]
+            );
+            let base = base.clone();
+            async move { http("POST", &base, "/auth/signup", &body, None).await }
+        });
+        for v in futures_util::future::join_all(signups).await {
+            let v = v?;
+            let t = v["data"]["accessToken"]
+                .as_str()
+                .ok_or_else(|| format!("signup failed: {v}"))?;
+            out.push(t.to_owned());
+        }
     }
     Ok(out)
 }
@@ -209,7 +307,7 @@ fn destinations(target: Target, room: usize, run: &str) -> (String, String) {
             format!("/topic/chat.b{run}-{room}"),
             "/app/chat.send".to_owned(),
         ),
-        Target::Stomp => (
+        Target::Stomp | Target::Sio => (
             format!("/topic/b{run}.{room}"),
             format!("/topic/b{run}.{room}"),
         ),
@@ -273,6 +371,9 @@ async fn ready_connection(
 }
 
 pub async fn run(a: Args) -> Result<(), BoxError> {
+    if a.target == Target::Sio {
+        return crate::sio::run(a).await;
+    }
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let per_room = (a.connections / a.rooms).max(1);
     let users = if a.target == Target::Ieum {
@@ -313,12 +414,7 @@ pub async fn run(a: Args) -> Result<(), BoxError> {
     eprintln!("{} connections subscribed; sending", conns.len());
     // Phase 2: warm-up, then the measured window.
     let start_at = now_micros() + 500_000;
-    let shared = Arc::new(Shared {
-        stats: Mutex::new(Stats::default()),
-        measuring_from: start_at + a.warmup * 1_000_000,
-        measuring_to: start_at + (a.warmup + a.duration) * 1_000_000,
-        sent_measured: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new(start_at, &a));
     let publishers_total = a.rooms * a.publishers.min(per_room);
     let interval = Duration::from_secs_f64(publishers_total as f64 / a.rate.max(0.001));
     let mut tasks = Vec::new();
@@ -376,39 +472,17 @@ async fn connection(
             while let Ok(Some(item)) = d.next() {
                 let Item::Frame(f) = item else { continue };
                 if f.command == Command::Error {
-                    let code = f.get("code").or(f.get("message")).unwrap_or("?");
-                    *local.errors.entry(code.to_owned()).or_default() += 1;
+                    local.error(f.get("code").or(f.get("message")).unwrap_or("?"));
                 }
                 if f.command != Command::Message {
                     continue;
                 }
-                let Some((pid, seq, sent)) = parse_body(target, &f.body) else {
-                    continue;
-                };
-                let now = now_micros();
-                if sent >= reader_shared.measuring_from && sent < reader_shared.measuring_to {
-                    local.received += 1;
-                    local
-                        .latencies_us
-                        .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
-                }
-                match last.get(&pid) {
-                    Some(&prev) if seq == prev => local.duplicates += 1,
-                    Some(&prev) if seq < prev => local.reordered += 1,
-                    _ => {
-                        last.insert(pid, seq);
-                    }
+                if let Some(m) = parse_body(target, &f.body) {
+                    local.observe(&reader_shared, &mut last, m);
                 }
             }
         }
-        let mut s = reader_shared.stats.lock().await;
-        s.received += local.received;
-        s.duplicates += local.duplicates;
-        s.reordered += local.reordered;
-        for (code, n) in local.errors {
-            *s.errors.entry(code).or_default() += n;
-        }
-        s.latencies_us.extend(local.latencies_us);
+        reader_shared.merge(local).await;
     });
     if publisher > 0 {
         // Spread publishers over the interval so sends are not in lockstep.
@@ -429,7 +503,7 @@ async fn connection(
             let payload = format!("{publisher}:{seq}:{now}");
             let body = match a.target {
                 Target::Ieum => format!(r#"{{"roomId":"b{run}-{room}","message":"{payload}"}}"#),
-                Target::Stomp => payload,
+                Target::Stomp | Target::Sio => payload,
             };
             if now >= shared.measuring_from {
                 shared.sent_measured.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +525,7 @@ async fn connection(
     let _ = reader.await;
 }
 
-async fn report(a: &Args, shared: &Shared, per_room: usize) {
+pub(crate) async fn report(a: &Args, shared: &Shared, per_room: usize) {
     let mut s = shared.stats.lock().await;
     s.latencies_us.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -507,6 +581,9 @@ pub struct IdleArgs {
 /// Opens and subscribes `connections` idle connections, reports when all are
 /// up, holds them, then closes. Measure the server's RSS meanwhile.
 pub async fn idle(a: IdleArgs) -> Result<(), BoxError> {
+    if a.common.target == Target::Sio {
+        return crate::sio::idle(a).await;
+    }
     let c = a.common;
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let users = if c.target == Target::Ieum {

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod fanout;
 mod files;
 mod search;
+mod sio;
 mod store;
 
 #[derive(Parser)]
@@ -19,7 +20,7 @@ struct Cli {
 enum Cmd {
     /// Substring search over generated messages on PostgreSQL.
     Search(search::Args),
-    /// STOMP-over-WebSocket fan-out: latency, loss, duplicates and order.
+    /// Fan-out over STOMP on WebSocket, or Socket.IO: latency, loss, duplicates and order.
     Fanout(fanout::Args),
     /// Idle authenticated, subscribed connections (for memory per connection).
     Idle(fanout::IdleArgs),
