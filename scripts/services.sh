@@ -239,3 +239,21 @@ lifted_limits() {
     IEUM_USER_SEND_RATE=100000000 IEUM_READ_RATE=100000000 IEUM_REACTION_RATE=100000000 \
     IEUM_LOGIN_MAX_FAILURES_PER_CLIENT=100000000 IEUM_HASH_QUEUE=100000
 }
+
+# A real browser for the web client's suites: Debian's Chromium, driven by
+# playwright-core from e2e/node_modules (which never downloads a browser).
+# Installed when missing and run as root; otherwise the suite cannot run.
+CHROMIUM_FOR_TESTS="${CHROMIUM:-/usr/bin/chromium}"
+ensure_chromium() {
+  if [ ! -x "$CHROMIUM_FOR_TESTS" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test: installing Debian's chromium for the browser suites" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >&2 ||
+      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >&2; } || true
+  fi
+  if ! "$CHROMIUM_FOR_TESTS" --version >/dev/null 2>&1; then
+    echo "scripts/test: no Chromium at $CHROMIUM_FOR_TESTS for the browser suites." >&2
+    echo "  Debian: apt-get install -y chromium (scripts/test does it when root), or set CHROMIUM=/path." >&2
+    echo "  The browser suites are never skipped." >&2
+    exit 1
+  fi
+}

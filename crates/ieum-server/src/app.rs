@@ -595,7 +595,11 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let cors = http::origin::cors(state.config.allowed_origins.clone());
+    // Outermost last: request ids, then the guard (which refuses other
+    // origins before actix-cors answers their preflights), then CORS grants.
     App::new()
+        .wrap(cors)
         .wrap(from_fn(http::guard::middleware))
         .wrap(from_fn(http::request_id::middleware))
         .configure(configure(state))
@@ -623,6 +627,7 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let store = state.store.clone();
     let background = state.background.clone();
     let drain = state.drain.clone();
+    let connections = state.ws_connections.clone();
     let mut server = HttpServer::new(move || app(state.clone()))
         .disable_signals()
         .shutdown_timeout(shutdown)
@@ -646,6 +651,13 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         wait_for_signal().await;
         tracing::info!("draining: closing sessions, finishing in-flight requests");
         let _ = drain.send(true);
+        // Sessions end on their workers' runtimes, with their last database
+        // writes; stopping the workers under them would drop those writes
+        // half done (and sqlx panics dropping a connection off a runtime).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(shutdown);
+        while connections.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         handle.stop(true).await;
     });
     server.await?;

@@ -282,6 +282,14 @@ pub struct Settings {
     /// ...and ends one whose pong is this late.
     #[arg(long, env = "IEUM_SIO_PING_TIMEOUT_MS", global = true)]
     pub sio_ping_timeout_ms: Option<u64>,
+    /// Serve the web client from this directory instead of the copy built
+    /// into the binary (for working on the client without rebuilding).
+    #[arg(long, env = "IEUM_WEB_DIR", global = true)]
+    pub web_dir: Option<PathBuf>,
+    /// Web origins besides ieum's own that may call the API and open
+    /// real-time connections: comma-separated `scheme://host[:port]`, or `*`.
+    #[arg(long, env = "IEUM_ALLOWED_ORIGINS", global = true)]
+    pub allowed_origins: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -313,7 +321,7 @@ impl Settings {
             s3_public_endpoint, s3_access_key_id, s3_secret_access_key, fcm_credentials_file,
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
             push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
-            sio_ping_interval_ms, sio_ping_timeout_ms)
+            sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -399,6 +407,9 @@ pub struct Config {
     pub push: ieum_domain::push::PushPolicy,
     pub sio_ping_interval_ms: u64,
     pub sio_ping_timeout_ms: u64,
+    /// `None`: the web client built into the binary.
+    pub web_dir: Option<PathBuf>,
+    pub allowed_origins: crate::http::origin::AllowedOrigins,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -517,7 +528,12 @@ impl Config {
             s.push_retry_max_secs,
             s.push_poll_ms,
         )?;
+        let allowed_origins =
+            crate::http::origin::AllowedOrigins::parse(s.allowed_origins.as_deref().unwrap_or(""))
+                .map_err(ConfigError)?;
         Ok(Config {
+            allowed_origins,
+            web_dir: s.web_dir.filter(|dir| !dir.as_os_str().is_empty()),
             fcm,
             push,
             sio_ping_interval_ms: s

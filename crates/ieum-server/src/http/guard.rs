@@ -1,7 +1,8 @@
 //! Checks every request gets before routing: a NUL character in the path or
 //! query is refused with 400 `nul_character` on every route and backend alike
-//! (PostgreSQL cannot store it; SQLite would), and every response says how a
-//! browser may embed and run it.
+//! (PostgreSQL cannot store it; SQLite would), a request from a web page of
+//! an origin that may not use ieum is refused with 403 `origin_not_allowed`
+//! (`origin.rs`), and every response says how a browser may embed and run it.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -30,6 +31,23 @@ pub async fn middleware(
             "the path or query contains the NUL character (%00)".into(),
         );
         return Ok(req.into_response(res).map_into_right_body());
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let allowed = req
+            .app_data::<actix_web::web::Data<crate::app::AppState>>()
+            .is_none_or(|state| {
+                origin.to_str().is_ok_and(|origin| {
+                    state.config.allowed_origins.allows_head(origin, req.head())
+                })
+            });
+        if !allowed {
+            let res = problem_response(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "pages of this origin may not use this server (IEUM_ALLOWED_ORIGINS lists the ones that may)".into(),
+            );
+            return Ok(req.into_response(res).map_into_right_body());
+        }
     }
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();

@@ -11,6 +11,7 @@ pub mod health;
 pub mod history;
 pub mod me;
 pub mod messages;
+pub mod origin;
 pub mod push;
 pub mod request_id;
 pub mod rooms;

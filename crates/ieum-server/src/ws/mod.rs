@@ -62,6 +62,11 @@ impl Connections {
             .ok()
             .map(|_| ConnectionSlot(self.0.clone()))
     }
+
+    /// How many are open now.
+    pub fn open(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for ConnectionSlot {

@@ -19,3 +19,4 @@ mod stomp_session;
 mod stompjs;
 mod transports;
 mod uploads;
+mod web;

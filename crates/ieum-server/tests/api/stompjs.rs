@@ -15,17 +15,26 @@ fn e2e_dir() -> PathBuf {
 }
 
 pub async fn run_script(db: TestDb, script: &'static str) {
+    let server = TestServer::start(&db).await;
+    run_node(&server, script, &[]).await;
+    server.stop().await;
+}
+
+/// Runs `node e2e/SCRIPT BASE_URL ARGS...` against `server`; it must exit 0
+/// and print "all checks passed".
+pub async fn run_node(server: &TestServer, script: &'static str, args: &[String]) {
     let dir = e2e_dir();
     assert!(
         dir.join("node_modules/@stomp/stompjs").exists(),
         "e2e/node_modules is missing: run `npm ci --prefix e2e` (scripts/test does it); this suite is never skipped"
     );
-    let server = TestServer::start(&db).await;
     let base = server.url("");
+    let args = args.to_vec();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
             .arg(base)
+            .args(args)
             .current_dir(dir)
             .output()
             .expect("node must be installed to run the contract tests")
@@ -36,7 +45,6 @@ pub async fn run_script(db: TestDb, script: &'static str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all checks passed"), "{script}: {stdout}");
-    server.stop().await;
 }
 
 async fn stompjs_speaks_contract_a(db: TestDb) {

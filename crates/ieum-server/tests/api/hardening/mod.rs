@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An HTTP call with extra headers; answers status, headers (lower-case) and JSON.
-async fn http_with(
+pub(crate) async fn http_with(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -58,7 +58,7 @@ async fn http_with(
     )
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k == name)
