@@ -14,6 +14,7 @@ mod m20261202_000006_user_discovery;
 mod m20261202_000007_attachments;
 mod m20261202_000008_attachment_purpose;
 mod m20261202_000009_push;
+mod m20261203_000010_moderation;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_attachments::Migration),
             Box::new(m20261202_000008_attachment_purpose::Migration),
             Box::new(m20261202_000009_push::Migration),
+            Box::new(m20261203_000010_moderation::Migration),
         ]
     }
 }

@@ -71,6 +71,9 @@ pub struct AuthService {
     limiter: Arc<Limiter>,
     /// Where revocations are announced to open connections (every node).
     hub: Option<Arc<Hub>>,
+    /// Suspensions refuse logins and connections; security events go to
+    /// its audit log.
+    moderation: Option<Arc<crate::moderation::ModerationService>>,
     /// Users whose token was checked against the store: an account is never
     /// deleted, so one look per user (per node) is enough. Bounded.
     known_users: std::sync::Mutex<std::collections::HashSet<Uuid>>,
@@ -109,6 +112,7 @@ impl AuthService {
             clock,
             limiter: Arc::new(Limiter::in_memory()),
             hub: None,
+            moderation: None,
             known_users: Default::default(),
             policy,
             decoy_hash: OnceLock::new(),
@@ -126,6 +130,39 @@ impl AuthService {
     pub fn with_hub(mut self, hub: Arc<Hub>) -> Self {
         self.hub = Some(hub);
         self
+    }
+
+    /// Refuses suspended users and audits security events.
+    pub fn with_moderation(
+        mut self,
+        moderation: Arc<crate::moderation::ModerationService>,
+    ) -> Self {
+        self.moderation = Some(moderation);
+        self
+    }
+
+    /// Appends a security event to the audit log (when there is one).
+    async fn audit(&self, action: &str, user_id: Uuid, reason: Option<String>) {
+        if let Some(m) = &self.moderation
+            && let Err(e) = m
+                .record(
+                    &crate::moderation::Actor::server(),
+                    action,
+                    ("user", user_id.to_string()),
+                    reason,
+                )
+                .await
+        {
+            tracing::warn!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// `Err(suspended)` for a suspended user.
+    async fn check_not_suspended(&self, user_id: Uuid) -> DomainResult<()> {
+        match &self.moderation {
+            Some(m) => m.check_active(user_id).await,
+            None => Ok(()),
+        }
     }
 
     pub fn policy(&self) -> &AuthPolicy {
@@ -214,6 +251,15 @@ impl AuthService {
                     .await;
                 self.limiter.release(&limits.login_user, &key).await;
                 self.limiter.release(&limits.login_client, client).await;
+                if let Err(e) = self.check_not_suspended(user.id).await {
+                    self.audit(
+                        "security.suspended_login",
+                        user.id,
+                        Some(format!("from {client}")),
+                    )
+                    .await;
+                    return Err(e);
+                }
                 self.start_family(&user).await
             }
             _ => {
@@ -256,6 +302,12 @@ impl AuthService {
             let n = self.tokens.revoke_family(record.family_id, now).await?;
             tracing::warn!(user_id = %record.user_id, family = %record.family_id, revoked = n,
                 "refresh token reuse detected; family revoked");
+            self.audit(
+                "security.refresh_reuse",
+                record.user_id,
+                Some(format!("family {} revoked", record.family_id)),
+            )
+            .await;
             self.announce_revoked(record.user_id, record.family_id)
                 .await;
             return Err(bad_refresh(
@@ -357,10 +409,13 @@ impl AuthService {
         Ok(grant)
     }
 
-    /// Refuses a grant whose session family was revoked since. A connection
+    /// Refuses a grant whose session family was revoked since, or whose
+    /// user is suspended. A connection
     /// checks again once it listens for revocations, so one that lands
     /// between its first check and its listening is not missed.
     pub async fn check_live(&self, grant: &Grant) -> DomainResult<()> {
+        // A suspension revokes the families too: say the reason that matters.
+        self.check_not_suspended(grant.principal.user_id).await?;
         if let Some(family) = grant.family_id
             && self.tokens.family_revoked(family).await?
         {

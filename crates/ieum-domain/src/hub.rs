@@ -118,6 +118,11 @@ pub enum EventPayload {
     SessionRevoked {
         family_id: Uuid,
     },
+    /// The user was suspended: on their feed, for every session of theirs
+    /// to end with `suspended`. Never written to a client.
+    UserSuspended {
+        user_id: Uuid,
+    },
 }
 
 /// Something that happened in a room. Stored messages carry their seq; ephemeral

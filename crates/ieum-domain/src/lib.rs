@@ -14,6 +14,7 @@ pub mod error;
 pub mod hub;
 pub mod members;
 pub mod message;
+pub mod moderation;
 pub mod ports;
 pub mod push;
 pub mod room;

@@ -15,6 +15,7 @@ use ieum_domain::chat::{ChatPorts, ChatService};
 use ieum_domain::couples::CoupleService;
 use ieum_domain::hub::Hub;
 use ieum_domain::message::MessagePolicy;
+use ieum_domain::moderation::ModerationService;
 use ieum_domain::ports::{
     AttachmentRepository, Clock, LocalBus, LocalPresence, ObjectStore, PushGateway, SystemClock,
     VirusScanner,
@@ -111,6 +112,7 @@ pub struct AppState {
     /// Set when REDIS_URL is: cross-node fan-out.
     pub bus: Option<Arc<ieum_redis::RedisBus>>,
     pub auth: Arc<AuthService>,
+    pub moderation: Arc<ModerationService>,
     pub rooms: Arc<RoomService>,
     pub chat: Arc<ChatService>,
     pub social: Arc<SocialService>,
@@ -258,7 +260,12 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     ));
     let background = Background::default();
     let fan_out = fan_out(&config, messages.clone())?;
-    let auth = auth.with_hub(fan_out.hub.clone());
+    let moderation = Arc::new(
+        moderation_service(&store, users.clone(), clock.clone()).with_hub(fan_out.hub.clone()),
+    );
+    let auth = auth
+        .with_hub(fan_out.hub.clone())
+        .with_moderation(moderation.clone());
     let room_repo = Arc::new(SqlRooms::new(store.clone()));
     let social_repo = Arc::new(SqlSocial::new(store.clone()));
     let rooms = Arc::new(
@@ -349,6 +356,10 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     .with_limiter(limiter.clone());
     let chat = Arc::new(chat);
     spawn_background(&background, &config, &social, &chat, &attachments);
+    background.spawn(
+        "audit-retention",
+        prune_audit(moderation.clone(), config.audit_retention_days),
+    );
     background.spawn("push", push.clone().run_worker());
     background.spawn("push-planner", push.clone().run_planner());
     let config_public_url = config.public_url.clone();
@@ -357,6 +368,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         drain: Arc::new(tokio::sync::watch::channel(false).0),
         bus: fan_out.bus,
         auth: Arc::new(auth),
+        moderation,
         rooms,
         chat,
         social,
@@ -504,6 +516,58 @@ fn hasher(config: &Config) -> Result<Argon2Hasher, BoxError> {
     Ok(hasher)
 }
 
+fn moderation_service(
+    store: &Store,
+    users: Arc<SqlUsers>,
+    clock: Arc<SystemClock>,
+) -> ModerationService {
+    let repo = Arc::new(ieum_store::SqlModeration::new(store.clone()));
+    ModerationService::new(repo.clone(), repo, users, clock)
+}
+
+/// Drops audit entries past their retention, once a day (0: kept forever).
+async fn prune_audit(moderation: Arc<ModerationService>, days: u32) {
+    if days == 0 {
+        return;
+    }
+    let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+    loop {
+        daily.tick().await;
+        match moderation.prune_audit(days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, days, "audit entries past retention removed"),
+            Err(e) => tracing::warn!(error = %e, "audit retention round failed"),
+        }
+    }
+}
+
+/// `ieum admin ...`: administration from the shell, on the configured
+/// database, with no server running.
+pub async fn admin(config: Config, command: crate::config::AdminCommand) -> Result<(), BoxError> {
+    crate::config::private_dir(&config.data_dir)?;
+    crate::config::private_database_file(&config.database_url)?;
+    let store = Store::connect(&config.database_url, &StoreOptions::default()).await?;
+    store.migrate().await?;
+    let moderation = moderation_service(
+        &store,
+        Arc::new(SqlUsers::new(store.clone())),
+        Arc::new(SystemClock),
+    );
+    let result = match command {
+        crate::config::AdminCommand::Grant { username, role } => {
+            let role = ieum_domain::moderation::ServerRole::parse(&role)
+                .map_err(|e| e.public_message())?;
+            moderation
+                .grant(&ieum_domain::moderation::Actor::server(), &username, role)
+                .await
+                .map(|user| println!("{} (@{}) is now {}", user.id, user.username, role.as_str()))
+                .map_err(|e| BoxError::from(e.public_message()))
+        }
+    };
+    store.close().await;
+    result
+}
+
 fn auth_service(
     config: &Config,
     store: &Store,
@@ -565,6 +629,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(http::errors::path_config())
             .app_data(http::errors::query_config())
             .configure(http::health::routes)
+            .configure(http::admin::routes)
             .configure(http::auth::routes)
             .configure(http::me::routes)
             .configure(http::rooms::routes)

@@ -17,12 +17,26 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum Command {
     /// Serve HTTP and WebSocket (the default).
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Server administration from the shell.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Gives USERNAME a server role (the first admin is made this way).
+    Grant {
+        username: String,
+        /// admin, moderator, or member (takes the role away).
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -290,6 +304,9 @@ pub struct Settings {
     /// real-time connections: comma-separated `scheme://host[:port]`, or `*`.
     #[arg(long, env = "IEUM_ALLOWED_ORIGINS", global = true)]
     pub allowed_origins: Option<String>,
+    /// Days an audit entry is kept (0: forever).
+    #[arg(long, env = "IEUM_AUDIT_RETENTION_DAYS", global = true)]
+    pub audit_retention_days: Option<u32>,
 }
 
 macro_rules! merge_fields {
@@ -321,7 +338,7 @@ impl Settings {
             s3_public_endpoint, s3_access_key_id, s3_secret_access_key, fcm_credentials_file,
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
             push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
-            sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins)
+            sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins, audit_retention_days)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -410,6 +427,7 @@ pub struct Config {
     /// `None`: the web client built into the binary.
     pub web_dir: Option<PathBuf>,
     pub allowed_origins: crate::http::origin::AllowedOrigins,
+    pub audit_retention_days: u32,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -532,6 +550,7 @@ impl Config {
             crate::http::origin::AllowedOrigins::parse(s.allowed_origins.as_deref().unwrap_or(""))
                 .map_err(ConfigError)?;
         Ok(Config {
+            audit_retention_days: s.audit_retention_days.unwrap_or(365),
             allowed_origins,
             web_dir: s.web_dir.filter(|dir| !dir.as_os_str().is_empty()),
             fcm,

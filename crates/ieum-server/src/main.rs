@@ -22,6 +22,9 @@ fn main() -> std::process::ExitCode {
             actix_web::rt::System::new().block_on(ieum_server::run(config))
         }
         Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
+        Command::Admin(command) => {
+            actix_web::rt::System::new().block_on(ieum_server::app::admin(config, command))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

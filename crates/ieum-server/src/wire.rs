@@ -143,6 +143,7 @@ pub fn event_name(p: &EventPayload) -> &'static str {
         EventPayload::Reaction { .. } => "reaction",
         EventPayload::Pinned { .. } => "pinned",
         EventPayload::SessionRevoked { .. } => "session_revoked",
+        EventPayload::UserSuspended { .. } => "user_suspended",
         EventPayload::FileUpdated { .. } => "file_updated",
     }
 }
@@ -232,8 +233,8 @@ fn native(event: &RoomEvent, links: &FileLinks) -> Option<Value> {
             "event": if *pinned { "PINNED" } else { "UNPINNED" }, "roomId": room,
             "messageId": message_id, "by": by,
         }),
-        // The session ends the connection instead (`Session::revoked`).
-        EventPayload::SessionRevoked { .. } => return None,
+        // The session ends the connection instead (`Session::ended`).
+        EventPayload::SessionRevoked { .. } | EventPayload::UserSuspended { .. } => return None,
     })
 }
 

@@ -7,7 +7,7 @@
 //! connection's rate limit, the bounded mailbox (a consumer that falls behind
 //! is dropped, [`crate::hub::Mailbox`]), resume by seq, delivery receipts,
 //! typing and presence, and the token's lifetime: a session whose family is
-//! revoked says so ([`Session::revoked`]) and one whose access token expires
+//! revoked or whose user is suspended says so ([`Session::ended`]) and one whose access token expires
 //! says until when it holds ([`Session::expires_at`]); the transport ends
 //! the connection then. No wire shape is known here: a subscription carries
 //! its transport's `shape` as an opaque number.
@@ -172,7 +172,9 @@ pub struct Session {
     user: Option<Sender>,
     /// Until when the access token holds, and its session family.
     grant: Option<(DateTime<Utc>, Option<Uuid>)>,
-    revoked: bool,
+    /// Why the session must end now: its family was revoked, or its user
+    /// suspended.
+    ended: Option<(&'static str, &'static str)>,
     mailbox: Mailbox,
     subscriptions: HashMap<Arc<str>, Subscription>,
     bucket: Bucket,
@@ -195,7 +197,7 @@ impl Session {
             services,
             user: None,
             grant: None,
-            revoked: false,
+            ended: None,
             mailbox,
             subscriptions: HashMap::new(),
             bucket: Bucket::new(policy.send_rate),
@@ -224,10 +226,11 @@ impl Session {
         self.grant.map(|(at, _)| at)
     }
 
-    /// The session's family was revoked (logout, refresh-token reuse): the
-    /// transport ends the connection (`session_revoked`).
-    pub fn revoked(&self) -> bool {
-        self.revoked
+    /// The session's family was revoked (logout, refresh-token reuse), or
+    /// its user suspended: the transport ends the connection with this code
+    /// and message (`session_revoked`, `suspended`).
+    pub fn ended(&self) -> Option<(&'static str, &'static str)> {
+        self.ended
     }
 
     fn principal(&self) -> DomainResult<Principal> {
@@ -479,7 +482,16 @@ impl Session {
         if let EventPayload::SessionRevoked { family_id } = &delivery.event.payload {
             // Reaches the session feed and any events subscription alike.
             if self.grant.is_some_and(|(_, mine)| mine == Some(*family_id)) {
-                self.revoked = true;
+                self.ended = Some((
+                    "session_revoked",
+                    "this session was logged out; log in again",
+                ));
+            }
+            return None;
+        }
+        if let EventPayload::UserSuspended { user_id } = &delivery.event.payload {
+            if self.user.as_ref().is_some_and(|u| u.id == *user_id) {
+                self.ended = Some(("suspended", "this account was suspended"));
             }
             return None;
         }

@@ -61,7 +61,7 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) const PASSWORD_HASH_STAND_IN: &str = "(hash not shared across nodes)";
 
 /// Every payload variant's name on the wire.
-pub(crate) const KINDS: [&str; 15] = [
+pub(crate) const KINDS: [&str; 16] = [
     "message",
     "read",
     "delivered",
@@ -77,6 +77,7 @@ pub(crate) const KINDS: [&str; 15] = [
     "pinned",
     "session_revoked",
     "file_updated",
+    "user_suspended",
 ];
 
 fn before_versioning() -> u32 {
@@ -172,6 +173,11 @@ pub(crate) enum Payload {
         message_id: Uuid,
         seq: i64,
         file: MessageFile,
+    },
+    /// Added after v1 as a new kind: older nodes drop it (their connections
+    /// of the suspended user then end at token expiry).
+    UserSuspended {
+        user_id: Uuid,
     },
 }
 

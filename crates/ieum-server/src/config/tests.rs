@@ -161,3 +161,26 @@ fn clamd_is_optional_and_checked_when_named() {
     let err = Config::resolve(bad).unwrap_err().to_string();
     assert!(err.contains("IEUM_CLAMD_URL"), "{err}");
 }
+
+#[test]
+fn the_admin_grant_subcommand_names_a_user_and_a_role() {
+    let cli =
+        Cli::try_parse_from(["ieum", "admin", "grant", "alice", "--data-dir", "/tmp/x"]).unwrap();
+    assert_eq!(
+        cli.command,
+        Some(Command::Admin(crate::config::AdminCommand::Grant {
+            username: "alice".into(),
+            role: "admin".into(),
+        }))
+    );
+    let cli =
+        Cli::try_parse_from(["ieum", "admin", "grant", "bob", "--role", "moderator"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Some(Command::Admin(crate::config::AdminCommand::Grant { role, .. })) if role == "moderator"
+    ));
+    assert!(
+        Cli::try_parse_from(["ieum", "admin", "grant"]).is_err(),
+        "a username is needed"
+    );
+}

@@ -1,5 +1,6 @@
 //! HTTP adapters: each module maps routes onto use cases.
 
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod contracts;

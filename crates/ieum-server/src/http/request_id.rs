@@ -12,6 +12,17 @@ use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
 
+/// The request's id, in its extensions: the audit log records it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    pub fn of(req: &actix_web::HttpRequest) -> Option<String> {
+        use actix_web::HttpMessage;
+        req.extensions().get::<RequestId>().map(|r| r.0.clone())
+    }
+}
+
 fn incoming_id(req: &ServiceRequest) -> Option<String> {
     let v = req.headers().get(HEADER)?.to_str().ok()?;
     (!v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
@@ -26,6 +37,10 @@ pub async fn middleware(
     let span =
         tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
+    {
+        use actix_web::HttpMessage;
+        req.extensions_mut().insert(RequestId(id.clone()));
+    }
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);

@@ -376,15 +376,9 @@ impl JsonConn {
     async fn deliver(&mut self, delivery: Delivery) -> Step {
         let subscription = delivery.subscription.clone();
         let Some(out) = self.session.on_delivery(delivery).await else {
-            if self.session.revoked() {
-                let _ = self
-                    .error(
-                        "session_revoked",
-                        "this session was logged out; log in again",
-                        None,
-                    )
-                    .await;
-                return Err(close(CloseCode::Policy, "session_revoked"));
+            if let Some((code, message)) = self.session.ended() {
+                let _ = self.error(code, message, None).await;
+                return Err(close(CloseCode::Policy, code));
             }
             return Ok(());
         };

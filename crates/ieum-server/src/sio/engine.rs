@@ -248,7 +248,11 @@ impl Engine {
                 }
                 _ = handle.closing.notified() => Err(()),
             };
-            if step.is_err() || self.handle.is_closed() || self.session.revoked() {
+            if let Some((code, message)) = self.session.ended() {
+                self.emit_error(code, message);
+                break;
+            }
+            if step.is_err() || self.handle.is_closed() {
                 break;
             }
         }

@@ -381,8 +381,10 @@ impl Writer {
                 delivery = inbox.recv() => match delivery {
                     Some(delivery) => match session.on_delivery(delivery).await {
                         Some(out) => self.event(&out.delivery.event, with_ids).await,
-                        None if session.revoked() => {
-                            self.error("session_revoked", "this session was logged out; log in again").await;
+                        None if session.ended().is_some() => {
+                            if let Some((code, message)) = session.ended() {
+                                self.error(code, message).await;
+                            }
                             false
                         }
                         None => true,

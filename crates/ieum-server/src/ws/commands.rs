@@ -329,13 +329,8 @@ impl Conn {
     pub(super) async fn deliver(&mut self, d: Delivery) -> Step {
         let subscription = d.subscription.clone();
         let Some(out) = self.session.on_delivery(d).await else {
-            if self.session.revoked() {
-                return self
-                    .end_session(
-                        "session_revoked",
-                        "this session was logged out; log in again",
-                    )
-                    .await;
+            if let Some((code, message)) = self.session.ended() {
+                return self.end_session(code, message).await;
             }
             return Ok(()); // unsubscribed meanwhile
         };

@@ -9,6 +9,7 @@ mod conversations;
 mod files;
 mod hardening;
 mod lifecycle;
+mod moderation;
 mod multinode;
 mod openapi;
 mod push;

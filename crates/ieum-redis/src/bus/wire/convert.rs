@@ -105,6 +105,7 @@ impl From<&domain::EventPayload> for Payload {
             E::SessionRevoked { family_id } => Self::SessionRevoked {
                 family_id: *family_id,
             },
+            E::UserSuspended { user_id } => Self::UserSuspended { user_id: *user_id },
             E::FileUpdated {
                 message_id,
                 seq,
@@ -359,6 +360,7 @@ impl From<Payload> for domain::EventPayload {
                 pinned,
             },
             P::SessionRevoked { family_id } => Self::SessionRevoked { family_id },
+            P::UserSuspended { user_id } => Self::UserSuspended { user_id },
             P::FileUpdated {
                 message_id,
                 seq,

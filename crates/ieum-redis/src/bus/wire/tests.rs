@@ -140,6 +140,7 @@ fn every_variant() -> Vec<EventPayload> {
             pinned: true,
         },
         EventPayload::SessionRevoked { family_id: id(11) },
+        EventPayload::UserSuspended { user_id: id(2) },
         EventPayload::FileUpdated {
             message_id: id(10),
             seq: 8,
@@ -168,6 +169,7 @@ fn every_variant() -> Vec<EventPayload> {
             EventPayload::Pinned { .. } => 12,
             EventPayload::SessionRevoked { .. } => 13,
             EventPayload::FileUpdated { .. } => 14,
+            EventPayload::UserSuspended { .. } => 15,
         };
         seen[index] = true;
     }

@@ -160,7 +160,9 @@ async fn pages_say_how_a_browser_may_run_them(db: TestDb) {
     assert_eq!(s, 200);
     let csp = header(&h, "content-security-policy").expect("a CSP");
     assert!(
-        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'sha256-"),
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("script-src 'self';")
+            && !csp.contains("unsafe"),
         "{csp}"
     );
     assert_eq!(header(&h, "x-frame-options"), Some("DENY"));

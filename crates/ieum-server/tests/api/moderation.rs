@@ -1,0 +1,194 @@
+//! Server-wide moderation over the real HTTP and WebSocket paths (issue
+//! 20): the first admin made by the CLI's code, staff suspending and
+//! lifting, a suspended user's open socket closed at once, their logins
+//! refused, and each action in the audit log with its request id.
+
+use crate::common;
+use crate::hardening::http_with;
+
+use std::time::Duration;
+
+use common::{Stomp, TestServer, http_json, signup};
+use ieum_server::config::AdminCommand;
+use ieum_test_support::{TestDb, both_backends};
+use serde_json::{Value, json};
+
+/// `ieum admin grant USERNAME --role ROLE` against the server's database.
+async fn grant(db: &TestDb, server: &TestServer, username: &str, role: &str) {
+    let config =
+        ieum_server::Config::resolve(common::settings(db, server.data_dir.clone())).unwrap();
+    ieum_server::app::admin(
+        config,
+        AdminCommand::Grant {
+            username: username.into(),
+            role: role.into(),
+        },
+    )
+    .await
+    .expect("the grant");
+}
+
+async fn login(server: &TestServer, username: &str) -> (u16, Value) {
+    http_json(
+        server.addr,
+        "POST",
+        "/auth/login",
+        None,
+        Some(json!({"username": username, "password": "testpass"})),
+    )
+    .await
+}
+
+async fn audit(server: &TestServer, token: &str, query: &str) -> (u16, Value) {
+    http_json(
+        server.addr,
+        "GET",
+        &format!("/api/admin/audit?{query}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+async fn staff_suspend_lift_and_every_action_is_audited(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (admin, _) = signup(&server, "boss").await;
+    let (moderator, moderator_id) = signup(&server, "keeper").await;
+    let (troll, troll_id) = signup(&server, "troll").await;
+    grant(&db, &server, "boss", "admin").await;
+    grant(&db, &server, "keeper", "moderator").await;
+    let (status, role) = http_json(server.addr, "GET", "/api/admin/me", Some(&admin), None).await;
+    assert_eq!((status, role["role"].as_str()), (200, Some("admin")));
+
+    // A member gets 403 on every admin route, and nothing happens.
+    let suspension = format!("/api/admin/users/{moderator_id}/suspension");
+    let role_path = format!("/api/admin/users/{troll_id}/role");
+    for (method, path, body) in [
+        ("GET", suspension.as_str(), None),
+        (
+            "PUT",
+            suspension.as_str(),
+            Some(json!({"reason": "revenge"})),
+        ),
+        ("DELETE", suspension.as_str(), Some(json!({"reason": "x"}))),
+        ("PUT", role_path.as_str(), Some(json!({"role": "admin"}))),
+        ("GET", "/api/admin/audit", None),
+    ] {
+        let (status, body) = http_json(server.addr, method, path, Some(&troll), body).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert_eq!(body["code"], "not_staff", "{method} {path}");
+    }
+    // A moderator suspends, but reads no audit log and grants no roles.
+    let (status, _) = audit(&server, &moderator, "").await;
+    assert_eq!(status, 403);
+
+    // The troll is connected; the moderator suspends them for an hour.
+    let mut socket = Stomp::connect(&server.ws_url(), &troll).await;
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let (status, _, body) = http_with(
+        server.addr,
+        "PUT",
+        &format!("/api/admin/users/{troll_id}/suspension"),
+        Some(&moderator),
+        Some(json!({"until": until, "reason": "spam in every room"})),
+        &[("X-Request-Id", "req-suspend-1")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reason"], "spam in every room");
+    // Their open socket ends within 2 s with the code.
+    let frame = socket
+        .recv_within(Duration::from_secs(2))
+        .await
+        .expect("the ERROR within 2 s")
+        .expect("an ERROR frame before the close");
+    assert_eq!(frame.get("code"), Some("suspended"), "{frame:?}");
+    assert!(matches!(
+        socket.recv_within(Duration::from_secs(2)).await,
+        Ok(None)
+    ));
+    // Their login is refused with the code; their token opens no socket.
+    let (status, body) = login(&server, "troll").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("suspended"), "{body}");
+    let mut again = Stomp::open(&server.ws_url()).await;
+    again
+        .send_raw(
+            format!("CONNECT\naccept-version:1.2\nAuthorization:Bearer {troll}\n\n\0").as_bytes(),
+        )
+        .await;
+    let refused = again.recv().await.expect("an ERROR");
+    assert_eq!(refused.get("code"), Some("suspended"));
+    // Nobody suspends an admin; bad input gets its code.
+    let boss_id = http_json(server.addr, "GET", "/api/me", Some(&admin), None)
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = http_json(
+        server.addr,
+        "PUT",
+        &format!("/api/admin/users/{boss_id}/suspension"),
+        Some(&moderator),
+        Some(json!({"reason": "coup"})),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("not_staff")));
+    let (status, body) = http_json(
+        server.addr,
+        "PUT",
+        &format!("/api/admin/users/{troll_id}/suspension"),
+        Some(&moderator),
+        Some(json!({"reason": ""})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_reason"))
+    );
+
+    // The admin reads the log: the suspension with who, why and the
+    // request id, and the refused login.
+    let (status, page) = audit(&server, &admin, &format!("target={troll_id}")).await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["security.suspended_login", "user.suspend"]);
+    let suspend = &entries[1];
+    assert_eq!(suspend["actorId"], moderator_id.as_str());
+    assert_eq!(suspend["reason"], "spam in every room");
+    assert_eq!(suspend["requestId"], "req-suspend-1");
+
+    // Lifted: they log in again, and the log says so.
+    let (status, body) = http_json(
+        server.addr,
+        "DELETE",
+        &format!("/api/admin/users/{troll_id}/suspension"),
+        Some(&moderator),
+        Some(json!({"reason": "appeal granted"})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = login(&server, "troll").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, page) = audit(&server, &admin, "action=user.").await;
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.lift", "user.suspend"]);
+    // Pages: one entry at a time, the cursor leads to the next.
+    let (_, first) = audit(&server, &admin, "limit=1").await;
+    let next = first["next"].as_str().expect("a cursor").to_owned();
+    let (_, second) = audit(&server, &admin, &format!("limit=1&before={next}")).await;
+    assert_ne!(first["entries"][0]["id"], second["entries"][0]["id"]);
+    server.stop().await;
+}
+
+both_backends!(staff_suspend_lift_and_every_action_is_audited);
