@@ -15,6 +15,7 @@ mod m20261202_000007_attachments;
 mod m20261202_000008_attachment_purpose;
 mod m20261202_000009_push;
 mod m20261203_000010_moderation;
+mod m20261203_000011_room_mutes;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_attachment_purpose::Migration),
             Box::new(m20261202_000009_push::Migration),
             Box::new(m20261203_000010_moderation::Migration),
+            Box::new(m20261203_000011_room_mutes::Migration),
         ]
     }
 }

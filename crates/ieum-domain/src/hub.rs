@@ -81,6 +81,11 @@ pub enum EventPayload {
         user_id: Uuid,
         kicked: bool,
     },
+    /// A room admin muted a member until `until` (`None`: unmuted).
+    MemberMuted {
+        user_id: Uuid,
+        until: Option<DateTime<Utc>>,
+    },
     RoomCreated(Box<Room>),
     RoomUpdated(Box<Room>),
     Edited {
@@ -234,6 +239,10 @@ impl Hub {
         } = &event.payload
         {
             self.members.forget(room_id, *user_id);
+        }
+        if let EventPayload::MemberMuted { user_id, .. } = &event.payload {
+            // Muted members are never cached: their next send reads the store.
+            self.members.forget(&event.room_id, *user_id);
         }
         let tx = self.feeds().get(&event.room_id).cloned();
         if let Some(tx) = tx {

@@ -154,6 +154,17 @@ pub trait RoomRepository: Send + Sync {
         state: MemberState,
     ) -> DomainResult<bool>;
     async fn set_role(&self, room_id: &str, user_id: Uuid, role: Role) -> DomainResult<bool>;
+    /// Mutes an active member until then (`None`: unmutes); false when
+    /// they are not an active member.
+    async fn set_muted(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        until: Option<DateTime<Utc>>,
+    ) -> DomainResult<bool>;
+    /// Moves a banned user to `Left` (they may join again); false when they
+    /// were not banned.
+    async fn unban(&self, room_id: &str, user_id: Uuid) -> DomainResult<bool>;
     async fn set_favorite(
         &self,
         room_id: &str,

@@ -154,11 +154,17 @@ pub struct Membership {
     pub favorite: bool,
     /// The room's last seq when the member left.
     pub left_seq: Option<i64>,
+    /// A room admin muted the member until then: they read, not send.
+    pub muted_until: Option<DateTime<Utc>>,
 }
 
 impl Membership {
     pub fn is_active(&self) -> bool {
         self.state == MemberState::Active
+    }
+
+    pub fn is_muted_at(&self, now: DateTime<Utc>) -> bool {
+        self.muted_until.is_some_and(|until| until > now)
     }
 }
 

@@ -285,7 +285,8 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
                 max_member_limit: config.room_member_limit_max,
             },
         )
-        .with_limiter(limiter.clone()),
+        .with_limiter(limiter.clone())
+        .with_audit(moderation.clone()),
     );
     let attachment_repo: Arc<dyn AttachmentRepository> =
         Arc::new(SqlAttachments::new(store.clone()));

@@ -136,6 +136,7 @@ pub fn event_name(p: &EventPayload) -> &'static str {
         EventPayload::Presence { .. } => "presence",
         EventPayload::MemberJoined { .. } => "member_joined",
         EventPayload::MemberLeft { .. } => "member_left",
+        EventPayload::MemberMuted { .. } => "member_muted",
         EventPayload::RoomCreated(_) => "room_created",
         EventPayload::RoomUpdated(_) => "room_updated",
         EventPayload::Edited { .. } => "edited",
@@ -195,6 +196,10 @@ fn native(event: &RoomEvent, links: &FileLinks) -> Option<Value> {
             kicked,
         } => json!({
             "event": "MEMBER_LEFT", "roomId": room_id, "userId": user_id, "kicked": kicked,
+        }),
+        EventPayload::MemberMuted { user_id, until } => json!({
+            "event": "MEMBER_MUTED", "roomId": room, "userId": user_id,
+            "until": until.as_ref().map(rfc3339),
         }),
         EventPayload::RoomCreated(_) => return None,
         EventPayload::RoomUpdated(r) => json!({

@@ -58,6 +58,7 @@ fn to_membership(m: room_member::Model, kind: RoomKind) -> DomainResult<Membersh
         last_read_seq: m.last_read_seq,
         favorite: m.favorite,
         left_seq: m.left_seq,
+        muted_until: m.muted_until,
     })
 }
 
@@ -145,6 +146,7 @@ fn new_member_row(
         favorite: Set(false),
         delivered_seq: Set(0),
         left_seq: Set(None),
+        muted_until: Set(None),
     }
 }
 
@@ -195,7 +197,7 @@ impl RoomRepository for SqlRooms {
             .query_one_raw(stmt(
                 db.get_database_backend(),
                 "SELECT m.room_id, m.user_id, m.role, m.state, m.joined_at, m.last_read_seq, m.favorite, \
-                 m.left_seq, r.kind AS room_kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
+                 m.left_seq, m.muted_until, r.kind AS room_kind FROM room_members m JOIN rooms r ON r.id = m.room_id \
                  WHERE m.room_id = ? AND m.user_id = ?",
                 vec![room_id.into(), user_id.into()],
             ))
@@ -215,6 +217,7 @@ impl RoomRepository for SqlRooms {
                 favorite: get(&r, "favorite")?,
                 delivered_seq: 0,
                 left_seq: get(&r, "left_seq")?,
+                muted_until: get(&r, "muted_until")?,
             },
             kind,
         )
@@ -260,6 +263,8 @@ impl RoomRepository for SqlRooms {
             favorite: Set(existing.as_ref().is_some_and(|m| m.favorite)),
             delivered_seq: Set(existing.as_ref().map(|m| m.delivered_seq).unwrap_or(0)),
             left_seq: Set(None),
+            // Leaving and joining again does not end a mute.
+            muted_until: Set(existing.as_ref().and_then(|m| m.muted_until)),
         };
         let res = if existing.is_some() {
             room_member::Entity::update(am).exec(&tx).await.map(|_| ())
@@ -366,6 +371,38 @@ impl RoomRepository for SqlRooms {
             .col_expr(room_member::Column::Role, Expr::value(role.as_str()))
             .filter(room_member::Column::RoomId.eq(room_id))
             .filter(room_member::Column::UserId.eq(user_id))
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn set_muted(
+        &self,
+        room_id: &str,
+        user_id: Uuid,
+        until: Option<DateTime<Utc>>,
+    ) -> DomainResult<bool> {
+        let res = room_member::Entity::update_many()
+            .col_expr(room_member::Column::MutedUntil, Expr::value(until))
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .filter(room_member::Column::UserId.eq(user_id))
+            .filter(room_member::Column::State.eq(MemberState::Active.as_str()))
+            .exec(self.store.connection())
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn unban(&self, room_id: &str, user_id: Uuid) -> DomainResult<bool> {
+        let res = room_member::Entity::update_many()
+            .col_expr(
+                room_member::Column::State,
+                Expr::value(MemberState::Left.as_str()),
+            )
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .filter(room_member::Column::UserId.eq(user_id))
+            .filter(room_member::Column::State.eq(MemberState::Banned.as_str()))
             .exec(self.store.connection())
             .await
             .map_err(db_err)?;

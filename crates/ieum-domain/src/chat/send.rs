@@ -41,7 +41,7 @@ impl ChatService {
             .await?;
         let room_kind = self
             .rooms
-            .member_kind(&sender.principal(), room_id, entry)
+            .sender_kind(&sender.principal(), room_id, entry)
             .await?;
         if room_kind == RoomKind::Direct {
             self.check_blocks(sender.id, room_id).await?;

@@ -39,6 +39,7 @@ fn service(stored: i64) -> ChatService {
             last_read_seq: 0,
             favorite: false,
             left_seq: None,
+            muted_until: None,
         }))
     });
     let rooms = Arc::new(rooms);

@@ -96,6 +96,7 @@ fn membership(last_read_seq: i64) -> Membership {
         last_read_seq,
         favorite: false,
         left_seq: None,
+        muted_until: None,
     }
 }
 

@@ -19,11 +19,43 @@ impl RoomService {
         id: &str,
         entry: Entry,
     ) -> DomainResult<RoomKind> {
+        self.member_kind_checked(who, id, entry, false).await
+    }
+
+    /// [`Self::member_kind`] for sending: a muted member is refused
+    /// (`muted`). The member cache holds unmuted members only, and a mute
+    /// evicts its member on every node (`EventPayload::MemberMuted`).
+    pub async fn sender_kind(
+        &self,
+        who: &Principal,
+        id: &str,
+        entry: Entry,
+    ) -> DomainResult<RoomKind> {
+        self.member_kind_checked(who, id, entry, true).await
+    }
+
+    async fn member_kind_checked(
+        &self,
+        who: &Principal,
+        id: &str,
+        entry: Entry,
+        sending: bool,
+    ) -> DomainResult<RoomKind> {
         if let Some(kind) = self.hub.cached_member(id, who.user_id) {
             return Ok(kind);
         }
         let ticket = self.hub.member_ticket();
         let m = self.enter(who, id, entry).await?;
+        if m.is_muted_at(self.clock.now()) {
+            if sending {
+                let until = m.muted_until.map(|u| u.to_rfc3339()).unwrap_or_default();
+                return Err(DomainError::forbidden(
+                    "muted",
+                    format!("a room admin muted you here until {until}"),
+                ));
+            }
+            return Ok(m.room_kind);
+        }
         if let Some(t) = ticket {
             self.hub.remember_member(t, id, who.user_id, m.room_kind);
         }

@@ -1,7 +1,10 @@
 //! Joining and leaving: join (by request or invite code), entry on first
-//! use, leave, and admins removing or banning members.
+//! use, leave, and admins removing, banning, unbanning and muting members.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+use crate::hub::{EventPayload, RoomEvent};
 
 use crate::auth::Principal;
 use crate::error::{DomainError, DomainResult};
@@ -241,7 +244,10 @@ impl RoomService {
             let verb = if ban { "banned" } else { "removed" };
             self.system_message(&room, who.user_id, |n| format!("{n} {verb} {target_name}"))
                 .await;
+            let action = if ban { "room.ban" } else { "room.kick" };
+            self.audit(who, action, id, target).await;
         } else if ban {
+            self.audit(who, "room.ban", id, target).await;
             // Banning someone who never joined keeps a row for them: they must exist.
             if them.is_none() && self.users.find_by_id(target).await?.is_none() {
                 return Err(crate::error::named::user_not_found());
@@ -263,6 +269,76 @@ impl RoomService {
                 self.announce_leave(id, target, true).await;
             }
         }
+        Ok(())
+    }
+
+    /// Room admins mute a member until `until` (`None`: unmute): a muted
+    /// member reads and receives but cannot send. Same rank rules as kicks.
+    pub async fn mute(
+        &self,
+        who: &Principal,
+        id: &str,
+        target: Uuid,
+        until: Option<DateTime<Utc>>,
+    ) -> DomainResult<()> {
+        let me = self.require_role(who, id, Role::Admin).await?;
+        if target == who.user_id {
+            return Err(DomainError::invalid("own_mute", "you cannot mute yourself"));
+        }
+        if until.is_some_and(|until| until <= self.clock.now()) {
+            return Err(DomainError::invalid(
+                "invalid_until",
+                "a mute ends in the future",
+            ));
+        }
+        let them = self
+            .rooms
+            .membership(id, target)
+            .await?
+            .filter(Membership::is_active)
+            .ok_or_else(|| {
+                DomainError::not_found("not_a_member", "they are not a member of this room")
+            })?;
+        if them.role >= me.role {
+            return Err(crate::error::named::insufficient_role(
+                "you cannot mute someone of your role or higher",
+            ));
+        }
+        if !self.rooms.set_muted(id, target, until).await? {
+            return Err(DomainError::not_found(
+                "not_a_member",
+                "they are not a member of this room",
+            ));
+        }
+        self.hub
+            .publish(RoomEvent::ephemeral(
+                id.to_owned(),
+                EventPayload::MemberMuted {
+                    user_id: target,
+                    until,
+                },
+                None,
+            ))
+            .await;
+        let action = if until.is_some() {
+            "room.mute"
+        } else {
+            "room.unmute"
+        };
+        self.audit(who, action, id, target).await;
+        Ok(())
+    }
+
+    /// Room admins let a banned user back: they may join again.
+    pub async fn unban(&self, who: &Principal, id: &str, target: Uuid) -> DomainResult<()> {
+        self.require_role(who, id, Role::Admin).await?;
+        if !self.rooms.unban(id, target).await? {
+            return Err(DomainError::not_found(
+                "not_banned",
+                "they are not banned from this room",
+            ));
+        }
+        self.audit(who, "room.unban", id, target).await;
         Ok(())
     }
 }

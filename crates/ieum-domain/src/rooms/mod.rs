@@ -85,6 +85,8 @@ pub struct RoomService {
     clock: Arc<dyn Clock>,
     limiter: Arc<Limiter>,
     policy: RoomPolicy,
+    /// Where room admin actions are recorded (issue 20).
+    audit: Option<Arc<crate::moderation::ModerationService>>,
 }
 
 fn not_found() -> DomainError {
@@ -140,6 +142,33 @@ impl RoomService {
             clock,
             policy,
             limiter: Arc::new(Limiter::in_memory()),
+            audit: None,
+        }
+    }
+
+    /// Records room admin actions (kick, ban, unban, mute) in this audit log.
+    pub fn with_audit(mut self, audit: Arc<crate::moderation::ModerationService>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Appends a room admin action to the audit log (when there is one).
+    pub(crate) async fn audit(
+        &self,
+        who: &Principal,
+        action: &str,
+        room_id: &str,
+        target: uuid::Uuid,
+    ) {
+        if let Some(audit) = &self.audit {
+            let actor = crate::moderation::Actor::user(who.user_id, None);
+            let detail = Some(format!("room {room_id}"));
+            if let Err(e) = audit
+                .record(&actor, action, ("user", target.to_string()), detail)
+                .await
+            {
+                tracing::warn!(error = %e, action, "audit entry not written");
+            }
         }
     }
 

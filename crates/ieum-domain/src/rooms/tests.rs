@@ -50,6 +50,7 @@ fn membership(room_id: &str, user_id: Uuid, role: Role, state: MemberState) -> M
         last_read_seq: 0,
         favorite: false,
         left_seq: None,
+        muted_until: None,
     }
 }
 
@@ -351,4 +352,101 @@ async fn ending_a_couple_removes_both_partners_the_one_who_ended_it_first() {
     let (by, partner) = (Uuid::from_u128(1), Uuid::from_u128(2));
     svc.end_couple("c-1", by, partner).await.unwrap();
     assert_eq!(*order.lock().unwrap(), vec![by, partner]);
+}
+
+/// Memberships by user: alice (`who()`) with `mine`, everyone else a member.
+fn ranks(rooms: &mut MockRoomRepository, mine: Role) {
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Public, false))));
+    rooms.expect_membership().returning(move |id, user| {
+        let role = if user == who().user_id {
+            mine
+        } else {
+            Role::Member
+        };
+        Ok(Some(membership(id, user, role, MemberState::Active)))
+    });
+}
+
+#[tokio::test]
+async fn only_room_admins_mute_a_lower_rank_for_a_time_to_come() {
+    let target = Uuid::from_u128(2);
+    let soon = Utc::now() + chrono::Duration::hours(1);
+    // A plain member cannot mute.
+    let mut rooms = MockRoomRepository::new();
+    ranks(&mut rooms, Role::Member);
+    rooms.expect_set_muted().never();
+    let err = service(rooms, MockPasswordHasher::new())
+        .mute(&who(), "room-1", target, Some(soon))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "insufficient_role");
+    // An admin cannot mute into the past, nor themselves.
+    let mut rooms = MockRoomRepository::new();
+    ranks(&mut rooms, Role::Admin);
+    rooms.expect_set_muted().never();
+    let svc = service(rooms, MockPasswordHasher::new());
+    let past = Utc::now() - chrono::Duration::seconds(1);
+    let err = svc
+        .mute(&who(), "room-1", target, Some(past))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_until");
+    let err = svc
+        .mute(&who(), "room-1", who().user_id, Some(soon))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "own_mute");
+    // An admin mutes a member: stored until then.
+    let mut rooms = MockRoomRepository::new();
+    ranks(&mut rooms, Role::Admin);
+    rooms
+        .expect_set_muted()
+        .withf(move |room, user, until| room == "room-1" && *user == target && *until == Some(soon))
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    service(rooms, MockPasswordHasher::new())
+        .mute(&who(), "room-1", target, Some(soon))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_muted_member_reads_but_cannot_send() {
+    let mut rooms = MockRoomRepository::new();
+    rooms
+        .expect_find()
+        .returning(|_| Ok(Some(room(Visibility::Public, false))));
+    rooms.expect_membership().returning(|id, user| {
+        Ok(Some(Membership {
+            muted_until: Some(Utc::now() + chrono::Duration::minutes(5)),
+            ..membership(id, user, Role::Member, MemberState::Active)
+        }))
+    });
+    let svc = service(rooms, MockPasswordHasher::new());
+    let err = svc
+        .sender_kind(&who(), "room-1", Entry::MembersOnly)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "muted");
+    assert_eq!(
+        svc.member_kind(&who(), "room-1", Entry::MembersOnly)
+            .await
+            .unwrap(),
+        RoomKind::Group,
+        "reading (receipts) is still allowed"
+    );
+}
+
+#[tokio::test]
+async fn unbanning_someone_not_banned_says_so() {
+    let mut rooms = MockRoomRepository::new();
+    ranks(&mut rooms, Role::Owner);
+    rooms.expect_unban().times(1).returning(|_, _| Ok(false));
+    let err = service(rooms, MockPasswordHasher::new())
+        .unban(&who(), "room-1", Uuid::from_u128(2))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_banned");
 }

@@ -61,7 +61,7 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) const PASSWORD_HASH_STAND_IN: &str = "(hash not shared across nodes)";
 
 /// Every payload variant's name on the wire.
-pub(crate) const KINDS: [&str; 16] = [
+pub(crate) const KINDS: [&str; 17] = [
     "message",
     "read",
     "delivered",
@@ -78,6 +78,7 @@ pub(crate) const KINDS: [&str; 16] = [
     "session_revoked",
     "file_updated",
     "user_suspended",
+    "member_muted",
 ];
 
 fn before_versioning() -> u32 {
@@ -178,6 +179,12 @@ pub(crate) enum Payload {
     /// of the suspended user then end at token expiry).
     UserSuspended {
         user_id: Uuid,
+    },
+    /// Added after v1 as a new kind: older nodes drop it (their member cache
+    /// then lets a muted member send until the entry is evicted).
+    MemberMuted {
+        user_id: Uuid,
+        until: Option<DateTime<Utc>>,
     },
 }
 

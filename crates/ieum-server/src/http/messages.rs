@@ -27,6 +27,12 @@ pub fn room_routes(scope: actix_web::Scope) -> actix_web::Scope {
         .route("/{id}", web::patch().to(update_room))
         .route("/{id}/members/{user_id}/kick", web::post().to(kick))
         .route("/{id}/members/{user_id}/ban", web::post().to(ban))
+        .route("/{id}/members/{user_id}/unban", web::post().to(unban))
+        .route("/{id}/members/{user_id}/mute", web::put().to(mute_member))
+        .route(
+            "/{id}/members/{user_id}/mute",
+            web::delete().to(unmute_member),
+        )
         .route("/{id}/messages/{msg}", web::patch().to(edit))
         .route("/{id}/messages/{msg}", web::delete().to(delete))
         .route("/{id}/messages/{msg}/edits", web::get().to(edits))
@@ -140,6 +146,48 @@ async fn ban(
 ) -> Result<HttpResponse, ApiError> {
     let (id, user) = path.into_inner();
     state.rooms.kick(&who.0, &id, user, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn unban(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    state.rooms.unban(&who.0, &id, user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteBody {
+    /// RFC 3339, in the future.
+    until: chrono::DateTime<chrono::Utc>,
+}
+
+/// A room admin mutes a member until `until`: they read, not send.
+async fn mute_member(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<MuteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    state
+        .rooms
+        .mute(&who.0, &id, user, Some(body.until))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn unmute_member(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    state.rooms.mute(&who.0, &id, user, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

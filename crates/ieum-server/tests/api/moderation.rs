@@ -192,3 +192,128 @@ async fn staff_suspend_lift_and_every_action_is_audited(db: TestDb) {
 }
 
 both_backends!(staff_suspend_lift_and_every_action_is_audited);
+
+/// Room admins mute (the member reads, cannot send) and unban (the user
+/// joins again), over the real HTTP and STOMP paths; each is audited.
+async fn room_admins_mute_and_unban(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (owner, _) = signup(&server, "owner").await;
+    let (member, member_id) = signup(&server, "chatter").await;
+    let (auditor, _) = signup(&server, "auditor").await;
+    grant(&db, &server, "auditor", "admin").await;
+    let (status, room) = http_json(
+        server.addr,
+        "POST",
+        "/api/rooms",
+        Some(&owner),
+        Some(json!({"name": "조용한 방"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{room}");
+    let id = room["id"].as_str().unwrap().to_owned();
+    let join = format!("/api/rooms/{id}/join");
+    assert_eq!(
+        http_json(server.addr, "POST", &join, Some(&member), None)
+            .await
+            .0,
+        200
+    );
+
+    let mut socket = Stomp::connect(&server.ws_url(), &member).await;
+    socket.subscribe("e", "/user/queue/errors", &[]).await;
+    let dest = format!("/app/rooms/{id}/messages");
+    socket
+        .send_json(&dest, &json!({"content": "hello"}), Some("m1"), &[])
+        .await;
+    socket.expect_receipt("m1").await;
+
+    // Muted for an hour: the SEND is refused with its code; the socket lives.
+    let mute = format!("/api/rooms/{id}/members/{member_id}/mute");
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let (status, body) = http_json(
+        server.addr,
+        "PUT",
+        &mute,
+        Some(&owner),
+        Some(json!({"until": until})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    socket
+        .send_json(&dest, &json!({"content": "let me talk"}), None, &[])
+        .await;
+    let (_, err) = socket.next_message().await;
+    assert_eq!(err["code"], "muted", "{err}");
+    // A member cannot mute the owner.
+    let owner_mute = format!(
+        "/api/rooms/{id}/members/{}/mute",
+        room["createdBy"].as_str().unwrap_or_default()
+    );
+    let (status, _) = http_json(
+        server.addr,
+        "PUT",
+        &owner_mute,
+        Some(&member),
+        Some(json!({"until": until})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Unmuted: sending works again.
+    assert_eq!(
+        http_json(server.addr, "DELETE", &mute, Some(&owner), None)
+            .await
+            .0,
+        204
+    );
+    socket
+        .send_json(&dest, &json!({"content": "thanks"}), Some("m2"), &[])
+        .await;
+    socket.expect_receipt("m2").await;
+
+    // Banned, then unbanned: the user joins again.
+    let ban = format!("/api/rooms/{id}/members/{member_id}/ban");
+    assert_eq!(
+        http_json(server.addr, "POST", &ban, Some(&owner), None)
+            .await
+            .0,
+        204
+    );
+    let (status, body) = http_json(server.addr, "POST", &join, Some(&member), None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("banned")));
+    let unban = format!("/api/rooms/{id}/members/{member_id}/unban");
+    assert_eq!(
+        http_json(server.addr, "POST", &unban, Some(&owner), None)
+            .await
+            .0,
+        204
+    );
+    let (status, body) = http_json(server.addr, "POST", &unban, Some(&owner), None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_banned")));
+    assert_eq!(
+        http_json(server.addr, "POST", &join, Some(&member), None)
+            .await
+            .0,
+        200
+    );
+
+    let (status, page) = audit(
+        &server,
+        &auditor,
+        &format!("target={member_id}&action=room."),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["room.unban", "room.ban", "room.unmute", "room.mute"]
+    );
+    server.stop().await;
+}
+
+both_backends!(room_admins_mute_and_unban);

@@ -15,6 +15,7 @@ pub struct Model {
     pub favorite: bool,
     pub delivered_seq: i64,
     pub left_seq: Option<i64>,
+    pub muted_until: Option<DateTimeUtc>,
     #[sea_orm(belongs_to, from = "room_id", to = "id")]
     pub room: BelongsTo<super::room::Entity>,
     #[sea_orm(belongs_to, from = "user_id", to = "id")]

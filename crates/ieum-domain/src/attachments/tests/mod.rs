@@ -245,6 +245,7 @@ fn room_service() -> Arc<RoomService> {
             last_read_seq: 0,
             favorite: false,
             left_seq: None,
+            muted_until: None,
         }))
     });
     let mut messages = MockMessageRepository::new();

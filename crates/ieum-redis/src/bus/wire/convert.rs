@@ -106,6 +106,10 @@ impl From<&domain::EventPayload> for Payload {
                 family_id: *family_id,
             },
             E::UserSuspended { user_id } => Self::UserSuspended { user_id: *user_id },
+            E::MemberMuted { user_id, until } => Self::MemberMuted {
+                user_id: *user_id,
+                until: *until,
+            },
             E::FileUpdated {
                 message_id,
                 seq,
@@ -361,6 +365,7 @@ impl From<Payload> for domain::EventPayload {
             },
             P::SessionRevoked { family_id } => Self::SessionRevoked { family_id },
             P::UserSuspended { user_id } => Self::UserSuspended { user_id },
+            P::MemberMuted { user_id, until } => Self::MemberMuted { user_id, until },
             P::FileUpdated {
                 message_id,
                 seq,

@@ -141,6 +141,10 @@ fn every_variant() -> Vec<EventPayload> {
         },
         EventPayload::SessionRevoked { family_id: id(11) },
         EventPayload::UserSuspended { user_id: id(2) },
+        EventPayload::MemberMuted {
+            user_id: id(2),
+            until: None,
+        },
         EventPayload::FileUpdated {
             message_id: id(10),
             seq: 8,
@@ -170,6 +174,7 @@ fn every_variant() -> Vec<EventPayload> {
             EventPayload::SessionRevoked { .. } => 13,
             EventPayload::FileUpdated { .. } => 14,
             EventPayload::UserSuspended { .. } => 15,
+            EventPayload::MemberMuted { .. } => 16,
         };
         seen[index] = true;
     }
