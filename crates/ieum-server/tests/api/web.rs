@@ -211,3 +211,16 @@ async fn in_a_browser_only_listed_origins_get_in_and_the_docs_render() {
     run_node(&server, "origins.mjs", &[port.to_string()]).await;
     server.stop().await;
 }
+
+/// The web client in Chromium (e2e/browser.mjs): two people pair as a
+/// couple and chat in Korean through an IME, see typing, delivered and
+/// read, edit, delete, search, miss 20 messages offline and get each once
+/// and in order, upload a photo and see its thumbnail; axe-core finds no
+/// serious or critical violation; a screenshot of every screen is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_client_chats_in_a_real_browser() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start(&db).await;
+    run_node(&server, "browser.mjs", &[]).await;
+    server.stop().await;
+}
