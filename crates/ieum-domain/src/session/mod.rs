@@ -341,12 +341,38 @@ impl Session {
 
     /// The next page of a resume (see [`ChatService::replay_page`]).
     pub async fn replay_page(
-        &self,
+        &mut self,
         room_id: &str,
         after: i64,
         upto: i64,
     ) -> DomainResult<Vec<Message>> {
-        self.services.chat.replay_page(room_id, after, upto).await
+        let page = self.services.chat.replay_page(room_id, after, upto).await?;
+        self.replayed(room_id, &page).await;
+        Ok(page)
+    }
+
+    /// What a resume replays reaches this device as live messages do: in a
+    /// 1:1 room the recipient's delivered cursor moves to the newest one
+    /// (one write per page), so the sender sees "delivered".
+    async fn replayed(&mut self, room_id: &str, page: &[Message]) {
+        let direct = self
+            .subscriptions
+            .values()
+            .any(|s| s.direct && matches!(&s.listening, Listening::Room(room) if room == room_id));
+        let Some(me) = self.user.as_ref().map(|u| u.id) else {
+            return;
+        };
+        let Some(newest) = page.iter().rev().find(|m| m.sender_id != me) else {
+            return;
+        };
+        for m in page {
+            self.note_written(m, Some(me)).await;
+        }
+        if let Some(seq) = self.delivery.on_delivered(direct, newest, me)
+            && let Err(e) = self.services.chat.delivered(me, room_id, seq).await
+        {
+            tracing::warn!(error = %e, "delivery receipt failed");
+        }
     }
 
     /// Subscribes to the user's events (contract C): their rooms, their own

@@ -497,4 +497,43 @@ both_backends!(
     strangers_see_no_presence_or_typing,
     contract_c_rooms_and_events,
     profiles_friends_and_blocks,
+    a_replayed_message_is_delivered,
 );
+
+/// A message that reaches the recipient by resume (it was offline when it
+/// was sent) counts as delivered too: the sender sees DELIVERED once the
+/// replay reaches the device.
+async fn a_replayed_message_is_delivered(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (alice, alice_id) = signup(&server, "alice").await;
+    let (bob, bob_id) = signup(&server, "bob").await;
+    let room = direct_room(&server, &alice, &bob_id).await;
+    let topic = format!("/topic/rooms/{room}");
+    let mut b = Stomp::connect(&server.ws_url(), &bob).await;
+    b.subscribe("s", &topic, &[]).await;
+    // Alice is offline while Bob writes.
+    b.send_json(
+        &format!("/app/rooms/{room}/messages"),
+        &json!({"content": "자니?"}),
+        Some("m1"),
+        &[],
+    )
+    .await;
+    let seq: i64 = b
+        .expect_receipt("m1")
+        .await
+        .get("seq")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut a = Stomp::connect(&server.ws_url(), &alice).await;
+    a.subscribe("s", &topic, &[("last-seq", "0")]).await;
+    let (_, replayed) = a.next_message().await;
+    assert_eq!(replayed["content"], "자니?");
+    let (_, delivered) = b.next_event("delivered").await;
+    assert_eq!(
+        (delivered["userId"].as_str(), delivered["seq"].as_i64()),
+        (Some(alice_id.as_str()), Some(seq))
+    );
+    server.stop().await;
+}
