@@ -16,6 +16,7 @@ mod m20261202_000008_attachment_purpose;
 mod m20261202_000009_push;
 mod m20261203_000010_moderation;
 mod m20261203_000011_room_mutes;
+mod m20261203_000012_reports;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_push::Migration),
             Box::new(m20261203_000010_moderation::Migration),
             Box::new(m20261203_000011_room_mutes::Migration),
+            Box::new(m20261203_000012_reports::Migration),
         ]
     }
 }

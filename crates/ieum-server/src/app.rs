@@ -261,7 +261,9 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
     let background = Background::default();
     let fan_out = fan_out(&config, messages.clone())?;
     let moderation = Arc::new(
-        moderation_service(&store, users.clone(), clock.clone()).with_hub(fan_out.hub.clone()),
+        moderation_service(&store, users.clone(), clock.clone())
+            .with_hub(fan_out.hub.clone())
+            .with_content(messages.clone(), Arc::new(SqlRooms::new(store.clone()))),
     );
     let auth = auth
         .with_hub(fan_out.hub.clone())

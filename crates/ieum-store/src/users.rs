@@ -13,7 +13,7 @@ use crate::Store;
 use crate::entity::{refresh_token, user};
 use crate::error::{db_err, is_unique_violation};
 
-fn to_user(m: user::Model) -> User {
+pub(crate) fn to_user(m: user::Model) -> User {
     User {
         id: m.id,
         username: m.username,

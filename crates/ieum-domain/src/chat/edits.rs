@@ -101,6 +101,42 @@ impl ChatService {
         self.tombstone(&m, false, now).await
     }
 
+    /// Staff remove a message anywhere (issue 20): a tombstone, a SYSTEM
+    /// notice in a group room, and an entry in the audit log.
+    pub async fn moderate_delete(
+        &self,
+        moderation: &crate::moderation::ModerationService,
+        actor: &crate::moderation::Actor,
+        id: Uuid,
+        reason: &str,
+    ) -> DomainResult<Message> {
+        moderation.require_staff(actor).await?;
+        let reason = crate::moderation::check_reason(reason)?;
+        let m = self
+            .messages
+            .find(id)
+            .await?
+            .filter(|m| !m.deleted)
+            .ok_or_else(crate::error::named::message_not_found)?;
+        self.tombstone(&m, false, self.clock.now()).await?;
+        if let Some(staff) = actor.user_id {
+            self.rooms
+                .notice(&m.room_id, staff, |_| {
+                    "A moderator removed a message".to_owned()
+                })
+                .await;
+        }
+        moderation
+            .record(
+                actor,
+                "message.delete",
+                ("message", id.to_string()),
+                Some(reason),
+            )
+            .await?;
+        Ok(m)
+    }
+
     async fn tombstone(&self, m: &Message, expired: bool, now: DateTime<Utc>) -> DomainResult<()> {
         if self.messages.tombstone(m.id, now).await?.is_some() {
             // A deleted photo must not stay downloadable through its link.

@@ -22,11 +22,14 @@ use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult, named};
 use crate::hub::{EventPayload, Hub, RoomEvent, user_feed};
-use crate::ports::{Clock, UserRepository};
+use crate::ports::{Clock, MessageRepository, RoomRepository, UserRepository};
 use crate::user::{User, normalize_username};
 
+mod reports;
 #[cfg(test)]
 mod tests;
+
+pub use reports::{PAGE_MAX, Report, ReportTarget, ReportView, Resolution, StaffUserView};
 
 /// A server-wide role (room roles are `room::Role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,6 +147,30 @@ pub trait ModerationRepository: Send + Sync {
     ) -> DomainResult<bool>;
     /// Revokes every refresh-token family of the user (they log in again).
     async fn revoke_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> DomainResult<u64>;
+    /// Files a report; false when the reporter has an open one on the target.
+    async fn insert_report(&self, report: &Report) -> DomainResult<bool>;
+    /// Open reports oldest first (after `after`), or resolved newest first.
+    async fn reports(
+        &self,
+        open: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> DomainResult<Vec<Report>>;
+    /// Resolves an open report; `None` when there is no open one.
+    async fn resolve_report(
+        &self,
+        id: Uuid,
+        resolution: &Resolution,
+    ) -> DomainResult<Option<Report>>;
+    /// Users whose username starts with `prefix`, with role and suspension.
+    async fn find_users(&self, prefix: &str, limit: u32) -> DomainResult<Vec<StaffUserView>>;
+    /// Rooms newest first, whose name contains `query`, before the room id.
+    async fn list_rooms<'a>(
+        &self,
+        query: Option<&'a str>,
+        before: Option<&'a str>,
+        limit: u32,
+    ) -> DomainResult<Vec<crate::room::Room>>;
 }
 
 /// The append-only audit log.
@@ -156,6 +183,9 @@ pub trait AuditLog: Send + Sync {
     async fn prune(&self, before: DateTime<Utc>) -> DomainResult<u64>;
 }
 
+/// The message and room stores reports and staff reads use.
+type Content = (Arc<dyn MessageRepository>, Arc<dyn RoomRepository>);
+
 pub struct ModerationService {
     repo: Arc<dyn ModerationRepository>,
     audit: Arc<dyn AuditLog>,
@@ -163,6 +193,8 @@ pub struct ModerationService {
     clock: Arc<dyn Clock>,
     /// Where suspensions are announced to open connections (every node).
     hub: Option<Arc<Hub>>,
+    /// Messages and rooms, for reports and staff reading rooms.
+    content: Option<Content>,
 }
 
 fn suspended_error(s: &Suspension) -> DomainError {
@@ -173,7 +205,8 @@ fn suspended_error(s: &Suspension) -> DomainError {
     DomainError::forbidden("suspended", format!("this account is suspended {until}"))
 }
 
-fn check_reason(reason: &str) -> DomainResult<String> {
+/// A reason (or note) of 1 to [`REASON_MAX`] characters.
+pub(crate) fn check_reason(reason: &str) -> DomainResult<String> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > REASON_MAX {
         return Err(DomainError::invalid(
@@ -198,7 +231,24 @@ impl ModerationService {
             users,
             clock,
             hub: None,
+            content: None,
         }
+    }
+
+    /// Lets reports name messages and staff read rooms.
+    pub fn with_content(
+        mut self,
+        messages: Arc<dyn MessageRepository>,
+        rooms: Arc<dyn RoomRepository>,
+    ) -> Self {
+        self.content = Some((messages, rooms));
+        self
+    }
+
+    fn content(&self) -> DomainResult<&Content> {
+        self.content
+            .as_ref()
+            .ok_or_else(|| DomainError::Internal("moderation has no message store".into()))
     }
 
     pub fn with_hub(mut self, hub: Arc<Hub>) -> Self {

@@ -271,3 +271,63 @@ async fn only_admins_read_the_audit_log_a_page_at_a_time() {
         .unwrap_err();
     assert_eq!(err.code(), "not_staff");
 }
+
+#[tokio::test]
+async fn people_report_users_once_and_not_themselves() {
+    let (reporter, target) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut users = MockUserRepository::new();
+    known(&mut users, person(target, "troll"));
+    let mut repo = MockModerationRepository::new();
+    let mut filed = false;
+    repo.expect_insert_report()
+        .withf(move |r| r.reporter_id == reporter && r.target == ReportTarget::User(target))
+        .times(2)
+        .returning(move |_| {
+            let first = !filed;
+            filed = true;
+            Ok(first)
+        });
+    let svc = service(repo, MockAuditLog::new(), users);
+    let report = svc
+        .report(reporter, ReportTarget::User(target), "spam")
+        .await
+        .unwrap();
+    assert_eq!(report.resolved, None);
+    let again = svc
+        .report(reporter, ReportTarget::User(target), "spam")
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "already_reported");
+    let own = svc
+        .report(reporter, ReportTarget::User(reporter), "me")
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), "own_account");
+}
+
+#[tokio::test]
+async fn only_staff_resolve_reports_and_only_as_dismissed_or_actioned() {
+    let (member, moderator) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut repo = MockModerationRepository::new();
+    roles(&mut repo, vec![(moderator, ServerRole::Moderator)]);
+    repo.expect_resolve_report()
+        .times(1)
+        .returning(|_, _| Ok(None));
+    let svc = service(repo, MockAuditLog::new(), MockUserRepository::new());
+    let id = Uuid::now_v7();
+    let err = svc
+        .resolve_report(&Actor::user(member, None), id, "dismissed", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_staff");
+    let err = svc
+        .resolve_report(&Actor::user(moderator, None), id, "ignored", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_resolution");
+    let err = svc
+        .resolve_report(&Actor::user(moderator, None), id, "actioned", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "report_not_found");
+}

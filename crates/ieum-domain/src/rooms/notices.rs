@@ -13,6 +13,18 @@ use super::RoomService;
 impl RoomService {
     /// Leaves a SYSTEM message in a group room (joins, leaves, kicks, renames);
     /// `actor` is who did it. Failures are logged: the action itself stands.
+    /// A SYSTEM notice in a group room, by `actor` (staff notices).
+    pub(crate) async fn notice(
+        &self,
+        room_id: &str,
+        actor: Uuid,
+        content: impl FnOnce(&str) -> String,
+    ) {
+        if let Ok(room) = self.room(room_id).await {
+            self.system_message(&room, actor, content).await;
+        }
+    }
+
     pub(super) async fn system_message(
         &self,
         room: &Room,

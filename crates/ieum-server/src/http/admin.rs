@@ -4,7 +4,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use ieum_domain::moderation::{Actor, AuditEntry, AuditQuery, ServerRole, Suspension};
+use ieum_domain::moderation::{
+    Actor, AuditEntry, AuditQuery, ReportTarget, ReportView, ServerRole, StaffUserView, Suspension,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,6 +14,7 @@ use crate::app::AppState;
 use crate::http::errors::ApiError;
 use crate::http::extract::Admitted;
 use crate::http::request_id::RequestId;
+use crate::views::{MessageJson, UserJson};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/admin/me", web::get().to(me))
@@ -22,7 +25,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/admin/users/{id}/suspension", web::put().to(suspend))
         .route("/api/admin/users/{id}/suspension", web::delete().to(lift))
         .route("/api/admin/users/{id}/role", web::put().to(set_role))
-        .route("/api/admin/audit", web::get().to(audit));
+        .route("/api/admin/audit", web::get().to(audit))
+        .route("/api/reports", web::post().to(report))
+        .route("/api/admin/reports", web::get().to(reports))
+        .route("/api/admin/reports/{id}/resolve", web::post().to(resolve))
+        .route("/api/admin/messages/{id}", web::delete().to(delete_message))
+        .route("/api/admin/users", web::get().to(users))
+        .route("/api/admin/rooms", web::get().to(rooms))
+        .route(
+            "/api/admin/rooms/{id}/messages",
+            web::get().to(room_messages),
+        );
 }
 
 /// The caller (a live, unsuspended session) and the request's id.
@@ -238,4 +251,311 @@ async fn audit(
         entries: entries.into_iter().map(AuditJson::from).collect(),
         next,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReportBody {
+    message_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    reason: String,
+}
+
+/// Reports a message or a user to staff (anyone).
+async fn report(
+    state: web::Data<AppState>,
+    who: Admitted,
+    body: web::Json<ReportBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let target = match (body.message_id, body.user_id) {
+        (Some(id), None) => ReportTarget::Message {
+            id,
+            room_id: String::new(),
+        },
+        (None, Some(id)) => ReportTarget::User(id),
+        _ => {
+            return Err(ieum_domain::DomainError::invalid(
+                "invalid_target",
+                "name exactly one of messageId and userId",
+            )
+            .into());
+        }
+    };
+    let r = state
+        .moderation
+        .report(who.0.principal.user_id, target, &body.reason)
+        .await?;
+    let view = ReportView {
+        report: r,
+        reporter: None,
+        message: None,
+        user: None,
+    };
+    Ok(HttpResponse::Created().json(ReportJson::new(&view, &state)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportJson<'a> {
+    id: Uuid,
+    reporter_id: Uuid,
+    reporter_name: Option<&'a str>,
+    target_kind: &'static str,
+    target_id: Uuid,
+    room_id: Option<&'a str>,
+    reason: &'a str,
+    state: &'a str,
+    created_at: DateTime<Utc>,
+    resolved_by: Option<Uuid>,
+    resolved_at: Option<DateTime<Utc>>,
+    resolution: Option<&'a str>,
+    note: Option<&'a str>,
+    message: Option<MessageJson<'a>>,
+    user: Option<UserJson<'a>>,
+}
+
+impl<'a> ReportJson<'a> {
+    fn new(v: &'a ReportView, state: &AppState) -> Self {
+        let r = &v.report;
+        let (target_kind, target_id, room_id) = match &r.target {
+            ReportTarget::Message { id, room_id } => ("message", *id, Some(room_id.as_str())),
+            ReportTarget::User(id) => ("user", *id, None),
+        };
+        let resolved = r.resolved.as_ref();
+        Self {
+            id: r.id,
+            reporter_id: r.reporter_id,
+            reporter_name: v.reporter.as_ref().map(|u| u.display_name.as_str()),
+            target_kind,
+            target_id,
+            room_id,
+            reason: &r.reason,
+            state: resolved.map_or("open", |x| x.outcome.as_str()),
+            created_at: r.created_at,
+            resolved_by: resolved.map(|x| x.by),
+            resolved_at: resolved.map(|x| x.at),
+            resolution: resolved.map(|x| x.outcome.as_str()),
+            note: resolved.and_then(|x| x.note.as_deref()),
+            message: v
+                .message
+                .as_ref()
+                .map(|m| MessageJson::new(m, &state.links)),
+            user: v.user.as_ref().map(UserJson::from),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    state: Option<String>,
+    after: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+/// The report queue (staff): `?state=open` (default, oldest first) or
+/// `resolved` (newest first); `?after=` the `next` of the previous page.
+async fn reports(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    params: web::Query<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let open = match p.state.as_deref() {
+        None | Some("open") => true,
+        Some("resolved") => false,
+        Some(_) => {
+            return Err(ieum_domain::DomainError::invalid(
+                "invalid_state",
+                "state is open or resolved",
+            )
+            .into());
+        }
+    };
+    let limit = p.limit.unwrap_or(50);
+    let views = state
+        .moderation
+        .reports(&actor(&who, &req), open, p.after, limit)
+        .await?;
+    let next = (views.len() as u32 >= limit.clamp(1, ieum_domain::moderation::PAGE_MAX))
+        .then(|| views.last().map(|v| v.report.id))
+        .flatten();
+    let reports: Vec<ReportJson<'_>> = views.iter().map(|v| ReportJson::new(v, &state)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"reports": reports, "next": next})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    resolution: String,
+    note: Option<String>,
+}
+
+async fn resolve(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<ResolveBody>,
+) -> Result<HttpResponse, ApiError> {
+    let r = state
+        .moderation
+        .resolve_report(
+            &actor(&who, &req),
+            id.into_inner(),
+            &body.resolution,
+            body.note.as_deref(),
+        )
+        .await?;
+    let view = ReportView {
+        report: r,
+        reporter: None,
+        message: None,
+        user: None,
+    };
+    Ok(HttpResponse::Ok().json(ReportJson::new(&view, &state)))
+}
+
+/// Staff remove a message anywhere: a tombstone and a SYSTEM notice.
+async fn delete_message(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .chat
+        .moderate_delete(
+            &state.moderation,
+            &actor(&who, &req),
+            id.into_inner(),
+            &body.reason,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersParams {
+    q: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StaffUserJson<'a> {
+    id: Uuid,
+    username: &'a str,
+    display_name: &'a str,
+    role: &'static str,
+    suspension: Option<SuspensionJson>,
+    created_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a StaffUserView> for StaffUserJson<'a> {
+    fn from(v: &'a StaffUserView) -> Self {
+        Self {
+            id: v.user.id,
+            username: &v.user.username,
+            display_name: &v.user.display_name,
+            role: v.role.as_str(),
+            suspension: v
+                .suspension
+                .clone()
+                .map(|s| SuspensionJson::new(v.user.id, s)),
+            created_at: v.user.created_at,
+        }
+    }
+}
+
+/// Users by username prefix (staff), with role and suspension.
+async fn users(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    params: web::Query<UsersParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let found = state
+        .moderation
+        .find_users(
+            &actor(&who, &req),
+            p.q.as_deref().unwrap_or(""),
+            p.limit.unwrap_or(20),
+        )
+        .await?;
+    let users: Vec<StaffUserJson<'_>> = found.iter().map(StaffUserJson::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoomsParams {
+    q: Option<String>,
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Every room (staff), by id descending (native ids are time-ordered).
+async fn rooms(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    params: web::Query<RoomsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let limit = p.limit.unwrap_or(50);
+    let rooms = state
+        .moderation
+        .rooms(
+            &actor(&who, &req),
+            p.q.as_deref(),
+            p.before.as_deref(),
+            limit,
+        )
+        .await?;
+    let next = (rooms.len() as u32 >= limit.clamp(1, ieum_domain::moderation::PAGE_MAX))
+        .then(|| rooms.last().map(|r| r.id.clone()))
+        .flatten();
+    let list: Vec<serde_json::Value> = rooms
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id, "name": r.name, "kind": r.kind.as_str(), "memberCount": r.member_count,
+                "lastMessageAt": r.last_message_at, "createdAt": r.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"rooms": list, "next": next})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesParams {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// A room's messages (staff), newest first; the first page is audited.
+async fn room_messages(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    id: web::Path<String>,
+    params: web::Query<MessagesParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let messages = state
+        .moderation
+        .room_messages(&actor(&who, &req), &id, p.before, p.limit.unwrap_or(50))
+        .await?;
+    let list: Vec<MessageJson<'_>> = messages
+        .iter()
+        .map(|m| MessageJson::new(m, &state.links))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "messages": list })))
 }

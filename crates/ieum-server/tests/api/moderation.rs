@@ -317,3 +317,211 @@ async fn room_admins_mute_and_unban(db: TestDb) {
 }
 
 both_backends!(room_admins_mute_and_unban);
+
+/// People report a message and a user; staff find them in the queue, remove
+/// the message (members see it deleted and a SYSTEM notice), resolve the
+/// report, find users and read any room; admins see it all in the log.
+async fn reports_reach_staff_who_act_on_them(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (owner, _) = signup(&server, "owner").await;
+    let (member, member_id) = signup(&server, "chatter").await;
+    let (outsider, _) = signup(&server, "outsider").await;
+    let (keeper, _) = signup(&server, "keeper").await;
+    let (auditor, _) = signup(&server, "auditor").await;
+    grant(&db, &server, "keeper", "moderator").await;
+    grant(&db, &server, "auditor", "admin").await;
+    let (_, room) = http_json(
+        server.addr,
+        "POST",
+        "/api/rooms",
+        Some(&owner),
+        Some(json!({"name": "신고방"})),
+    )
+    .await;
+    let id = room["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        http_json(
+            server.addr,
+            "POST",
+            &format!("/api/rooms/{id}/join"),
+            Some(&member),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let topic = format!("/topic/rooms/{id}");
+    let mut watcher = Stomp::connect(&server.ws_url(), &owner).await;
+    watcher.subscribe("s", &topic, &[]).await;
+    let mut speaker = Stomp::connect(&server.ws_url(), &member).await;
+    speaker
+        .send_json(
+            &format!("/app/rooms/{id}/messages"),
+            &json!({"content": "나쁜 말"}),
+            Some("m"),
+            &[],
+        )
+        .await;
+    speaker.expect_receipt("m").await;
+    let (_, msg) = watcher.next_message().await;
+    let msg_id = msg["id"].as_str().unwrap().to_owned();
+
+    let report = |token: String, body: Value| {
+        let addr = server.addr;
+        async move { http_json(addr, "POST", "/api/reports", Some(&token), Some(body)).await }
+    };
+    let about_msg = json!({"messageId": msg_id, "reason": "욕설"});
+    // Only people who can see it report a message, never their own.
+    let (status, body) = report(outsider.clone(), about_msg.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("message_not_found"))
+    );
+    let (status, body) = report(member.clone(), about_msg.clone()).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("own_message")));
+    let (status, first) = report(owner.clone(), about_msg.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, body) = report(owner.clone(), about_msg).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("already_reported"))
+    );
+    let (status, _) = report(
+        owner.clone(),
+        json!({"userId": member_id, "reason": "spam"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // The queue: staff only, oldest first, with what each is about.
+    let (status, _) = http_json(
+        server.addr,
+        "GET",
+        "/api/admin/reports",
+        Some(&member),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, queue) = http_json(
+        server.addr,
+        "GET",
+        "/api/admin/reports",
+        Some(&keeper),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{queue}");
+    let reports = queue["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["message"]["content"], "나쁜 말");
+    assert_eq!(reports[0]["reason"], "욕설");
+    assert_eq!(reports[1]["user"]["username"], "chatter");
+
+    // Staff remove the message: members see it deleted, then a notice.
+    let (status, body) = http_json(
+        server.addr,
+        "DELETE",
+        &format!("/api/admin/messages/{msg_id}"),
+        Some(&keeper),
+        Some(json!({"reason": "욕설 신고"})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, deleted) = watcher.next_event("deleted").await;
+    assert_eq!(deleted["messageId"], msg_id.as_str());
+    let notice = watcher.next_system().await;
+    assert_eq!(notice["content"], "A moderator removed a message");
+    // The report is resolved once; one is left in the queue.
+    let resolve = format!(
+        "/api/admin/reports/{}/resolve",
+        first["id"].as_str().unwrap()
+    );
+    let (status, done) = http_json(
+        server.addr,
+        "POST",
+        &resolve,
+        Some(&keeper),
+        Some(json!({"resolution": "actioned", "note": "removed"})),
+    )
+    .await;
+    assert_eq!(
+        (status, done["state"].as_str()),
+        (200, Some("actioned")),
+        "{done}"
+    );
+    let (status, body) = http_json(
+        server.addr,
+        "POST",
+        &resolve,
+        Some(&keeper),
+        Some(json!({"resolution": "dismissed"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("report_not_found"))
+    );
+    let (_, queue) = http_json(
+        server.addr,
+        "GET",
+        "/api/admin/reports",
+        Some(&keeper),
+        None,
+    )
+    .await;
+    assert_eq!(queue["reports"].as_array().unwrap().len(), 1);
+
+    // Staff find users and read any room (the tombstone included).
+    let (status, found) = http_json(
+        server.addr,
+        "GET",
+        "/api/admin/users?q=chat",
+        Some(&keeper),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["users"][0]["username"], "chatter");
+    assert_eq!(found["users"][0]["role"], "member");
+    let (_, rooms) = http_json(
+        server.addr,
+        "GET",
+        "/api/admin/rooms?q=%EC%8B%A0%EA%B3%A0",
+        Some(&keeper),
+        None,
+    )
+    .await;
+    assert_eq!(rooms["rooms"][0]["id"], id.as_str(), "{rooms}");
+    let (status, history) = http_json(
+        server.addr,
+        "GET",
+        &format!("/api/admin/rooms/{id}/messages"),
+        Some(&keeper),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let removed = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == msg_id.as_str())
+        .expect("the removed message in the history");
+    assert_eq!(removed["deleted"], true);
+
+    let (_, page) = audit(&server, &auditor, "").await;
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["message.delete", "report.actioned", "room.read"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    server.stop().await;
+}
+
+both_backends!(reports_reach_staff_who_act_on_them);
