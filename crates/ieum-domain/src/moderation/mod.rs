@@ -80,6 +80,17 @@ impl Suspension {
     }
 }
 
+tokio::task_local! {
+    /// The id of the request being served: the HTTP layer sets it around
+    /// each request, so an audit entry written anywhere below (a room
+    /// admin's kick, a security event of the login) carries it.
+    pub static REQUEST_ID: String;
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// Who acts, as the audit log records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {
@@ -273,7 +284,7 @@ impl ModerationService {
                 target_kind: target.0.to_owned(),
                 target_id: target.1,
                 reason,
-                request_id: actor.request_id.clone(),
+                request_id: actor.request_id.clone().or_else(current_request_id),
             })
             .await
     }

@@ -41,7 +41,10 @@ pub async fn middleware(
         use actix_web::HttpMessage;
         req.extensions_mut().insert(RequestId(id.clone()));
     }
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    // The domain's audit entries read the id from the task.
+    let mut res = ieum_domain::moderation::REQUEST_ID
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
+        .await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);
     }

@@ -272,12 +272,16 @@ async fn room_admins_mute_and_unban(db: TestDb) {
 
     // Banned, then unbanned: the user joins again.
     let ban = format!("/api/rooms/{id}/members/{member_id}/ban");
-    assert_eq!(
-        http_json(server.addr, "POST", &ban, Some(&owner), None)
-            .await
-            .0,
-        204
-    );
+    let (status, _, _) = http_with(
+        server.addr,
+        "POST",
+        &ban,
+        Some(&owner),
+        None,
+        &[("X-Request-Id", "req-ban-7")],
+    )
+    .await;
+    assert_eq!(status, 204);
     let (status, body) = http_json(server.addr, "POST", &join, Some(&member), None).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("banned")));
     let unban = format!("/api/rooms/{id}/members/{member_id}/unban");
@@ -313,6 +317,7 @@ async fn room_admins_mute_and_unban(db: TestDb) {
         actions,
         ["room.unban", "room.ban", "room.unmute", "room.mute"]
     );
+    assert_eq!(page["entries"][1]["requestId"], "req-ban-7", "{page}");
     server.stop().await;
 }
 
