@@ -142,15 +142,10 @@ impl AuthService {
     }
 
     /// Appends a security event to the audit log (when there is one).
-    async fn audit(&self, action: &str, user_id: Uuid, reason: Option<String>) {
+    async fn audit(&self, action: &str, target: (&str, String), reason: Option<String>) {
         if let Some(m) = &self.moderation
             && let Err(e) = m
-                .record(
-                    &crate::moderation::Actor::server(),
-                    action,
-                    ("user", user_id.to_string()),
-                    reason,
-                )
+                .record(&crate::moderation::Actor::server(), action, target, reason)
                 .await
         {
             tracing::warn!(error = %e, action, "audit entry not written");
@@ -218,11 +213,33 @@ impl AuthService {
         let key = username.trim().to_lowercase();
         let user_client = format!("{key}\n{client}");
         let limits = *self.limiter.limits();
-        self.limiter
-            .reserve(&limits.login_user_client, &user_client)
-            .await?;
-        self.limiter.reserve(&limits.login_user, &key).await?;
-        self.limiter.reserve(&limits.login_client, client).await?;
+        // Failures over a threshold are a security event: recorded once per
+        // window, when the limit is first crossed (not per refused attempt).
+        let short: String = key.chars().take(64).collect();
+        for (limit, subject, target) in [
+            (
+                &limits.login_user_client,
+                user_client.as_str(),
+                ("username", short.clone()),
+            ),
+            (
+                &limits.login_user,
+                key.as_str(),
+                ("username", short.clone()),
+            ),
+            (&limits.login_client, client, ("address", client.to_owned())),
+        ] {
+            let (reserved, crossed) = self.limiter.reserve_noting_crossing(limit, subject).await;
+            if crossed {
+                self.audit(
+                    "security.login_throttled",
+                    target,
+                    Some(format!("login failures over {} (from {client})", limit.max)),
+                )
+                .await;
+            }
+            reserved?;
+        }
         if password.len() > crate::user::PASSWORD_MAX_BYTES {
             return Err(bad_credentials());
         }
@@ -254,7 +271,7 @@ impl AuthService {
                 if let Err(e) = self.check_not_suspended(user.id).await {
                     self.audit(
                         "security.suspended_login",
-                        user.id,
+                        ("user", user.id.to_string()),
                         Some(format!("from {client}")),
                     )
                     .await;
@@ -304,7 +321,7 @@ impl AuthService {
                 "refresh token reuse detected; family revoked");
             self.audit(
                 "security.refresh_reuse",
-                record.user_id,
+                ("user", record.user_id.to_string()),
                 Some(format!("family {} revoked", record.family_id)),
             )
             .await;

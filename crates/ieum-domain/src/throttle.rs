@@ -281,6 +281,25 @@ impl Limiter {
         Ok(())
     }
 
+    /// [`Self::reserve`], also saying whether this hit is the first one
+    /// over the limit in its window (a crossing worth recording once).
+    pub async fn reserve_noting_crossing(
+        &self,
+        limit: &RateLimit,
+        subject: &str,
+    ) -> (DomainResult<()>, bool) {
+        let key = key_of(limit, subject);
+        let hit = self.counter.hit(&key, limit.window, self.clock.now()).await;
+        if hit.count > limit.max {
+            let err = DomainError::RateLimited {
+                code: limit.code,
+                retry_after_secs: hit.resets_in_secs,
+            };
+            return (Err(err), hit.count == limit.max.saturating_add(1));
+        }
+        (Ok(()), false)
+    }
+
     /// Gives back a hit that [`Self::reserve`] took (the attempt was fine).
     pub async fn release(&self, limit: &RateLimit, subject: &str) {
         self.counter.release(&key_of(limit, subject)).await;

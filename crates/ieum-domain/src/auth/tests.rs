@@ -356,3 +356,38 @@ fn token_hash_is_sha256_hex() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[tokio::test]
+async fn crossing_the_login_threshold_is_audited_once_per_window() {
+    let mut m = Mocks::new();
+    alice_with_password(&mut m);
+    let mut audit = crate::moderation::MockAuditLog::new();
+    audit
+        .expect_append()
+        .withf(|e| {
+            e.action == "security.login_throttled"
+                && e.target_kind == "username"
+                && e.target_id == "alice"
+                && e.actor_id.is_none()
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let moderation = crate::moderation::ModerationService::new(
+        Arc::new(crate::moderation::MockModerationRepository::new()),
+        Arc::new(audit),
+        Arc::new(MockUserRepository::new()),
+        Arc::new(clock()),
+    );
+    let svc = m
+        .service(AuthPolicy::default())
+        .with_moderation(Arc::new(moderation));
+    let mut throttled = 0;
+    for _ in 0..9 {
+        if let Err(e) = svc.login("alice", "wrongpass", "10.0.0.1").await
+            && e.code() == "login_throttled"
+        {
+            throttled += 1;
+        }
+    }
+    assert_eq!(throttled, 4, "five failures allowed, then throttled");
+}
