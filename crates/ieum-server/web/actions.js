@@ -1,5 +1,5 @@
 // What one can do with a message: react, reply in a thread, pin, copy, edit,
-// delete. A "⋯" button on each message opens a small menu.
+// delete, report. A "⋯" button on each message opens a small menu.
 import * as api from "./api.js";
 import * as chat from "./chat.js";
 import * as panels from "./panels.js";
@@ -7,6 +7,7 @@ import { startEditing } from "./composer.js";
 import { state } from "./state.js";
 import { $, h, clear, toast, showError, confirmDialog } from "./ui.js";
 import { quickReactions } from "./message.js";
+import { reportMessage } from "./report.js";
 
 let menuFor = null; // { li, message }
 let pinned = new Set(); // message ids pinned in the open room
@@ -92,6 +93,9 @@ function openMenu(li, button) {
         api.del(msgPath(roomId, message.id)).catch(showError);
       }, true),
     );
+  }
+  if (!mine && message.senderId && message.type !== "SYSTEM") {
+    menu.append(item("🚩 신고", "msg-report", () => reportMessage(message), true));
   }
   menu.hidden = false;
   button.setAttribute("aria-expanded", "true");

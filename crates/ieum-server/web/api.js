@@ -15,6 +15,7 @@ export class ApiError extends Error {
 
 let session = readStored();
 let refreshing = null;
+let endReason = null; // why the server ended the session (a code such as "suspended")
 const listeners = new Set();
 
 function readStored() {
@@ -77,7 +78,9 @@ async function authCall(path, body) {
   });
   const json = await res.json().catch(() => null);
   if (!res.ok || !json || !json.success) {
-    throw new ApiError(res.status, json?.code || "", json?.message || res.statusText);
+    // The /auth envelope carries no code: a suspension is told by its 403 and message.
+    const code = json?.code || (res.status === 403 && /suspended/i.test(json?.message || "") ? "suspended" : "");
+    throw new ApiError(res.status, code, json?.message || res.statusText);
   }
   return json.data;
 }
@@ -102,11 +105,19 @@ export async function logout() {
   if (s) await authCall("/auth/logout", { refreshToken: s.refreshToken }).catch(() => {});
 }
 
-/** Drops the session locally (the server already ended it). */
-export function forget() {
+/** Drops the session locally (the server already ended it, for `reason`). */
+export function forget(reason = null) {
   if (!session) return;
+  endReason = reason;
   store(null);
   notify();
+}
+
+/** Why the last session ended on the server's word (once), or null. */
+export function takeEndReason() {
+  const r = endReason;
+  endReason = null;
+  return r;
 }
 
 /**
@@ -127,7 +138,8 @@ function refresh() {
     try {
       store(await authCall("/auth/refresh", { refreshToken: latest.refreshToken }));
     } catch (e) {
-      if (e.status === 401) {
+      if (e.status === 401 || e.code === "suspended") {
+        if (e.code === "suspended") endReason = "suspended";
         store(null);
         notify();
       }
@@ -160,7 +172,11 @@ export async function request(method, path, body) {
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (res.status === 401 && attempt === 0) continue;
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) {
+      const e = await errorOf(res);
+      if (e.code === "suspended") forget("suspended");
+      throw e;
+    }
     if (res.status === 204) return null;
     const text = await res.text();
     return text ? JSON.parse(text) : null;
@@ -171,7 +187,7 @@ export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body);
 export const put = (path, body) => request("PUT", path, body);
 export const patch = (path, body) => request("PATCH", path, body);
-export const del = (path) => request("DELETE", path);
+export const del = (path, body) => request("DELETE", path, body);
 
 /** `?a=1&b=2` from an object, skipping empty values. */
 export function query(params) {

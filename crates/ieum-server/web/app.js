@@ -9,6 +9,7 @@ import * as actions from "./actions.js";
 import * as panels from "./panels.js";
 import * as dialogs from "./dialogs.js";
 import * as profile from "./profile.js";
+import * as admin from "./admin.js";
 import { openSearch } from "./search.js";
 import { state, emit, on } from "./state.js";
 import { $, initDialog, closeDialog, showError, errorText, toast } from "./ui.js";
@@ -60,6 +61,7 @@ async function onAuthSubmit(e) {
   const password = $("auth-password").value;
   const err = $("auth-error");
   err.textContent = "";
+  delete err.dataset.code;
   if (username.length < 3) return (err.textContent = "아이디는 3자 이상이에요");
   if (password.length < 8) return (err.textContent = "비밀번호는 8자 이상이에요");
   const btn = $("auth-submit");
@@ -69,6 +71,7 @@ async function onAuthSubmit(e) {
     else await api.login(username, password);
     $("auth-password").value = "";
   } catch (x) {
+    if (x.code) err.dataset.code = x.code;
     err.textContent =
       x.status === 409 ? "이미 쓰고 있는 아이디예요" : x.status === 401 ? "아이디 또는 비밀번호가 맞지 않아요" : errorText(x);
   } finally {
@@ -77,6 +80,12 @@ async function onAuthSubmit(e) {
 }
 
 function showAuth() {
+  const why = api.takeEndReason();
+  const ended = { suspended: "계정이 이용 정지되어 로그아웃되었어요", session_revoked: "다른 곳에서 로그아웃되어 다시 로그인해야 해요" };
+  if (ended[why]) {
+    $("auth-error").dataset.code = why;
+    $("auth-error").textContent = ended[why];
+  }
   $("app-view").hidden = true;
   $("auth-view").hidden = false;
   document.title = "이음 ieum · 로그인";
@@ -110,9 +119,10 @@ async function startApp() {
     onEvent: (roomId, name, body) => chat.onEvent(roomId, name, body),
     onState: setConnection,
     onConnected: () => emit("connected"),
-    onFatal: () => {
-      toast("다른 곳에서 로그아웃되어 다시 로그인해야 해요", "error");
-      api.forget();
+    onFatal: (code) => {
+      if (!api.signedIn()) return;
+      toast(code === "suspended" ? "계정이 이용 정지되었어요" : "다른 곳에서 로그아웃되어 다시 로그인해야 해요", "error");
+      api.forget(code);
     },
     onNotice: (n) => {
       if (n.code === "resume_truncated") toast("놓친 메시지가 많아 최근 것만 받았어요");
@@ -120,7 +130,7 @@ async function startApp() {
     },
   });
   try {
-    await rooms.loadRooms();
+    await Promise.all([rooms.loadRooms(), admin.start()]);
   } catch (e) {
     showError(e);
   }
@@ -132,6 +142,7 @@ async function stopApp() {
   running = false;
   await stomp.stop();
   chat.reset();
+  admin.stop();
   panels.closePanel();
   closeDialog();
   rooms.resetRooms();
@@ -156,8 +167,14 @@ function setConnection(s) {
 
 // ---------------------------------------------------------------- navigation
 
-/** #/room/<id> is the open room (so reloads and the back button work). */
+/** #/room/<id> is the open room, #/admin/... the console (so reloads and the back button work). */
 function route() {
+  if (admin.route(location.hash)) {
+    // The console takes the chat's place.
+    if (state.openRoomId) chat.closeRoom();
+    if (panels.panelKind()) panels.closePanel();
+    return;
+  }
   const m = location.hash.match(/^#\/room\/(.+)$/);
   const id = m ? decodeURIComponent(m[1]) : null;
   if (id && state.rooms.has(id)) {

@@ -7,6 +7,7 @@ import { state, emit, on, isCouple, roomTitle, refreshPresence } from "./state.j
 import { $, h, clear, avatar, when, toast, showError, confirmDialog } from "./ui.js";
 import { setPinned } from "./actions.js";
 import { previewText } from "./rooms.js";
+import { reportUser } from "./report.js";
 
 let panel = null; // { kind, roomId, parentId? }
 const enc = encodeURIComponent;
@@ -210,6 +211,9 @@ export async function openInfo(roomId) {
       );
       if (m.userId !== state.me.id && room.kind === "group") {
         row.append(h("button.text-btn", { type: "button", onclick: () => emit("open-direct", { userId: m.userId }) }, "1:1"));
+      }
+      if (m.userId !== state.me.id) {
+        row.append(h("button.text-btn", { type: "button", "aria-label": `${m.displayName} 신고`, dataset: { testid: "member-report" }, onclick: () => reportUser(m.userId, m.displayName) }, "신고"));
       }
       members.append(row);
       if (!p && m.userId !== state.me.id && list.length <= 30) refreshPresence(m.userId);

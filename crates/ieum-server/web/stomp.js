@@ -25,7 +25,7 @@ function setState(s) {
  *  onEvent(roomId, name, body)  read, delivered, typing, presence, edited, ...
  *  onState("connected" | "connecting" | "offline")
  *  onConnected()                after every (re)connect, subscriptions restored
- *  onFatal(code)                the login ended (session_revoked)
+ *  onFatal(code)                the login ended (session_revoked, suspended)
  *  onNotice(notice)             an error notice nobody was waiting for
  */
 export function start(h) {
@@ -71,7 +71,7 @@ export function start(h) {
   c.onStompError = (frame) => {
     const code = frame.headers.code || "";
     if (code === "token_expired" || code === "token_invalid") refused = usedToken;
-    if (code === "session_revoked" || code === "unknown_user") {
+    if (code === "session_revoked" || code === "unknown_user" || code === "suspended") {
       handlers.onFatal(code);
       void c.deactivate({ force: true });
     }
@@ -80,6 +80,11 @@ export function start(h) {
     for (const r of rooms.values()) r.sub = null;
     failWaiting("연결이 끊겼습니다");
     if (evt && evt.reason === "token_expired") refused = usedToken;
+    if (evt && evt.reason === "suspended" && client === c) {
+      handlers.onFatal("suspended");
+      void c.deactivate({ force: true });
+      return;
+    }
     if (c.active && client === c) setState(navigator.onLine ? "connecting" : "offline");
   };
   c.activate();

@@ -80,14 +80,27 @@ const CODES = {
   couple_code_rate_limited: "코드를 너무 많이 시도했어요. 잠시 후 다시 시도하세요",
   login_throttled: "로그인 시도가 너무 많아요. 잠시 후 다시 시도하세요",
   couple_room: "커플 방은 커플 연결을 끊어야 나갈 수 있어요",
+  not_staff: "운영진만 할 수 있어요",
+  already_reported: "이미 신고했어요",
+  not_suspended: "정지된 사용자가 아니에요",
+  invalid_reason: "사유를 1~500자로 적어 주세요",
+  invalid_until: "정지 기간이 올바르지 않아요",
 };
 
 export function errorText(e) {
   if (!e) return "오류가 발생했어요";
+  if (e.code === "suspended") return suspendedText(e.message);
   if (e.code && CODES[e.code]) return CODES[e.code];
   if (e.status === 409 && /couple|paired/i.test(e.message)) return "이미 커플로 연결되어 있어요";
   if (e.status === 404 && /code/i.test(e.message)) return "코드를 찾을 수 없거나 만료되었어요";
   return e.message || String(e);
+}
+
+/** "this account is suspended until <RFC 3339>" (or "until lifted") in Korean. */
+function suspendedText(message) {
+  const m = /until (\d{4}-\d\d-\d\dT[^\s]+)/.exec(message || "");
+  const until = m && !Number.isNaN(Date.parse(m[1])) ? `${when(m[1])}까지` : "해제될 때까지";
+  return `계정이 이용 정지되었어요 (${until})`;
 }
 
 /** Tells screen readers about something that happened (a new message). */

@@ -23,6 +23,16 @@ pub async fn run_script(db: TestDb, script: &'static str) {
 /// Runs `node e2e/SCRIPT BASE_URL ARGS...` against `server`; it must exit 0
 /// and print "all checks passed".
 pub async fn run_node(server: &TestServer, script: &'static str, args: &[String]) {
+    run_node_with_env(server, script, args, &[]).await;
+}
+
+/// [`run_node`] with extra environment variables for the script.
+pub async fn run_node_with_env(
+    server: &TestServer,
+    script: &'static str,
+    args: &[String],
+    env: &[(&str, String)],
+) {
     let dir = e2e_dir();
     assert!(
         dir.join("node_modules/@stomp/stompjs").exists(),
@@ -30,11 +40,16 @@ pub async fn run_node(server: &TestServer, script: &'static str, args: &[String]
     );
     let base = server.url("");
     let args = args.to_vec();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
             .arg(base)
             .args(args)
+            .envs(env)
             .current_dir(dir)
             .output()
             .expect("node must be installed to run the contract tests")

@@ -4,7 +4,7 @@
 
 use crate::common;
 use crate::hardening::{header, http_with};
-use crate::stompjs::run_node;
+use crate::stompjs::{run_node, run_node_with_env};
 
 use common::{TestServer, WAIT, signup};
 use ieum_test_support::TestDb;
@@ -222,5 +222,23 @@ async fn the_web_client_chats_in_a_real_browser() {
     let db = TestDb::sqlite().await;
     let server = TestServer::start(&db).await;
     run_node(&server, "browser.mjs", &[]).await;
+    server.stop().await;
+}
+
+/// The admin console in Chromium (e2e/admin.mjs): an admin made by the
+/// real `ieum admin grant` works the report queue (deletes the message,
+/// suspends its author, whose open page is signed out), lifts the
+/// suspension from the user search, reads rooms and the audit log; a
+/// moderator sees no audit log, a member no console; axe-core passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_console_works_in_a_real_browser() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start(&db).await;
+    let args = [
+        server.data_dir.display().to_string(),
+        env!("CARGO_BIN_EXE_ieum").to_owned(),
+    ];
+    let env = [("DATABASE_URL", db.url().to_owned())];
+    run_node_with_env(&server, "admin.mjs", &args, &env).await;
     server.stop().await;
 }
