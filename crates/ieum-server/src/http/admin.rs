@@ -38,6 +38,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The cursor of the next page: the last item's, when the page was full
+/// (`limit` as the domain clamps it to `max`).
+fn next_cursor<T, C>(page: &[T], limit: u32, max: u32, cursor: impl Fn(&T) -> C) -> Option<C> {
+    let full = page.len() as u32 >= limit.clamp(1, max);
+    full.then(|| page.last().map(cursor)).flatten()
+}
+
+/// An empty query parameter (`?action=`) filters nothing.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
 /// The caller (a live, unsuspended session) and the request's id.
 fn actor(who: &Admitted, req: &HttpRequest) -> Actor {
     Actor::user(who.0.principal.user_id, RequestId::of(req))
@@ -237,16 +249,19 @@ async fn audit(
             &actor(&who, &req),
             AuditQuery {
                 actor_id: p.actor,
-                action: p.action,
-                target_id: p.target,
+                action: given(p.action),
+                target_id: given(p.target),
                 before: p.before,
                 limit,
             },
         )
         .await?;
-    let next = (entries.len() as u32 >= limit.clamp(1, ieum_domain::moderation::AUDIT_PAGE_MAX))
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
+    let next = next_cursor(
+        &entries,
+        limit,
+        ieum_domain::moderation::AUDIT_PAGE_MAX,
+        |e| e.id,
+    );
     Ok(HttpResponse::Ok().json(AuditPage {
         entries: entries.into_iter().map(AuditJson::from).collect(),
         next,
@@ -379,9 +394,9 @@ async fn reports(
         .moderation
         .reports(&actor(&who, &req), open, p.after, limit)
         .await?;
-    let next = (views.len() as u32 >= limit.clamp(1, ieum_domain::moderation::PAGE_MAX))
-        .then(|| views.last().map(|v| v.report.id))
-        .flatten();
+    let next = next_cursor(&views, limit, ieum_domain::moderation::PAGE_MAX, |v| {
+        v.report.id
+    });
     let reports: Vec<ReportJson<'_>> = views.iter().map(|v| ReportJson::new(v, &state)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({"reports": reports, "next": next})))
 }
@@ -514,13 +529,13 @@ async fn rooms(
         .rooms(
             &actor(&who, &req),
             p.q.as_deref(),
-            p.before.as_deref(),
+            given(p.before).as_deref(),
             limit,
         )
         .await?;
-    let next = (rooms.len() as u32 >= limit.clamp(1, ieum_domain::moderation::PAGE_MAX))
-        .then(|| rooms.last().map(|r| r.id.clone()))
-        .flatten();
+    let next = next_cursor(&rooms, limit, ieum_domain::moderation::PAGE_MAX, |r| {
+        r.id.clone()
+    });
     let list: Vec<serde_json::Value> = rooms
         .iter()
         .map(|r| {

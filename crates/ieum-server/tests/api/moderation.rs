@@ -175,6 +175,9 @@ async fn staff_suspend_lift_and_every_action_is_audited(db: TestDb) {
     assert_eq!(status, 204, "{body}");
     let (status, body) = login(&server, "troll").await;
     assert_eq!(status, 200, "{body}");
+    // An empty filter filters nothing.
+    let (_, all) = audit(&server, &admin, "action=&target=").await;
+    assert!(all["entries"].as_array().unwrap().len() >= 3, "{all}");
     let (_, page) = audit(&server, &admin, "action=user.").await;
     let actions: Vec<&str> = page["entries"]
         .as_array()
