@@ -35,8 +35,13 @@ use ieum_store::{
 use crate::config::Config;
 
 mod jobs;
+mod moderation;
+mod storage;
 use crate::http;
 use jobs::spawn_background;
+pub use moderation::admin;
+use moderation::{moderation_service, prune_audit};
+use storage::{attachment_policy, files, object_store, scanner};
 
 /// Every rate limit from the configuration, counted in Redis when there is
 /// one (so a user's limit holds across nodes), else in this node's memory.
@@ -409,94 +414,6 @@ fn push_gateway(config: &Config) -> Result<Arc<dyn PushGateway>, BoxError> {
 /// upload and download URL handed out.
 const FILE_TOKEN_LABEL: &[u8] = b"ieum files token v1";
 
-/// The local-disk store under `{data_dir}/files`. Its token secret is
-/// HMAC-SHA256(JWT secret, a fixed label): as strong as the JWT secret (which
-/// production refuses in a development form), yet a leaked file token says
-/// nothing about it.
-fn files(config: &Config, clock: Arc<SystemClock>) -> Result<Files, BoxError> {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(config.jwt_secret.bytes())
-        .map_err(|e| format!("file token secret: {e}"))?;
-    mac.update(FILE_TOKEN_LABEL);
-    let token_key = TokenKey::new(&mac.finalize().into_bytes())?;
-    let clock: Arc<dyn Clock> = clock;
-    let store = LocalDiskStore::open(
-        LocalDiskConfig {
-            root: config.data_dir.join("files"),
-            public_base: config.public_url.clone(),
-            token_key: token_key.clone(),
-        },
-        clock,
-    )?;
-    Ok(Files { store, token_key })
-}
-
-/// S3 when `IEUM_S3_BUCKET` names a bucket; the local disk otherwise.
-fn object_store(config: &Config, files: &Files) -> Result<Arc<dyn ObjectStore>, BoxError> {
-    match &config.s3 {
-        Some(s3) => Ok(Arc::new(ieum_objects::S3Store::connect(s3.clone())?)),
-        None => Ok(Arc::new(files.store.clone())),
-    }
-}
-
-/// clamd when `IEUM_CLAMD_URL` names one; none: `scan: skipped`. It takes
-/// streams as large as the largest upload allowed: a smaller limit would
-/// refuse, and so delete, files that were accepted.
-fn scanner(
-    config: &Config,
-    policy: &AttachmentPolicy,
-) -> Result<Option<Arc<dyn VirusScanner>>, BoxError> {
-    let Some(address) = &config.clamd else {
-        return Ok(None);
-    };
-    let limits = &policy.max_bytes;
-    let largest = [
-        limits.image,
-        limits.video,
-        limits.document,
-        limits.archive,
-        limits.text,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or_default();
-    tracing::info!(clamd = %address, max_stream_bytes = largest, "uploads are scanned by clamd");
-    let scanner = ieum_clamd::ClamdScanner::new(ieum_clamd::ClamdConfig {
-        max_stream_bytes: largest,
-        ..ieum_clamd::ClamdConfig::new(address.clone())
-    })?;
-    Ok(Some(Arc::new(scanner)))
-}
-
-/// The default policy with the configured size limit and quota.
-fn attachment_policy(config: &Config) -> AttachmentPolicy {
-    let defaults = AttachmentPolicy::default();
-    let max_bytes = match config.upload_max_bytes {
-        Some(max) => SizeLimits {
-            image: max,
-            video: max,
-            document: max,
-            archive: max,
-            text: max.min(defaults.max_bytes.text),
-        },
-        None => defaults.max_bytes,
-    };
-    AttachmentPolicy {
-        max_bytes,
-        quota_bytes: config.upload_quota_bytes,
-        upload_rate: RateLimit::new(
-            "upload-u",
-            "upload_rate_limited",
-            config.upload_rate,
-            chrono::Duration::minutes(10),
-        ),
-        expires_after: config
-            .attachment_expiry_secs
-            .map(|secs| chrono::Duration::seconds(secs as i64)),
-        ..defaults
-    }
-}
-
 /// argon2id with its admission budget.
 fn hasher(config: &Config) -> Result<Argon2Hasher, BoxError> {
     let hasher = Argon2Hasher::with_budget(
@@ -517,58 +434,6 @@ fn hasher(config: &Config) -> Result<Argon2Hasher, BoxError> {
         "password hashing admission"
     );
     Ok(hasher)
-}
-
-fn moderation_service(
-    store: &Store,
-    users: Arc<SqlUsers>,
-    clock: Arc<SystemClock>,
-) -> ModerationService {
-    let repo = Arc::new(ieum_store::SqlModeration::new(store.clone()));
-    ModerationService::new(repo.clone(), repo, users, clock)
-}
-
-/// Drops audit entries past their retention, once a day (0: kept forever).
-async fn prune_audit(moderation: Arc<ModerationService>, days: u32) {
-    if days == 0 {
-        return;
-    }
-    let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
-    loop {
-        daily.tick().await;
-        match moderation.prune_audit(days).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, days, "audit entries past retention removed"),
-            Err(e) => tracing::warn!(error = %e, "audit retention round failed"),
-        }
-    }
-}
-
-/// `ieum admin ...`: administration from the shell, on the configured
-/// database, with no server running.
-pub async fn admin(config: Config, command: crate::config::AdminCommand) -> Result<(), BoxError> {
-    crate::config::private_dir(&config.data_dir)?;
-    crate::config::private_database_file(&config.database_url)?;
-    let store = Store::connect(&config.database_url, &StoreOptions::default()).await?;
-    store.migrate().await?;
-    let moderation = moderation_service(
-        &store,
-        Arc::new(SqlUsers::new(store.clone())),
-        Arc::new(SystemClock),
-    );
-    let result = match command {
-        crate::config::AdminCommand::Grant { username, role } => {
-            let role = ieum_domain::moderation::ServerRole::parse(&role)
-                .map_err(|e| e.public_message())?;
-            moderation
-                .grant(&ieum_domain::moderation::Actor::server(), &username, role)
-                .await
-                .map(|user| println!("{} (@{}) is now {}", user.id, user.username, role.as_str()))
-                .map_err(|e| BoxError::from(e.public_message()))
-        }
-    };
-    store.close().await;
-    result
 }
 
 fn auth_service(
