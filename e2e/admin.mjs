@@ -368,6 +368,16 @@ async function story(browser) {
   await rp.locator(`#messages > li[data-seq="${plainSeq}"] [data-testid=msg-deleted]`).waitFor();
   log("a message deleted from the room view shows deleted in the chat");
 
+  step = "4. staff close the room";
+  await adm.getByTestId("admin-room-close").click();
+  await adm.getByTestId("close-reason").fill("테스트로 방 닫기");
+  await adm.getByTestId("close-room-submit").click();
+  await adm.getByTestId("admin-message").first().getByTestId("admin-message-text").getByText("운영진이 이 방을 닫았어요: 테스트로 방 닫기").waitFor();
+  await rp.locator(`[data-testid=room-item][data-room-id="${roomId}"]`).waitFor({ state: "detached" });
+  const rejoin = await apiCall(rp, "POST", `/api/rooms/${roomId}/join`);
+  check(rejoin.status === 403 && rejoin.json?.code === "room_closed", `nobody joins a closed room (${JSON.stringify(rejoin)})`);
+  log("closing the room from its view removes its members (the room leaves their list) and nobody joins again");
+
   step = "5. the audit log";
   await consolePage(adm, "audit", "감사 기록", adm.getByTestId("audit-entry").first());
   // Page size 3: page back until the three actions show.

@@ -17,6 +17,7 @@ mod m20261202_000009_push;
 mod m20261203_000010_moderation;
 mod m20261203_000011_room_mutes;
 mod m20261203_000012_reports;
+mod m20261203_000013_room_closures;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_moderation::Migration),
             Box::new(m20261203_000011_room_mutes::Migration),
             Box::new(m20261203_000012_reports::Migration),
+            Box::new(m20261203_000013_room_closures::Migration),
         ]
     }
 }

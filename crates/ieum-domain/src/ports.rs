@@ -99,13 +99,16 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The wall clock.
+/// The wall clock, to the microsecond: what PostgreSQL stores, so a time
+/// reads back the same from either backend and after `ieum export`/`ieum
+/// import` moves a server between them.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -117,6 +120,8 @@ pub enum JoinOutcome {
     Full,
     /// The user is banned from the room.
     Banned,
+    /// Staff closed the room: it takes no members.
+    Closed,
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -145,6 +150,15 @@ pub trait RoomRepository: Send + Sync {
         room_id: &str,
         user_id: Uuid,
         at: DateTime<Utc>,
+    ) -> DomainResult<bool>;
+    /// Marks the room closed (no seat is taken in it again); false when it
+    /// already was.
+    async fn close(
+        &self,
+        room_id: &str,
+        by: Option<Uuid>,
+        at: DateTime<Utc>,
+        reason: &str,
     ) -> DomainResult<bool>;
     /// Moves an active member to `Left` or `Banned`, freeing the seat.
     async fn remove_member(

@@ -12,6 +12,7 @@ const ACTIONS = {
   "report.actioned": "신고 조치",
   "report.dismissed": "신고 기각",
   "room.read": "대화방 열람",
+  "room.close": "방 닫기",
   "security.login_throttled": "로그인 시도 제한",
   "role.admin": "관리자 지정",
   "role.moderator": "운영자 지정",

@@ -124,6 +124,19 @@ export function deleteMessageDialog(message) {
   }, { danger: true });
 }
 
+/** Closes a group room (staff): everyone is removed, nobody joins again; resolves true, or null. */
+export function closeRoomDialog(room) {
+  const [fReason, reason] = reasonField("사유", "close-reason");
+  const nodes = [
+    h("p", null, `'${room.name}' 방을 닫아요. 모든 멤버가 방에서 나가고, 누구도 다시 들어올 수 없어요. 대화 기록은 운영진에게 남아요.`),
+    fReason,
+  ];
+  return formDialog("방 닫기", "close-room", nodes, "방 닫기", async () => {
+    await api.post(`/api/admin/rooms/${enc(room.id)}/close`, { reason: readReason(reason) });
+    toast("방을 닫았어요");
+  }, { danger: true });
+}
+
 export const shortId = (id) => String(id || "").slice(0, 8);
 
 /** A user's display name for an id (shown as a short id until it is known). */

@@ -7,7 +7,7 @@ import { h, clear, field, when, avatar, showError, toast } from "./ui.js";
 import { previewText } from "./rooms.js";
 import { systemText } from "./message.js";
 import {
-  enc, pageSize, ROLE_LABEL, suspendDialog, liftDialog, deleteMessageDialog, untilText, moreButton, statusLine, shortId,
+  enc, pageSize, ROLE_LABEL, suspendDialog, liftDialog, deleteMessageDialog, closeRoomDialog, untilText, moreButton, statusLine, shortId,
 } from "./admin-common.js";
 
 const roomNames = new Map(); // roomId -> name, from the room list
@@ -179,7 +179,19 @@ export async function renderRoom(body, ctx, roomId) {
     }
   };
   const back = h("a.admin-back", { href: "#/admin/rooms", dataset: { testid: "admin-room-back" }, onclick: (e) => (e.preventDefault(), ctx.go("rooms")) }, "← 대화방 목록");
-  body.append(h("div.admin-toolbar", null, back, h("p.muted.small", null, "방 ID ", h("code", null, roomId))), status, list, more);
+  const room = { id: roomId, name: roomNames.get(roomId) || shortId(roomId) };
+  const close = h("button.danger", {
+    type: "button",
+    dataset: { testid: "admin-room-close" },
+    onclick: () => closeRoomDialog(room).then((ok) => {
+      if (ok && ctx.live()) {
+        clear(list);
+        oldest = null;
+        load();
+      }
+    }),
+  }, "방 닫기");
+  body.append(h("div.admin-toolbar", null, back, h("p.muted.small", null, "방 ID ", h("code", null, roomId)), close), status, list, more);
   await load();
 }
 

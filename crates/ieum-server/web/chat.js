@@ -397,8 +397,10 @@ export function init() {
   });
   on("members-changed", async ({ roomId }) => {
     if (!cur || cur.roomId !== roomId) return;
-    const { members } = await api.get(`/api/rooms/${encodeURIComponent(roomId)}/members`).catch(() => ({ members: cur.members }));
-    if (!cur || cur.roomId !== roomId) return;
+    // The room may close meanwhile (this member removed too): keep what is known.
+    const answer = await api.get(`/api/rooms/${encodeURIComponent(roomId)}/members`).catch(() => null);
+    if (!answer || !cur || cur.roomId !== roomId) return;
+    const { members } = answer;
     cur.members = members;
     for (const m of members) if (!cur.readSeqs.has(m.userId)) cur.readSeqs.set(m.userId, m.lastReadSeq || 0);
     repaintStatuses();

@@ -83,6 +83,7 @@ export function fillMessage(li, m, ctx) {
 // The server writes its notices in English ("X joined"): say them in Korean.
 const SYSTEM = [
   [/^A moderator removed a message$/, () => "운영진이 메시지를 삭제했어요"],
+  [/^The server's moderators closed this room: (.+)$/s, (r) => `운영진이 이 방을 닫았어요: ${r}`],
   [/^(.+) joined$/s, (x) => `${x}님이 들어왔어요`],
   [/^(.+) left$/s, (x) => `${x}님이 나갔어요`],
   [/^(.+) pinned a message$/s, (x) => `${x}님이 메시지를 고정했어요`],

@@ -10,7 +10,7 @@ use ieum_domain::room::Room;
 use ieum_domain::{DomainError, DomainResult};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect,
-    Value,
+    TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -133,16 +133,18 @@ impl ModerationRepository for SqlModeration {
         user_id: Uuid,
         suspension: Option<Suspension>,
     ) -> DomainResult<bool> {
-        let c = self.store.connection();
+        // One transaction: a crash between the two leaves the old suspension,
+        // never none.
+        let tx = self.store.connection().begin().await.map_err(db_err)?;
         let removed = exec(
-            c,
+            &tx,
             "DELETE FROM suspensions WHERE user_id = ?",
             vec![user_id.into()],
         )
         .await?;
         if let Some(s) = suspension {
             exec(
-                c,
+                &tx,
                 "INSERT INTO suspensions (user_id, until, reason, suspended_by, at) VALUES (?, ?, ?, ?, ?)",
                 vec![
                     user_id.into(),
@@ -154,6 +156,7 @@ impl ModerationRepository for SqlModeration {
             )
             .await?;
         }
+        tx.commit().await.map_err(db_err)?;
         Ok(removed > 0)
     }
 

@@ -239,6 +239,16 @@ impl RoomRepository for SqlRooms {
             Some("banned") => return Ok(JoinOutcome::Banned),
             _ => {}
         }
+        if !crate::sql::rows(
+            &tx,
+            "SELECT 1 AS closed FROM room_closures WHERE room_id = ?",
+            vec![room_id.into()],
+        )
+        .await?
+        .is_empty()
+        {
+            return Ok(JoinOutcome::Closed);
+        }
         // Take a seat atomically: the row update fails when the room is full.
         let seat = room::Entity::update_many()
             .col_expr(
@@ -326,6 +336,23 @@ impl RoomRepository for SqlRooms {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(true)
+    }
+
+    async fn close(
+        &self,
+        room_id: &str,
+        by: Option<Uuid>,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> DomainResult<bool> {
+        let closed = crate::sql::exec(
+            self.store.connection(),
+            "INSERT INTO room_closures (room_id, closed_at, closed_by, reason) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (room_id) DO NOTHING",
+            vec![room_id.into(), at.into(), by.into(), reason.into()],
+        )
+        .await?;
+        Ok(closed == 1)
     }
 
     async fn remove_member(

@@ -13,6 +13,7 @@ use crate::room::{
     MemberState, Membership, Role, Room, RoomKind, Visibility, check_client_room_id, check_room_id,
 };
 
+use super::closing::room_closed;
 use super::{CreateRoom, Entry, JoinRequest, RoomService, not_found, not_member};
 
 impl RoomService {
@@ -75,6 +76,7 @@ impl RoomService {
             }
             JoinOutcome::AlreadyMember => Ok(false),
             JoinOutcome::Banned => Err(crate::error::named::banned()),
+            JoinOutcome::Closed => Err(room_closed()),
             JoinOutcome::Full => Err(DomainError::conflict(
                 "room_full",
                 format!("the room is full ({} members)", room.member_limit),

@@ -3,11 +3,13 @@
 //!
 //! One type, [`RoomService`], its `impl` blocks spread by concern: `create.rs`
 //! (group and direct rooms), `membership.rs` (join, enter, leave, kick, ban),
-//! `access.rs` (membership and role checks, readable history), `settings.rs`
+//! `access.rs` (membership and role checks, readable history), `closing.rs`
+//! (staff closing a room), `settings.rs`
 //! (settings, roles, favorites), `invites.rs`, `notices.rs` (member events and
 //! SYSTEM messages). Lookups and room lists stay here.
 
 mod access;
+mod closing;
 mod create;
 mod invites;
 mod membership;

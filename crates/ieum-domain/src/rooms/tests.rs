@@ -450,3 +450,5 @@ async fn unbanning_someone_not_banned_says_so() {
         .unwrap_err();
     assert_eq!(err.code(), "not_banned");
 }
+
+mod closing;

@@ -35,7 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/admin/rooms/{id}/messages",
             web::get().to(room_messages),
-        );
+        )
+        .route("/api/admin/rooms/{id}/close", web::post().to(close_room));
 }
 
 /// The cursor of the next page: the last item's, when the page was full
@@ -449,6 +450,20 @@ async fn delete_message(
             id.into_inner(),
             &body.reason,
         )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn close_room(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .rooms
+        .close_by_staff(&state.moderation, &actor(&who, &req), &id, &body.reason)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
