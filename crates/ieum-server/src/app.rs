@@ -34,10 +34,12 @@ use ieum_store::{
 
 use crate::config::Config;
 
+mod archive;
 mod jobs;
 mod moderation;
 mod storage;
 use crate::http;
+pub use archive::{export, import, open_store};
 use jobs::spawn_background;
 pub use moderation::admin;
 use moderation::{moderation_service, prune_audit};

@@ -26,6 +26,22 @@ pub enum Command {
     /// Server administration from the shell.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Writes the whole database to a checksummed archive (a backup, or the
+    /// way from SQLite to PostgreSQL); the server may keep running.
+    Export {
+        /// The archive to write (`-`: standard output), or a directory to
+        /// write `ieum-<UTC time>.archive` in (a scheduled backup).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// With a directory: keep only the newest this many archives in it.
+        #[arg(long)]
+        keep: Option<usize>,
+    },
+    /// Loads an archive into the configured database, which must be empty.
+    Import {
+        /// An archive `ieum export` wrote.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]

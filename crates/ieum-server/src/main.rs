@@ -22,6 +22,12 @@ fn main() -> std::process::ExitCode {
             actix_web::rt::System::new().block_on(ieum_server::run(config))
         }
         Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
+        Command::Export { out, keep } => {
+            actix_web::rt::System::new().block_on(ieum_server::app::export(config, out, keep))
+        }
+        Command::Import { file } => {
+            actix_web::rt::System::new().block_on(ieum_server::app::import(config, file))
+        }
         Command::Admin(command) => {
             actix_web::rt::System::new().block_on(ieum_server::app::admin(config, command))
         }
@@ -37,9 +43,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn migrate(config: Config) -> Result<(), ieum_server::app::BoxError> {
-    ieum_server::config::private_dir(&config.data_dir)?;
-    ieum_server::config::private_database_file(&config.database_url)?;
-    let store = ieum_store::Store::connect(&config.database_url, &Default::default()).await?;
+    let store = ieum_server::app::open_store(&config).await?;
     let pending = store.pending_migrations().await?;
     store.migrate().await?;
     tracing::info!(applied = pending.len(), ?pending, "migrations applied");

@@ -1,6 +1,7 @@
 //! The SeaORM adapter: one set of entities and repositories for PostgreSQL
 //! (production) and SQLite (the embedded default).
 
+pub mod archive;
 mod attachments;
 mod db;
 pub mod entity;

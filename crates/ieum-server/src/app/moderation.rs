@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ieum_domain::moderation::{Actor, ModerationService, ServerRole};
 use ieum_domain::ports::SystemClock;
-use ieum_store::{SqlUsers, Store, StoreOptions};
+use ieum_store::{SqlUsers, Store};
 
 use super::BoxError;
 use crate::config::{AdminCommand, Config};
@@ -39,9 +39,7 @@ pub(super) async fn prune_audit(moderation: Arc<ModerationService>, days: u32) {
 /// `ieum admin ...`: administration from the shell, on the configured
 /// database, with no server running.
 pub async fn admin(config: Config, command: AdminCommand) -> Result<(), BoxError> {
-    crate::config::private_dir(&config.data_dir)?;
-    crate::config::private_database_file(&config.database_url)?;
-    let store = Store::connect(&config.database_url, &StoreOptions::default()).await?;
+    let store = super::open_store(&config).await?;
     store.migrate().await?;
     let moderation = moderation_service(
         &store,

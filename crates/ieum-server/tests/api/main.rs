@@ -2,6 +2,7 @@
 //! `common` compile once rather than once per file, a real cost on 2 cores.
 //! Each module is one area, driven through the real app or the real binary.
 
+mod archive;
 mod auth_http;
 mod binary;
 mod common;

@@ -1,0 +1,599 @@
+//! The archive file, apart from any database: gzip over JSON lines, versioned
+//! and checksummed.
+//!
+//! ```text
+//! {"format":"ieum-archive","version":1,"schema":"m2026…","source":"sqlite","createdAt":"…",
+//!  "tables":[{"name":"users","columns":[{"name":"id","kind":"uuid"},…],"rows":3},…]}
+//! {"table":"users"}
+//! ["0193…","mina",…]                      one JSON array per row, columns in header order
+//! …                                        every table of the header, in its order
+//! {"end":{"rows":123456,"sha256":"…"}}     SHA-256 of every byte above, uncompressed
+//! ```
+//!
+//! A [`Reader`] accepts an archive only as a whole: the header's format and
+//! version, each table's marker, row count and row width, every value of its
+//! column's kind, the end line's total and checksum, and nothing after it.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use sea_orm::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::ArchiveError;
+
+pub const FORMAT: &str = "ieum-archive";
+pub const VERSION: u32 = 1;
+/// The longest line a reader takes: far above any row (a message's content is
+/// limited to kilobytes), so a damaged file cannot fill memory.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// What a column holds, the same on both backends (SQLite declares every
+/// integer `integer`, so integers are one kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Uuid,
+    Timestamp,
+    Bool,
+    Int,
+    Float,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    /// The last migration of the database it was written from.
+    pub schema: String,
+    /// `sqlite` or `postgres`.
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub tables: Vec<Table>,
+}
+
+impl Header {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Marker {
+    table: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct End {
+    rows: u64,
+    sha256: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndLine {
+    end: End,
+}
+
+/// Writes an archive line by line; [`Writer::finish`] adds the end line.
+pub struct Writer<W: Write> {
+    out: GzEncoder<W>,
+    hash: Sha256,
+    rows: u64,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(out: W, header: &Header) -> io::Result<Self> {
+        let mut w = Self {
+            out: GzEncoder::new(out, Compression::fast()),
+            hash: Sha256::new(),
+            rows: 0,
+            line: Vec::with_capacity(4096),
+        };
+        w.line(header)?;
+        Ok(w)
+    }
+
+    fn line(&mut self, value: &impl Serialize) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, value)?;
+        self.line.push(b'\n');
+        self.hash.update(&self.line);
+        self.out.write_all(&self.line)
+    }
+
+    pub fn table(&mut self, name: &str) -> io::Result<()> {
+        self.line(&Marker {
+            table: name.to_owned(),
+        })
+    }
+
+    pub fn row(&mut self, values: &[Json]) -> io::Result<()> {
+        self.rows += 1;
+        self.line(&values)
+    }
+
+    /// Writes the end line and the gzip trailer; answers the rows written.
+    pub fn finish(mut self) -> io::Result<(W, u64)> {
+        let end = EndLine {
+            end: End {
+                rows: self.rows,
+                sha256: hex(&self.hash.clone().finalize()),
+            },
+        };
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &end)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        Ok((self.out.finish()?, self.rows))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// One step of a [`Reader`].
+#[derive(Debug)]
+pub enum Item {
+    /// Rows of the header's table at this index, converted to its columns' kinds.
+    Rows(usize, Vec<Vec<Value>>),
+    /// The end line held, and checked out.
+    End,
+}
+
+/// Reads and checks an archive; rows come in batches of at most `batch`.
+pub struct Reader<R: Read> {
+    input: BufReader<GzDecoder<R>>,
+    header: Header,
+    hash: Sha256,
+    buf: Vec<u8>,
+    line_no: u64,
+    table: usize,
+    /// Rows left of the current table; `None` before its marker.
+    left: Option<u64>,
+    rows: u64,
+    batch: usize,
+    done: bool,
+}
+
+impl<R: Read> Reader<R> {
+    pub fn open(input: R, batch: usize) -> Result<Self, ArchiveError> {
+        let mut r = Self {
+            input: BufReader::with_capacity(1 << 16, GzDecoder::new(input)),
+            header: placeholder_header(),
+            hash: Sha256::new(),
+            buf: Vec::with_capacity(4096),
+            line_no: 0,
+            table: 0,
+            left: None,
+            rows: 0,
+            batch: batch.max(1),
+            done: false,
+        };
+        if !r.read_line()? {
+            return Err(ArchiveError::Damaged("the file is empty".into()));
+        }
+        let header: Header = serde_json::from_slice(&r.buf)
+            .map_err(|_| ArchiveError::Damaged("this is not an ieum archive".into()))?;
+        if header.format != FORMAT {
+            return Err(ArchiveError::Damaged("this is not an ieum archive".into()));
+        }
+        if header.version != VERSION {
+            return Err(ArchiveError::Version(header.version));
+        }
+        r.hash.update(&r.buf);
+        r.header = header;
+        Ok(r)
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Reads one line into `buf` (without its newline); false at the end of
+    /// the data.
+    fn read_line(&mut self) -> Result<bool, ArchiveError> {
+        self.buf.clear();
+        loop {
+            let available = self.input.fill_buf().map_err(damaged)?;
+            if available.is_empty() {
+                if self.buf.is_empty() {
+                    return Ok(false);
+                }
+                return Err(self.truncated());
+            }
+            let (take, newline) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            if self.buf.len() + take > MAX_LINE {
+                return Err(ArchiveError::Damaged(format!(
+                    "line {} is longer than {MAX_LINE} bytes",
+                    self.line_no + 1
+                )));
+            }
+            self.buf.extend_from_slice(&available[..take]);
+            self.input.consume(take);
+            if newline {
+                self.line_no += 1;
+                return Ok(true);
+            }
+        }
+    }
+
+    fn truncated(&self) -> ArchiveError {
+        ArchiveError::Damaged(format!(
+            "the archive is truncated: it ends after line {} without its end line",
+            self.line_no
+        ))
+    }
+
+    fn bad_line(&self, what: &str) -> ArchiveError {
+        ArchiveError::Damaged(format!("line {}: {what}", self.line_no))
+    }
+
+    /// The next batch of rows, or the end once every table was read and the
+    /// checksum holds.
+    pub fn next_item(&mut self) -> Result<Item, ArchiveError> {
+        if self.done {
+            return Ok(Item::End);
+        }
+        let mut out = Vec::new();
+        loop {
+            if self.table == self.header.tables.len() {
+                self.read_end()?;
+                self.done = true;
+                return Ok(Item::End);
+            }
+            match self.left {
+                Some(0) => {
+                    self.table += 1;
+                    self.left = None;
+                    if !out.is_empty() {
+                        return Ok(Item::Rows(self.table - 1, out));
+                    }
+                }
+                None => {
+                    if !self.read_line()? {
+                        return Err(self.truncated());
+                    }
+                    let table = &self.header.tables[self.table];
+                    let marker: Marker = serde_json::from_slice(&self.buf)
+                        .map_err(|_| self.bad_line("expected a table marker"))?;
+                    if marker.table != table.name {
+                        return Err(self.bad_line(&format!(
+                            "expected table {}, found {}",
+                            table.name, marker.table
+                        )));
+                    }
+                    self.left = Some(table.rows);
+                    self.hash.update(&self.buf);
+                }
+                Some(left) => {
+                    if !self.read_line()? {
+                        return Err(self.truncated());
+                    }
+                    out.push(self.row()?);
+                    self.hash.update(&self.buf);
+                    self.rows += 1;
+                    self.left = Some(left - 1);
+                    if out.len() >= self.batch {
+                        return Ok(Item::Rows(self.table, out));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The line read as a row of the current table.
+    fn row(&self) -> Result<Vec<Value>, ArchiveError> {
+        let table = &self.header.tables[self.table];
+        let row: Vec<Json> = serde_json::from_slice(&self.buf)
+            .map_err(|_| self.bad_line(&format!("expected a row of {}", table.name)))?;
+        if row.len() != table.columns.len() {
+            return Err(self.bad_line(&format!(
+                "a row of {} has {} values, not {}",
+                table.name,
+                row.len(),
+                table.columns.len()
+            )));
+        }
+        row.into_iter()
+            .zip(&table.columns)
+            .map(|(v, c)| {
+                to_value(c.kind, v)
+                    .map_err(|e| self.bad_line(&format!("{}.{}: {e}", table.name, c.name)))
+            })
+            .collect()
+    }
+
+    fn read_end(&mut self) -> Result<(), ArchiveError> {
+        if !self.read_line()? {
+            return Err(self.truncated());
+        }
+        let end: EndLine = serde_json::from_slice(&self.buf)
+            .map_err(|_| self.bad_line("expected the end line after the last table"))?;
+        if end.end.rows != self.rows {
+            return Err(ArchiveError::Damaged(format!(
+                "the end line counts {} rows, the archive holds {}",
+                end.end.rows, self.rows
+            )));
+        }
+        if end.end.sha256 != hex(&self.hash.clone().finalize()) {
+            return Err(ArchiveError::Damaged(
+                "the checksum does not match: the archive was altered".into(),
+            ));
+        }
+        if self.read_line()? {
+            return Err(self.bad_line("data after the end line"));
+        }
+        Ok(())
+    }
+}
+
+fn damaged(e: io::Error) -> ArchiveError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => ArchiveError::Damaged(
+            "the archive is truncated: its compressed stream ends early".into(),
+        ),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            ArchiveError::Damaged(format!("the compressed stream is damaged: {e}"))
+        }
+        _ => ArchiveError::Io(e),
+    }
+}
+
+fn placeholder_header() -> Header {
+    Header {
+        format: String::new(),
+        version: 0,
+        schema: String::new(),
+        source: String::new(),
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+        tables: Vec::new(),
+    }
+}
+
+/// A timestamp as the archive writes it: RFC 3339, UTC, as precise as stored.
+pub fn timestamp(t: DateTime<Utc>) -> Json {
+    Json::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// An archive value as a database value of `kind` (null stays a typed null).
+pub fn to_value(kind: Kind, v: Json) -> Result<Value, String> {
+    let null = v.is_null();
+    let wrong = || format!("not a {kind:?} value");
+    Ok(match kind {
+        Kind::Uuid => Value::Uuid(if null {
+            None
+        } else {
+            Some(
+                v.as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(wrong)?,
+            )
+        }),
+        Kind::Timestamp => Value::ChronoDateTimeUtc(if null {
+            None
+        } else {
+            Some(
+                v.as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .ok_or_else(wrong)?
+                    .with_timezone(&Utc),
+            )
+        }),
+        Kind::Bool => Value::Bool(if null {
+            None
+        } else {
+            Some(v.as_bool().ok_or_else(wrong)?)
+        }),
+        Kind::Int => Value::BigInt(if null {
+            None
+        } else {
+            Some(v.as_i64().ok_or_else(wrong)?)
+        }),
+        Kind::Float => Value::Double(if null {
+            None
+        } else {
+            Some(v.as_f64().ok_or_else(wrong)?)
+        }),
+        Kind::Text => Value::String(match v {
+            Json::Null => None,
+            Json::String(s) => Some(s),
+            _ => return Err(wrong()),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn header() -> Header {
+        Header {
+            format: FORMAT.into(),
+            version: VERSION,
+            schema: "m1".into(),
+            source: "sqlite".into(),
+            created_at: Utc::now(),
+            tables: vec![
+                Table {
+                    name: "users".into(),
+                    columns: vec![
+                        Column {
+                            name: "id".into(),
+                            kind: Kind::Uuid,
+                        },
+                        Column {
+                            name: "name".into(),
+                            kind: Kind::Text,
+                        },
+                    ],
+                    rows: 3,
+                },
+                Table {
+                    name: "empty".into(),
+                    columns: vec![Column {
+                        name: "n".into(),
+                        kind: Kind::Int,
+                    }],
+                    rows: 0,
+                },
+            ],
+        }
+    }
+
+    fn archive(rows: &[Json]) -> Vec<u8> {
+        let mut w = Writer::new(Vec::new(), &header()).unwrap();
+        w.table("users").unwrap();
+        for r in rows {
+            w.row(r.as_array().unwrap()).unwrap();
+        }
+        w.table("empty").unwrap();
+        w.finish().unwrap().0
+    }
+
+    fn rows() -> Vec<Json> {
+        (0..3)
+            .map(|i| json!([Uuid::new_v4().to_string(), format!("이름 {i}")]))
+            .collect()
+    }
+
+    fn read_all(bytes: &[u8], batch: usize) -> Result<Vec<(usize, usize)>, ArchiveError> {
+        let mut r = Reader::open(bytes, batch)?;
+        let mut seen = Vec::new();
+        loop {
+            match r.next_item()? {
+                Item::Rows(t, rows) => seen.push((t, rows.len())),
+                Item::End => return Ok(seen),
+            }
+        }
+    }
+
+    fn gunzip(bytes: &[u8]) -> String {
+        let mut s = String::new();
+        GzDecoder::new(bytes).read_to_string(&mut s).unwrap();
+        s
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn an_archive_reads_back_in_batches() {
+        let bytes = archive(&rows());
+        assert_eq!(read_all(&bytes, 2).unwrap(), vec![(0, 2), (0, 1)]);
+        assert_eq!(read_all(&bytes, 10).unwrap(), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn a_truncated_archive_is_refused_at_any_cut() {
+        let bytes = archive(&rows());
+        for cut in [1, 10, bytes.len() / 2, bytes.len() - 9, bytes.len() - 1] {
+            let err = read_all(&bytes[..cut], 2).unwrap_err();
+            assert!(
+                matches!(err, ArchiveError::Damaged(ref m) if m.contains("truncated") || m.contains("damaged") || m.contains("not an ieum archive")),
+                "cut at {cut}: {err}"
+            );
+        }
+        // A cut on a line boundary of the plain text is still refused.
+        let text = gunzip(&bytes);
+        let without_end = &text[..text.trim_end().rfind('\n').unwrap() + 1];
+        let err = read_all(&gzip(without_end), 2).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn an_altered_row_fails_the_checksum() {
+        let text = gunzip(&archive(&rows()));
+        let altered = text.replace("이름 1", "이름 9");
+        assert_ne!(text, altered);
+        let err = read_all(&gzip(&altered), 2).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn wrong_shapes_name_their_line() {
+        let text = gunzip(&archive(&rows()));
+        let extra = text.replacen("\"]\n", "\",1]\n", 1);
+        let err = read_all(&gzip(&extra), 2).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 3: a row of users has 3 values"),
+            "{err}"
+        );
+        let bad_uuid = text.replacen("[\"", "[\"x", 1);
+        let err = read_all(&gzip(&bad_uuid), 2).unwrap_err();
+        assert!(
+            err.to_string().contains("users.id: not a Uuid value"),
+            "{err}"
+        );
+        let trailing = format!("{text}{{\"table\":\"users\"}}\n");
+        let err = read_all(&gzip(&trailing), 2).unwrap_err();
+        assert!(err.to_string().contains("data after the end line"), "{err}");
+    }
+
+    #[test]
+    fn another_file_or_version_is_refused() {
+        let err = read_all(&gzip("{\"hello\":1}\n"), 2).unwrap_err();
+        assert!(err.to_string().contains("not an ieum archive"), "{err}");
+        let err = read_all(b"plain text", 2).unwrap_err();
+        assert!(matches!(err, ArchiveError::Damaged(_)), "{err}");
+        let text = gunzip(&archive(&rows())).replacen("\"version\":1", "\"version\":7", 1);
+        let err = read_all(&gzip(&text), 2).unwrap_err();
+        assert!(matches!(err, ArchiveError::Version(7)), "{err}");
+    }
+
+    #[test]
+    fn values_convert_by_kind_with_typed_nulls() {
+        let t = Utc::now();
+        assert_eq!(
+            to_value(Kind::Timestamp, timestamp(t)).unwrap(),
+            Value::ChronoDateTimeUtc(Some(t))
+        );
+        assert_eq!(
+            to_value(Kind::Int, json!(null)).unwrap(),
+            Value::BigInt(None)
+        );
+        assert_eq!(
+            to_value(Kind::Bool, json!(true)).unwrap(),
+            Value::Bool(Some(true))
+        );
+        assert!(to_value(Kind::Int, json!("1")).is_err());
+        assert!(to_value(Kind::Text, json!(1)).is_err());
+    }
+}
