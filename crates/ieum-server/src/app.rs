@@ -39,7 +39,7 @@ mod jobs;
 mod moderation;
 mod storage;
 use crate::http;
-pub use archive::{export, import, open_store};
+pub use archive::{ExportTo, export, import, open_store};
 use jobs::spawn_background;
 pub use moderation::admin;
 use moderation::{moderation_service, prune_audit};

@@ -36,6 +36,10 @@ pub enum Command {
         /// With a directory: keep only the newest this many archives in it.
         #[arg(long)]
         keep: Option<usize>,
+        /// Also carry every attachment's stored files (photos, uploads,
+        /// thumbnails) from the local disk or S3.
+        #[arg(long)]
+        with_files: bool,
     },
     /// Loads an archive into the configured database, which must be empty.
     Import {

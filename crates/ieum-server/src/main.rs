@@ -22,9 +22,18 @@ fn main() -> std::process::ExitCode {
             actix_web::rt::System::new().block_on(ieum_server::run(config))
         }
         Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
-        Command::Export { out, keep } => {
-            actix_web::rt::System::new().block_on(ieum_server::app::export(config, out, keep))
-        }
+        Command::Export {
+            out,
+            keep,
+            with_files,
+        } => actix_web::rt::System::new().block_on(ieum_server::app::export(
+            config,
+            ieum_server::app::ExportTo {
+                out,
+                keep,
+                with_files,
+            },
+        )),
         Command::Import { file } => {
             actix_web::rt::System::new().block_on(ieum_server::app::import(config, file))
         }

@@ -183,6 +183,21 @@ pub struct Attachment {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Every key that may hold the bytes of attachment `id` (its upload, its
+/// served copy, its thumbnails): what deleting it removes, and what a backup
+/// with files copies.
+pub fn keys_of(id: Uuid) -> Vec<String> {
+    let mut keys = vec![
+        format!("attachments/{id}/upload"),
+        format!("attachments/{id}/image"),
+        format!("attachments/{id}/file"),
+    ];
+    keys.extend(
+        ThumbnailSize::ALL.map(|size| format!("attachments/{id}/thumb-{}", size.max_edge_px())),
+    );
+    keys
+}
+
 impl Attachment {
     /// A new attachment waiting for its bytes.
     pub fn announced(upload: NewUpload, policy: &AttachmentPolicy, now: DateTime<Utc>) -> Self {
@@ -232,13 +247,7 @@ impl Attachment {
 
     /// Every key that may hold its bytes: what deleting it removes.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys = vec![
-            self.upload_key(),
-            format!("attachments/{}/image", self.id),
-            format!("attachments/{}/file", self.id),
-        ];
-        keys.extend(ThumbnailSize::ALL.map(|size| self.thumbnail_key(size)));
-        keys
+        keys_of(self.id)
     }
 
     pub fn is_image(&self) -> bool {

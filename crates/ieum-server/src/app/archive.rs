@@ -5,7 +5,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
+
+use ieum_domain::ports::{ObjectStore, SystemClock};
 
 use ieum_store::archive::{self, Progress, Summary};
 use ieum_store::{Store, StoreOptions};
@@ -68,9 +71,10 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 
 fn report(verb: &str, s: &Summary, at: &str, started: Instant) -> String {
     format!(
-        "{verb} {} rows of {} tables (schema {}) {at} in {:.1} s",
+        "{verb} {} rows of {} tables and {} stored files (schema {}) {at} in {:.1} s",
         s.rows,
         s.tables,
+        s.objects,
         s.schema,
         started.elapsed().as_secs_f64()
     )
@@ -103,10 +107,35 @@ fn rotate(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// `ieum export --out FILE|DIR [--keep N]`: one snapshot of the configured
-/// database. The file appears whole or not at all (written beside it, then
-/// renamed); with a directory, older archives beyond the newest `keep` go.
-pub async fn export(config: Config, out: PathBuf, keep: Option<usize>) -> Result<(), BoxError> {
+/// Where and what `ieum export` writes.
+#[derive(Debug, Clone, Default)]
+pub struct ExportTo {
+    /// A file, `-` (standard output), or a directory.
+    pub out: PathBuf,
+    /// With a directory: the newest archives kept there.
+    pub keep: Option<usize>,
+    /// Carry attachments' stored files too.
+    pub with_files: bool,
+}
+
+/// The configured file store (the local disk under the data dir, or S3).
+fn file_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BoxError> {
+    let files = super::storage::files(config, Arc::new(SystemClock))?;
+    super::storage::object_store(config, &files)
+}
+
+/// `ieum export --out FILE|DIR [--keep N] [--with-files]`: one snapshot of
+/// the configured database. The file appears whole or not at all (written
+/// beside it, then renamed); with a directory, older archives beyond the
+/// newest `keep` go.
+pub async fn export(config: Config, to: ExportTo) -> Result<(), BoxError> {
+    let ExportTo {
+        out,
+        keep,
+        with_files,
+    } = to;
+    let objects = with_files.then(|| file_store(&config)).transpose()?;
+    let objects = objects.as_deref();
     let dir = out.is_dir().then(|| out.clone());
     if keep.is_some() && dir.is_none() {
         return Err("--keep needs --out to name a directory".into());
@@ -120,14 +149,14 @@ pub async fn export(config: Config, out: PathBuf, keep: Option<usize>) -> Result
     let bar = Bar::new("exporting");
     let result = if out.as_os_str() == "-" {
         let stdout = BufWriter::new(std::io::stdout().lock());
-        archive::export(&store, stdout, &bar)
+        archive::export(&store, stdout, objects, &bar)
             .await
             .and_then(|(mut w, s)| Ok((w.flush().map(|()| s))?))
     } else {
         let partial = out.with_extension("partial");
         let written = async {
             let file = BufWriter::new(create_private(&partial)?);
-            let (file, summary) = archive::export(&store, file, &bar).await?;
+            let (file, summary) = archive::export(&store, file, objects, &bar).await?;
             file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             std::fs::rename(&partial, &out)?;
             Ok(summary)
@@ -173,11 +202,12 @@ pub async fn import(config: Config, file: PathBuf) -> Result<(), BoxError> {
         let bar = Bar::new("checking");
         archive::verify(open()?, &bar)?;
     }
+    let objects = file_store(&config)?;
     let store = open_store(&config).await?;
     let result = async {
         store.migrate().await?;
         let bar = Bar::new("importing");
-        Ok::<_, BoxError>(archive::import(&store, open()?, &bar).await?)
+        Ok::<_, BoxError>(archive::import(&store, open()?, objects.as_ref(), &bar).await?)
     }
     .await;
     store.close().await;

@@ -18,9 +18,15 @@ fn config(db: &TestDb) -> ieum_server::Config {
 }
 
 async fn export(db: &TestDb, out: &Path) {
-    ieum_server::app::export(config(db), out.to_owned(), None)
-        .await
-        .expect("the export");
+    ieum_server::app::export(
+        config(db),
+        ieum_server::app::ExportTo {
+            out: out.to_owned(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the export");
 }
 
 async fn import(db: &TestDb, file: &Path) -> Result<(), String> {
@@ -382,9 +388,16 @@ async fn a_truncated_or_altered_archive_is_refused_before_anything_is_written() 
     let backups = dir.join("backups");
     std::fs::create_dir(&backups).unwrap();
     for _ in 0..3 {
-        ieum_server::app::export(config(&sqlite), backups.clone(), Some(2))
-            .await
-            .expect("the backup");
+        ieum_server::app::export(
+            config(&sqlite),
+            ieum_server::app::ExportTo {
+                out: backups.clone(),
+                keep: Some(2),
+                with_files: false,
+            },
+        )
+        .await
+        .expect("the backup");
     }
     let mut names: Vec<String> = std::fs::read_dir(&backups)
         .unwrap()
@@ -402,13 +415,85 @@ async fn a_truncated_or_altered_archive_is_refused_before_anything_is_written() 
     import(&pg, &backups.join(&names[1]))
         .await
         .expect("the newest backup restores");
-    let err = ieum_server::app::export(config(&sqlite), archive.clone(), Some(2))
-        .await
-        .unwrap_err();
+    let err = ieum_server::app::export(
+        config(&sqlite),
+        ieum_server::app::ExportTo {
+            out: archive.clone(),
+            keep: Some(2),
+            with_files: false,
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("--keep needs --out to name a directory"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--with-files`: an uploaded photo moves with the database to a new data
+/// directory and downloads byte for byte from the new server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_files_move_with_the_archive() {
+    use crate::uploads::{begin, complete, download, png, put};
+    let sqlite = TestDb::sqlite().await;
+    let server = TestServer::start(&sqlite).await;
+    let (alice, _) = signup(&server, "alice").await;
+    let (_, room) = http_json(
+        server.addr,
+        "POST",
+        "/api/rooms",
+        Some(&alice),
+        Some(json!({"name": "photos"})),
+    )
+    .await;
+    let room = room["id"].as_str().unwrap().to_owned();
+    let bytes = png();
+    let upload = begin(&server, &alice, &room, "cat.png", "image/png", bytes.len()).await;
+    assert_eq!(put(&upload, bytes.clone()).await.status, 200);
+    let (status, done) = complete(&server, &alice, &upload).await;
+    assert_eq!(status, 200, "{done}");
+    let id = upload["uploadId"].as_str().unwrap().to_owned();
+    let source_dir = server.data_dir.clone();
+    let out = scratch("with-files.archive");
+    let mut settings = common::settings(&sqlite, source_dir.clone());
+    settings.public_url = Some(format!("http://{}", server.addr));
+    ieum_server::app::export(
+        ieum_server::Config::resolve(settings).unwrap(),
+        ieum_server::app::ExportTo {
+            out: out.clone(),
+            keep: None,
+            with_files: true,
+        },
+    )
+    .await
+    .expect("the export with files");
+    server.stop().await;
+
+    let pg = TestDb::postgres().await;
+    let target_dir = common::temp_dir();
+    ieum_server::app::import(
+        ieum_server::Config::resolve(common::settings(&pg, target_dir.clone())).unwrap(),
+        out.clone(),
+    )
+    .await
+    .expect("the import with files");
+    let server = TestServer::start_in(&pg, target_dir, |_| {}).await;
+    let (status, view) = http_json(
+        server.addr,
+        "GET",
+        &format!("/api/attachments/{id}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    let link = view["url"].as_str().expect("a download link");
+    let got = download(link).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, bytes, "the photo came through byte for byte");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }

@@ -7,7 +7,10 @@
 //! {"table":"users"}
 //! ["0193…","mina",…]                      one JSON array per row, columns in header order
 //! …                                        every table of the header, in its order
-//! {"end":{"rows":123456,"sha256":"…"}}     SHA-256 of every byte above, uncompressed
+//! {"object":{"key":"attachments/…/image","size":52341}}   with --with-files: each
+//! {"chunk":"iVBORw0KGgo…"}                                  object's bytes, base64,
+//! …                                                        in chunks of 192 KiB
+//! {"end":{"rows":123456,"objects":2,"sha256":"…"}}   SHA-256 of every byte above, uncompressed
 //! ```
 //!
 //! A [`Reader`] accepts an archive only as a whole: the header's format and
@@ -33,6 +36,10 @@ pub const VERSION: u32 = 1;
 /// The longest line a reader takes: far above any row (a message's content is
 /// limited to kilobytes), so a damaged file cannot fill memory.
 pub const MAX_LINE: usize = 16 << 20;
+/// The largest stored file a reader takes (it holds one in memory at a time).
+pub const MAX_OBJECT: u64 = 1 << 30;
+/// Bytes of a stored file per chunk line (256 KiB of base64).
+const CHUNK: usize = 192 << 10;
 
 /// What a column holds, the same on both backends (SQLite declares every
 /// integer `integer`, so integers are one kind).
@@ -71,6 +78,9 @@ pub struct Header {
     pub source: String,
     pub created_at: DateTime<Utc>,
     pub tables: Vec<Table>,
+    /// Stored files follow the tables.
+    #[serde(default)]
+    pub files: bool,
 }
 
 impl Header {
@@ -89,7 +99,28 @@ struct Marker {
 #[serde(deny_unknown_fields)]
 struct End {
     rows: u64,
+    #[serde(default)]
+    objects: u64,
     sha256: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectHead {
+    key: String,
+    size: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectLine {
+    object: ObjectHead,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Chunk {
+    chunk: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,6 +134,7 @@ pub struct Writer<W: Write> {
     out: GzEncoder<W>,
     hash: Sha256,
     rows: u64,
+    objects: u64,
     line: Vec<u8>,
 }
 
@@ -112,6 +144,7 @@ impl<W: Write> Writer<W> {
             out: GzEncoder::new(out, Compression::fast()),
             hash: Sha256::new(),
             rows: 0,
+            objects: 0,
             line: Vec::with_capacity(4096),
         };
         w.line(header)?;
@@ -137,11 +170,31 @@ impl<W: Write> Writer<W> {
         self.line(&values)
     }
 
-    /// Writes the end line and the gzip trailer; answers the rows written.
-    pub fn finish(mut self) -> io::Result<(W, u64)> {
+    /// A stored file, after every table (the header says `files`).
+    pub fn object(&mut self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        use base64::Engine as _;
+        self.objects += 1;
+        self.line(&ObjectLine {
+            object: ObjectHead {
+                key: key.to_owned(),
+                size: bytes.len() as u64,
+            },
+        })?;
+        for part in bytes.chunks(CHUNK) {
+            self.line(&Chunk {
+                chunk: base64::engine::general_purpose::STANDARD.encode(part),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the end line and the gzip trailer; answers the rows and the
+    /// files written.
+    pub fn finish(mut self) -> io::Result<(W, u64, u64)> {
         let end = EndLine {
             end: End {
                 rows: self.rows,
+                objects: self.objects,
                 sha256: hex(&self.hash.clone().finalize()),
             },
         };
@@ -149,7 +202,7 @@ impl<W: Write> Writer<W> {
         serde_json::to_writer(&mut self.line, &end)?;
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
-        Ok((self.out.finish()?, self.rows))
+        Ok((self.out.finish()?, self.rows, self.objects))
     }
 }
 
@@ -166,6 +219,8 @@ fn hex(bytes: &[u8]) -> String {
 pub enum Item {
     /// Rows of the header's table at this index, converted to its columns' kinds.
     Rows(usize, Vec<Vec<Value>>),
+    /// A stored file: its key and bytes.
+    Object(String, Vec<u8>),
     /// The end line held, and checked out.
     End,
 }
@@ -181,6 +236,7 @@ pub struct Reader<R: Read> {
     /// Rows left of the current table; `None` before its marker.
     left: Option<u64>,
     rows: u64,
+    objects: u64,
     batch: usize,
     done: bool,
 }
@@ -196,6 +252,7 @@ impl<R: Read> Reader<R> {
             table: 0,
             left: None,
             rows: 0,
+            objects: 0,
             batch: batch.max(1),
             done: false,
         };
@@ -270,6 +327,17 @@ impl<R: Read> Reader<R> {
         let mut out = Vec::new();
         loop {
             if self.table == self.header.tables.len() {
+                if !self.read_line()? {
+                    return Err(self.truncated());
+                }
+                if self.header.files
+                    && let Ok(head) = serde_json::from_slice::<ObjectLine>(&self.buf)
+                {
+                    self.hash.update(&self.buf);
+                    let bytes = self.read_object(head.object.size)?;
+                    self.objects += 1;
+                    return Ok(Item::Object(head.object.key, bytes));
+                }
                 self.read_end()?;
                 self.done = true;
                 return Ok(Item::End);
@@ -336,16 +404,46 @@ impl<R: Read> Reader<R> {
             .collect()
     }
 
-    fn read_end(&mut self) -> Result<(), ArchiveError> {
-        if !self.read_line()? {
-            return Err(self.truncated());
+    /// The chunk lines of a file of `size` bytes.
+    fn read_object(&mut self, size: u64) -> Result<Vec<u8>, ArchiveError> {
+        use base64::Engine as _;
+        if size > MAX_OBJECT {
+            return Err(self.bad_line(&format!(
+                "a stored file of {size} bytes is over the limit of {MAX_OBJECT}"
+            )));
         }
+        let mut bytes = Vec::with_capacity(size as usize);
+        while (bytes.len() as u64) < size {
+            if !self.read_line()? {
+                return Err(self.truncated());
+            }
+            let chunk: Chunk = serde_json::from_slice(&self.buf)
+                .map_err(|_| self.bad_line("expected a chunk of a stored file"))?;
+            base64::engine::general_purpose::STANDARD
+                .decode_vec(chunk.chunk.as_bytes(), &mut bytes)
+                .map_err(|_| self.bad_line("a chunk is not base64"))?;
+            if bytes.len() as u64 > size {
+                return Err(self.bad_line("a stored file is longer than its size"));
+            }
+            self.hash.update(&self.buf);
+        }
+        Ok(bytes)
+    }
+
+    /// Checks the end line, already read into `buf`.
+    fn read_end(&mut self) -> Result<(), ArchiveError> {
         let end: EndLine = serde_json::from_slice(&self.buf)
             .map_err(|_| self.bad_line("expected the end line after the last table"))?;
         if end.end.rows != self.rows {
             return Err(ArchiveError::Damaged(format!(
                 "the end line counts {} rows, the archive holds {}",
                 end.end.rows, self.rows
+            )));
+        }
+        if end.end.objects != self.objects {
+            return Err(ArchiveError::Damaged(format!(
+                "the end line counts {} stored files, the archive holds {}",
+                end.end.objects, self.objects
             )));
         }
         if end.end.sha256 != hex(&self.hash.clone().finalize()) {
@@ -380,6 +478,7 @@ fn placeholder_header() -> Header {
         source: String::new(),
         created_at: DateTime::<Utc>::UNIX_EPOCH,
         tables: Vec::new(),
+        files: false,
     }
 }
 
@@ -471,6 +570,7 @@ mod tests {
                     rows: 0,
                 },
             ],
+            files: false,
         }
     }
 
@@ -496,6 +596,7 @@ mod tests {
         loop {
             match r.next_item()? {
                 Item::Rows(t, rows) => seen.push((t, rows.len())),
+                Item::Object(_, bytes) => seen.push((usize::MAX, bytes.len())),
                 Item::End => return Ok(seen),
             }
         }
@@ -518,6 +619,53 @@ mod tests {
         let bytes = archive(&rows());
         assert_eq!(read_all(&bytes, 2).unwrap(), vec![(0, 2), (0, 1)]);
         assert_eq!(read_all(&bytes, 10).unwrap(), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn stored_files_follow_the_tables_in_chunks() {
+        let big: Vec<u8> = (0..(CHUNK * 2 + 7)).map(|i| (i % 251) as u8).collect();
+        let mut w = Writer::new(
+            Vec::new(),
+            &Header {
+                files: true,
+                ..header()
+            },
+        )
+        .unwrap();
+        w.table("users").unwrap();
+        for r in rows() {
+            w.row(r.as_array().unwrap()).unwrap();
+        }
+        w.table("empty").unwrap();
+        w.object("attachments/a/image", &big).unwrap();
+        w.object("attachments/b/file", b"").unwrap();
+        let (bytes, rows, objects) = w.finish().unwrap();
+        assert_eq!((rows, objects), (3, 2));
+        let mut r = Reader::open(&bytes[..], 10).unwrap();
+        assert!(matches!(r.next_item().unwrap(), Item::Rows(0, ref b) if b.len() == 3));
+        match r.next_item().unwrap() {
+            Item::Object(key, got) => assert_eq!((key.as_str(), got), ("attachments/a/image", big)),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(r.next_item().unwrap(), Item::Object(ref k, ref b) if k == "attachments/b/file" && b.is_empty())
+        );
+        assert!(matches!(r.next_item().unwrap(), Item::End));
+        // A chunk changed, or one gone, is refused.
+        let text = gunzip(&bytes);
+        let at = text.find("{\"chunk\":\"").unwrap() + 12;
+        let flipped = format!(
+            "{}{}{}",
+            &text[..at],
+            if &text[at..at + 1] == "A" { "B" } else { "A" },
+            &text[at + 1..]
+        );
+        let err = read_all(&gzip(&flipped), 10).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+        let start = text.find("{\"chunk\"").unwrap();
+        let end = start + text[start..].find('\n').unwrap() + 1;
+        let dropped = format!("{}{}", &text[..start], &text[end..]);
+        assert!(read_all(&gzip(&dropped), 10).is_err());
     }
 
     #[test]

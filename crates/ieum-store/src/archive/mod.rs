@@ -15,7 +15,9 @@ use std::io::{Read, Write};
 
 use futures_util::StreamExt;
 use ieum_domain::DomainError;
+use ieum_domain::ports::{Fetched, ObjectStore};
 use sea_orm::{AccessMode, IsolationLevel, StreamTrait, TransactionTrait};
+use uuid::Uuid;
 
 use crate::Store;
 use crate::db::Backend;
@@ -67,6 +69,8 @@ impl Progress for Quiet {}
 pub struct Summary {
     pub tables: usize,
     pub rows: u64,
+    /// Stored files carried.
+    pub objects: u64,
     pub schema: String,
 }
 
@@ -75,11 +79,13 @@ const STEP: u64 = 2_000;
 /// Rows a reader hands over at once when importing.
 const BATCH: usize = 1_000;
 
-/// Writes every table of `store` to `out` from one snapshot. The database
-/// must be at this version's schema (`ieum migrate`).
+/// Writes every table of `store` to `out` from one snapshot, then, given
+/// `files`, every attachment's stored files. The database must be at this
+/// version's schema (`ieum migrate`).
 pub async fn export<W: Write>(
     store: &Store,
     out: W,
+    files: Option<&dyn ObjectStore>,
     progress: &dyn Progress,
 ) -> Result<(W, Summary), ArchiveError> {
     let pending = store.pending_migrations().await?;
@@ -111,6 +117,7 @@ pub async fn export<W: Write>(
         },
         created_at: chrono::Utc::now(),
         tables: Vec::with_capacity(tables.len()),
+        files: files.is_some(),
     };
     for t in &tables {
         header.tables.push(Table {
@@ -155,17 +162,70 @@ pub async fn export<W: Write>(
             )));
         }
     }
+    let attachments = match files {
+        Some(_) => attachment_ids(&txn).await?,
+        None => Vec::new(),
+    };
     drop(txn);
     progress.advance(since);
-    let (out, rows) = w.finish()?;
+    if let Some(objects) = files {
+        for id in attachments {
+            for key in ieum_domain::attachment::keys_of(id) {
+                match objects.get(&key, format::MAX_OBJECT).await? {
+                    Fetched::Bytes(bytes) => w.object(&key, &bytes)?,
+                    Fetched::Missing => {}
+                    Fetched::TooLarge { size } => {
+                        return Err(ArchiveError::Unsupported(format!(
+                            "{key} holds {size} bytes, over the archive's limit of {}",
+                            format::MAX_OBJECT
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    let (out, rows, objects) = w.finish()?;
     Ok((
         out,
         Summary {
             tables: header.tables.len(),
             rows,
+            objects,
             schema: header.schema,
         },
     ))
+}
+
+/// A key an archive may carry: one of an attachment's ([`keys_of`]), so a
+/// crafted archive writes nowhere else in the store.
+///
+/// [`keys_of`]: ieum_domain::attachment::keys_of
+fn attachment_key(key: &str) -> bool {
+    let mut parts = key.splitn(3, '/');
+    match (parts.next(), parts.next().map(Uuid::parse_str)) {
+        (Some("attachments"), Some(Ok(id))) => ieum_domain::attachment::keys_of(id)
+            .iter()
+            .any(|k| k == key),
+        _ => false,
+    }
+}
+
+fn check_key(key: &str) -> Result<(), ArchiveError> {
+    if attachment_key(key) {
+        Ok(())
+    } else {
+        Err(ArchiveError::Damaged(format!(
+            "{key:?} is not a key of an attachment's file"
+        )))
+    }
+}
+
+async fn attachment_ids(c: &impl sea_orm::ConnectionTrait) -> Result<Vec<Uuid>, ArchiveError> {
+    let mut ids = Vec::new();
+    for row in crate::sql::rows(c, "SELECT id FROM attachments", vec![]).await? {
+        ids.push(crate::sql::get(&row, "id")?);
+    }
+    Ok(ids)
 }
 
 /// Reads a whole archive and checks it (format, shape, every value, the
@@ -173,18 +233,23 @@ pub async fn export<W: Write>(
 pub fn verify<R: Read>(input: R, progress: &dyn Progress) -> Result<Summary, ArchiveError> {
     let mut reader = Reader::open(input, BATCH)?;
     progress.begin(reader.header().total_rows());
-    let mut rows = 0;
+    let (mut rows, mut objects) = (0, 0);
     loop {
         match reader.next_item()? {
             Item::Rows(_, batch) => {
                 rows += batch.len() as u64;
                 progress.advance(batch.len() as u64);
             }
+            Item::Object(key, _) => {
+                check_key(&key)?;
+                objects += 1;
+            }
             Item::End => {
                 let header = reader.header();
                 return Ok(Summary {
                     tables: header.tables.len(),
                     rows,
+                    objects,
                     schema: header.schema.clone(),
                 });
             }
@@ -192,11 +257,33 @@ pub fn verify<R: Read>(input: R, progress: &dyn Progress) -> Result<Summary, Arc
     }
 }
 
-/// Loads an archive into `store`, which must be migrated and hold no rows.
-/// One transaction: committed only after the end line's checksum held.
+/// Loads an archive into `store`, which must be migrated and hold no rows,
+/// and its stored files (if it has them) into `files`. One transaction,
+/// committed only after the end line's checksum held; files put before a
+/// failure are deleted again.
 pub async fn import<R: Read>(
     store: &Store,
     input: R,
+    files: &dyn ObjectStore,
+    progress: &dyn Progress,
+) -> Result<Summary, ArchiveError> {
+    let mut put = Vec::new();
+    let result = import_into(store, input, files, &mut put, progress).await;
+    if result.is_err() {
+        for key in put {
+            if let Err(e) = files.delete(&key).await {
+                tracing::warn!(key, error = %e, "a file of a failed import stays");
+            }
+        }
+    }
+    result
+}
+
+async fn import_into<R: Read>(
+    store: &Store,
+    input: R,
+    files: &dyn ObjectStore,
+    put: &mut Vec<String>,
     progress: &dyn Progress,
 ) -> Result<Summary, ArchiveError> {
     let mut reader = Reader::open(input, BATCH)?;
@@ -249,16 +336,49 @@ pub async fn import<R: Read>(
     progress.begin(header.total_rows());
     let mut rows = 0;
     // `next_item` answers `End` only after the end line's checksum held.
-    while let Item::Rows(i, batch) = reader.next_item()? {
-        let n = batch.len() as u64;
-        catalog::insert(&txn, targets[i], &header.tables[i].columns, batch).await?;
-        rows += n;
-        progress.advance(n);
+    loop {
+        match reader.next_item()? {
+            Item::Rows(i, batch) => {
+                let n = batch.len() as u64;
+                catalog::insert(&txn, targets[i], &header.tables[i].columns, batch).await?;
+                rows += n;
+                progress.advance(n);
+            }
+            Item::Object(key, bytes) => {
+                check_key(&key)?;
+                files.put(&key, bytes, "application/octet-stream").await?;
+                put.push(key);
+            }
+            Item::End => break,
+        }
     }
     txn.commit().await?;
     Ok(Summary {
         tables: header.tables.len(),
         rows,
+        objects: put.len() as u64,
         schema: header.schema,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_attachment_keys_are_carried() {
+        let id = Uuid::now_v7();
+        for key in ieum_domain::attachment::keys_of(id) {
+            assert!(attachment_key(&key), "{key}");
+        }
+        for key in [
+            format!("attachments/{id}/../../etc/passwd"),
+            format!("attachments/{id}/other"),
+            "attachments/not-a-uuid/image".to_owned(),
+            format!("profiles/{id}/image"),
+            String::new(),
+        ] {
+            assert!(!attachment_key(&key), "{key}");
+        }
+    }
 }
