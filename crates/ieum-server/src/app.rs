@@ -163,6 +163,7 @@ impl AppState {
     pub fn open_session(
         &self,
         proofs: Proofs,
+        transport: &'static str,
     ) -> (
         ieum_domain::session::Session,
         ieum_domain::hub::MailboxReceiver,
@@ -180,6 +181,7 @@ impl AppState {
                 send_rate: c.ws_send_rate,
                 typing_interval: Duration::from_millis(c.typing_interval_ms),
                 outbound_queue: c.ws_outbound_queue,
+                transport,
             },
         )
     }
@@ -552,8 +554,20 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
             .as_deref()
             .map_or("in-process".to_owned(), crate::config::without_credentials),
         data_dir = %config.data_dir.display(),
+        files = config.s3.as_ref().map_or("local disk", |_| "S3"),
+        ws_max_connections = config.ws_max_connections,
+        db_max_connections = config.db_max_connections,
+        stomp_max_frame_bytes = config.stomp_max_frame_bytes,
+        max_json_bytes = config.max_json_bytes,
         "ieum starting"
     );
+    if let crate::config::JwtSecret::DevFile(_, path) = &config.jwt_secret {
+        tracing::warn!(
+            file = %path.display(),
+            "signing tokens with the development secret generated in the data dir: \
+             set IEUM_JWT_SECRET before anyone relies on this server (production refuses to start without it)"
+        );
+    }
     let addr = config.addr;
     let workers = config.workers;
     let shutdown = config.shutdown_timeout_secs;

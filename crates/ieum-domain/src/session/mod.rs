@@ -56,6 +56,8 @@ pub struct SessionPolicy {
     pub typing_interval: Duration,
     /// Deliveries queued for the client before it counts as a slow consumer.
     pub outbound_queue: usize,
+    /// How the client is connected (`stomp`, `socket.io`, `sse`, ...), for logs.
+    pub transport: &'static str,
 }
 
 /// How long a connection trusts its answer to "does my user have a device
@@ -186,6 +188,9 @@ pub struct Session {
     /// Whether the user has a device to push (so proofs matter), and when
     /// that was asked.
     proofs_wanted: Option<(bool, Instant)>,
+    transport: &'static str,
+    /// When the user signed in on it (the connection's duration in the log).
+    since: Option<Instant>,
 }
 
 impl Session {
@@ -206,6 +211,8 @@ impl Session {
             proofs: ProofTracker::default(),
             device: None,
             proofs_wanted: None,
+            transport: policy.transport,
+            since: None,
         };
         (session, inbox)
     }
@@ -283,6 +290,13 @@ impl Session {
                 .unsubscribe(&user_feed(user.id), &self.mailbox, SESSION_FEED.into());
             return Err(e);
         }
+        tracing::info!(
+            user = %sender.username,
+            transport = self.transport,
+            connection = self.id(),
+            "connected"
+        );
+        self.since = Some(Instant::now());
         self.user = Some(sender.clone());
         self.grant = Some((grant.expires_at, grant.family_id));
         if let Err(e) = self.services.social.connected(user.id, self.id()).await {
@@ -683,6 +697,14 @@ impl Session {
             self.services
                 .chat
                 .unsubscribe(&user_feed(user.id), &self.mailbox, SESSION_FEED.into());
+            tracing::info!(
+                user = %user.username,
+                transport = self.transport,
+                connection = self.id(),
+                seconds = self.since.map_or(0, |t| t.elapsed().as_secs()),
+                reason = self.ended.map_or("closed", |(code, _)| code),
+                "disconnected"
+            );
         }
         if let Some(user) = &self.user
             && let Err(e) = self.services.social.disconnected(user.id, self.id()).await

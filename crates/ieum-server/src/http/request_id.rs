@@ -37,6 +37,7 @@ pub async fn middleware(
     let span =
         tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
+    let probe = matches!(req.path(), "/health" | "/ready" | "/metrics");
     {
         use actix_web::HttpMessage;
         req.extensions_mut().insert(RequestId(id.clone()));
@@ -48,12 +49,16 @@ pub async fn middleware(
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);
     }
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
     span.in_scope(|| {
-        tracing::info!(
-            status = res.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request"
-        )
+        // Probes come every few seconds from every kubelet and load
+        // balancer: at info they would bury everything else.
+        if probe && res.status().is_success() {
+            tracing::debug!(status, elapsed_ms, "request");
+        } else {
+            tracing::info!(status, elapsed_ms, "request");
+        }
     });
     Ok(res)
 }

@@ -46,7 +46,7 @@ pub(super) struct JsonConn {
 
 impl JsonConn {
     pub(super) fn new(state: AppState, out: actix_ws::Session, budget: Budget) -> Self {
-        let (session, inbox) = state.open_session(crate::app::Proofs::Answered);
+        let (session, inbox) = state.open_session(crate::app::Proofs::Answered, "json-websocket");
         let now = Instant::now();
         Self {
             state,

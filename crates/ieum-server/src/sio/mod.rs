@@ -108,7 +108,7 @@ async fn open(
     else {
         return Err(Box::new(crate::ws::too_many_connections(&state.config)));
     };
-    let (session, inbox) = state.open_session(crate::app::Proofs::Answered);
+    let (session, inbox) = state.open_session(crate::app::Proofs::Answered, "socket.io");
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let (tx, rx) = mpsc::channel(INBOUND_PACKETS);
     let handle = Arc::new(Handle::new(

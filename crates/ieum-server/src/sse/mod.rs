@@ -166,7 +166,7 @@ async fn stream(
     else {
         return crate::ws::too_many_connections(&state.config);
     };
-    let (mut session, inbox) = state.open_session(crate::app::Proofs::None);
+    let (mut session, inbox) = state.open_session(crate::app::Proofs::None, "sse");
     if let Err(e) = session.authenticate(None, Some(grant)).await {
         return refused(e);
     }

@@ -96,7 +96,12 @@ impl Conn {
         } else {
             crate::app::Proofs::None
         };
-        let (session, inbox) = state.open_session(proofs);
+        let transport = match (sockjs, out.has_pings()) {
+            (false, _) => "stomp",
+            (true, true) => "sockjs-websocket",
+            (true, false) => "sockjs-xhr",
+        };
+        let (session, inbox) = state.open_session(proofs, transport);
         let now = Instant::now();
         Self {
             state,

@@ -20,6 +20,26 @@ struct Server {
     addr: String,
     /// The "ieum starting" log line.
     started: String,
+    /// Every log line so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Waits for a log line holding every one of `parts`; answers the log.
+    fn wait_for_log(&self, parts: &[&str]) -> Vec<String> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.iter().any(|l| parts.iter().all(|p| l.contains(p))) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {parts:?} in {log:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -55,9 +75,12 @@ fn start(mut cmd: Command) -> Server {
         .expect("spawn ieum");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = log.clone();
     std::thread::spawn(move || {
         let mut started = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line.clone());
             if line.contains("ieum starting") {
                 started = line.clone();
             }
@@ -75,6 +98,7 @@ fn start(mut cmd: Command) -> Server {
         child: Some(child),
         addr,
         started,
+        log,
     }
 }
 
@@ -130,6 +154,9 @@ fn embedded_defaults_serve_and_keep_accounts_across_restarts() {
         "database=sqlite:",
         "fan_out=in-process",
         &format!("data_dir={}", dir.display()),
+        "files=\"local disk\"",
+        "ws_max_connections=",
+        "db_max_connections=",
     ] {
         assert!(
             server.started.contains(said),
@@ -150,6 +177,29 @@ fn embedded_defaults_serve_and_keep_accounts_across_restarts() {
         dir.join("ieum.db").exists(),
         "SQLite file under the data dir"
     );
+    // Requests log at info, probes at debug; the generated secret is warned of.
+    let log = server.wait_for_log(&["path=/auth/signup", "request", "status=201"]);
+    assert!(
+        !log.iter().any(|l| l.contains("path=/health")),
+        "a probe logged at info: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("development secret")),
+        "{log:#?}"
+    );
+    // A connection is logged when it signs in and when it ends, with its
+    // user, transport and duration.
+    let token = body["data"]["accessToken"].as_str().unwrap().to_owned();
+    let ws = format!("ws://{}/ws/chat", server.addr);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        crate::common::Stomp::connect(&ws, &token)
+            .await
+            .disconnect()
+            .await
+    });
+    server.wait_for_log(&["connected", "user=testuser", "transport=\"stomp\""]);
+    server.wait_for_log(&["disconnected", "user=testuser", "seconds="]);
     let status = sigterm(&mut server);
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
 
