@@ -231,6 +231,8 @@ impl Background {
 
 /// Connects the database, applies migrations and builds the use cases.
 pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
+    // Before anything records a metric: what comes earlier is lost.
+    http::metrics::handle();
     crate::config::private_dir(&config.data_dir)?;
     crate::config::private_database_file(&config.database_url)?;
     let store = Store::connect(
@@ -496,6 +498,9 @@ fn fan_out(config: &Config, messages: Arc<SqlMessages>) -> Result<FanOut, BoxErr
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let json_limit = state.config.max_json_bytes;
+        if state.config.metrics_addr.is_none() {
+            cfg.configure(http::metrics::routes);
+        }
         cfg.app_data(web::Data::new(state))
             .app_data(http::errors::json_config(json_limit))
             .app_data(http::errors::path_config())
@@ -572,7 +577,28 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let workers = config.workers;
     let shutdown = config.shutdown_timeout_secs;
     let max_ws = config.ws_max_connections;
+    let metrics_addr = config.metrics_addr;
     let state = build_state(config).await?;
+    let metrics_server = match metrics_addr {
+        Some(at) => {
+            let st = state.clone();
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(web::Data::new(st.clone()))
+                    .configure(http::metrics::routes)
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(at)
+            .map_err(|e| format!("cannot listen for metrics on {at}: {e}"))?
+            .run();
+            tracing::info!(addr = %at, "metrics at http://{at}/metrics");
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     let store = state.store.clone();
     let background = state.background.clone();
     let drain = state.drain.clone();
@@ -610,6 +636,9 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         handle.stop(true).await;
     });
     server.await?;
+    if let Some(metrics) = metrics_server {
+        metrics.stop(true).await;
+    }
     tracing::info!("stopped; ending background tasks and closing the database");
     background.stop().await;
     store.close().await;

@@ -327,6 +327,9 @@ pub struct Settings {
     /// Days an audit entry is kept (0: forever).
     #[arg(long, env = "IEUM_AUDIT_RETENTION_DAYS", global = true)]
     pub audit_retention_days: Option<u32>,
+    /// Serve `/metrics` on this address only (not on the public one).
+    #[arg(long, env = "IEUM_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 macro_rules! merge_fields {
@@ -358,7 +361,8 @@ impl Settings {
             s3_public_endpoint, s3_access_key_id, s3_secret_access_key, fcm_credentials_file,
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
             push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
-            sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins, audit_retention_days)
+            sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins, audit_retention_days,
+            metrics_addr)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -448,6 +452,8 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     pub allowed_origins: crate::http::origin::AllowedOrigins,
     pub audit_retention_days: u32,
+    /// `None`: `/metrics` is served on `addr` with the rest.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -570,6 +576,7 @@ impl Config {
             crate::http::origin::AllowedOrigins::parse(s.allowed_origins.as_deref().unwrap_or(""))
                 .map_err(ConfigError)?;
         Ok(Config {
+            metrics_addr: s.metrics_addr,
             audit_retention_days: s.audit_retention_days.unwrap_or(365),
             allowed_origins,
             web_dir: s.web_dir.filter(|dir| !dir.as_os_str().is_empty()),

@@ -193,6 +193,47 @@ impl Store {
         self.db.ping().await.map_err(db_err)
     }
 
+    /// The pool's connections: (open, idle). The writers' own connections
+    /// are not in it.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        match self.backend {
+            Backend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle() as u32)
+            }
+            Backend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle() as u32)
+            }
+        }
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_max(&self) -> u32 {
+        match self.backend {
+            Backend::Postgres => self.options.max_connections,
+            Backend::Sqlite => 1,
+        }
+    }
+
+    /// Work waiting in the database's queues: (pushes due or coalescing in
+    /// the outbox, attachments waiting for or in their scan).
+    pub async fn queue_depths(&self) -> DomainResult<(u64, u64)> {
+        let count = |sql: &'static str| async move {
+            let rows = crate::sql::rows(&self.db, sql, vec![]).await?;
+            let n: i64 = rows
+                .first()
+                .map(|r| crate::sql::get(r, "n"))
+                .transpose()?
+                .unwrap_or(0);
+            Ok::<u64, DomainError>(n as u64)
+        };
+        Ok((
+            count("SELECT COUNT(*) AS n FROM push_outbox WHERE state = 'pending'").await?,
+            count("SELECT COUNT(*) AS n FROM attachments WHERE state = 'scanning'").await?,
+        ))
+    }
+
     pub fn db_backend(&self) -> DbBackend {
         self.db.get_database_backend()
     }

@@ -27,8 +27,26 @@ enum Claim {
 impl ChatService {
     /// Checks the sender may write, stores the message (its seq assigned in the
     /// storing transaction), then publishes it. A retry with the same client
-    /// message id returns the stored message and stores nothing.
+    /// message id returns the stored message and stores nothing. Counted in
+    /// `ieum_sends_total` by result (`ok`, `duplicate` or the error code).
     pub async fn send(
+        &self,
+        sender: &Sender,
+        room_id: &str,
+        entry: Entry,
+        req: SendMessage,
+    ) -> DomainResult<Appended> {
+        let result = self.store_and_publish(sender, room_id, entry, req).await;
+        let outcome = match &result {
+            Ok(a) if a.duplicate => "duplicate",
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        metrics::counter!("ieum_sends_total", "result" => outcome).increment(1);
+        result
+    }
+
+    async fn store_and_publish(
         &self,
         sender: &Sender,
         room_id: &str,

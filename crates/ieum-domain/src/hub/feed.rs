@@ -70,6 +70,16 @@ impl Feed {
         }
         self.fan_out(&event);
         self.delivered = seq;
+        // From the send (the message's time) to its first hand-over to a
+        // connection on this node.
+        if let EventPayload::Message(m) = &event.payload
+            && !self.subscribers.is_empty()
+        {
+            let waited = (chrono::Utc::now() - m.created_at)
+                .num_microseconds()
+                .unwrap_or(0);
+            metrics::histogram!("ieum_delivery_latency_seconds").record(waited.max(0) as f64 / 1e6);
+        }
     }
 
     async fn fill_gap(&mut self, hub: &Hub, upto: i64) {

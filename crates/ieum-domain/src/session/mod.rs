@@ -169,6 +169,17 @@ impl Bucket {
     }
 }
 
+/// The gauge of open connections of a transport in a state (`connecting`:
+/// not signed in yet; `authenticated`).
+fn connections(transport: &'static str, state: &'static str) -> metrics::Gauge {
+    metrics::gauge!("ieum_connections", "transport" => transport, "state" => state)
+}
+
+/// One refusal a client was told of, by where and its code.
+pub fn count_error(surface: &'static str, code: &'static str) {
+    metrics::counter!("ieum_errors_total", "surface" => surface, "code" => code).increment(1);
+}
+
 pub struct Session {
     services: SessionServices,
     user: Option<Sender>,
@@ -193,6 +204,17 @@ pub struct Session {
     since: Option<Instant>,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        let state = if self.since.is_some() {
+            "authenticated"
+        } else {
+            "connecting"
+        };
+        connections(self.transport, state).decrement(1);
+    }
+}
+
 impl Session {
     /// A session and the receiving half of its mailbox, which the transport
     /// drains into its socket.
@@ -214,6 +236,7 @@ impl Session {
             transport: policy.transport,
             since: None,
         };
+        connections(policy.transport, "connecting").increment(1);
         (session, inbox)
     }
 
@@ -248,8 +271,32 @@ impl Session {
     }
 
     /// Signs the session in with an access token (or what the transport's
-    /// handshake already proved), and marks the user online.
+    /// handshake already proved), and marks the user online. Counted in
+    /// `ieum_handshakes_total` by transport and result.
     pub async fn authenticate(
+        &mut self,
+        token: Option<&str>,
+        handshake: Option<Grant>,
+    ) -> DomainResult<Sender> {
+        let result = self.sign_in(token, handshake).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        metrics::counter!(
+            "ieum_handshakes_total",
+            "transport" => self.transport,
+            "result" => outcome
+        )
+        .increment(1);
+        if result.is_ok() {
+            connections(self.transport, "connecting").decrement(1);
+            connections(self.transport, "authenticated").increment(1);
+        }
+        result
+    }
+
+    async fn sign_in(
         &mut self,
         token: Option<&str>,
         handshake: Option<Grant>,
@@ -454,8 +501,17 @@ impl Session {
         true
     }
 
-    /// Runs one command of the signed-in user.
+    /// Runs one command of the signed-in user. A refusal is counted in
+    /// `ieum_errors_total` by its code.
     pub async fn execute(&mut self, command: Command) -> DomainResult<Outcome> {
+        let result = self.run(command).await;
+        if let Err(e) = &result {
+            count_error("socket", e.code());
+        }
+        result
+    }
+
+    async fn run(&mut self, command: Command) -> DomainResult<Outcome> {
         let sender = self
             .user
             .clone()
@@ -519,6 +575,14 @@ impl Session {
     /// again), and a message reaching this device of a 1:1 room's recipient is
     /// acknowledged as delivered.
     pub async fn on_delivery(&mut self, delivery: Delivery) -> Option<Outgoing> {
+        let out = self.take_delivery(delivery).await;
+        if out.is_some() {
+            metrics::counter!("ieum_deliveries_total", "transport" => self.transport).increment(1);
+        }
+        out
+    }
+
+    async fn take_delivery(&mut self, delivery: Delivery) -> Option<Outgoing> {
         if let EventPayload::SessionRevoked { family_id } = &delivery.event.payload {
             // Reaches the session feed and any events subscription alike.
             if self.grant.is_some_and(|(_, mine)| mine == Some(*family_id)) {

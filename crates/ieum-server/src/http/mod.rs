@@ -12,6 +12,7 @@ pub mod health;
 pub mod history;
 pub mod me;
 pub mod messages;
+pub mod metrics;
 pub mod origin;
 pub mod push;
 pub mod request_id;

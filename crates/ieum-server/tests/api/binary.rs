@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_ieum");
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    addr: String,
+    pub(crate) addr: String,
     /// The "ieum starting" log line.
     started: String,
     /// Every log line so far.
@@ -26,7 +26,7 @@ struct Server {
 
 impl Server {
     /// Waits for a log line holding every one of `parts`; answers the log.
-    fn wait_for_log(&self, parts: &[&str]) -> Vec<String> {
+    pub(crate) fn wait_for_log(&self, parts: &[&str]) -> Vec<String> {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let log = self.log.lock().unwrap().clone();
@@ -51,7 +51,7 @@ impl Drop for Server {
     }
 }
 
-fn base_command(data_dir: &Path) -> Command {
+pub(crate) fn base_command(data_dir: &Path) -> Command {
     with_env(Command::new(BIN), data_dir)
 }
 
@@ -67,7 +67,7 @@ fn with_env(mut cmd: Command, data_dir: &Path) -> Command {
 }
 
 /// Starts the binary and waits for its "listening" log line, which names the port.
-fn start(mut cmd: Command) -> Server {
+pub(crate) fn start(mut cmd: Command) -> Server {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -119,7 +119,7 @@ fn http(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Valu
     (status, serde_json::from_str(payload).unwrap_or(Value::Null))
 }
 
-fn temp_dir() -> std::path::PathBuf {
+pub(crate) fn temp_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("ieum-bin-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&d).unwrap();
     d

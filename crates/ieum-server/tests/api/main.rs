@@ -10,6 +10,7 @@ mod conversations;
 mod files;
 mod hardening;
 mod lifecycle;
+mod metrics;
 mod moderation;
 mod multinode;
 mod openapi;

@@ -185,6 +185,21 @@ async fn write_batch(
     store: &Store,
     msgs: &[&NewMessage],
 ) -> DomainResult<Vec<DomainResult<Appended>>> {
+    let started = std::time::Instant::now();
+    let written = write_batch_once(store, msgs).await;
+    metrics::histogram!("ieum_store_batch_messages").record(msgs.len() as f64);
+    metrics::histogram!(
+        "ieum_store_commit_seconds",
+        "result" => if written.is_ok() { "ok" } else { "error" }
+    )
+    .record(started.elapsed().as_secs_f64());
+    written
+}
+
+async fn write_batch_once(
+    store: &Store,
+    msgs: &[&NewMessage],
+) -> DomainResult<Vec<DomainResult<Appended>>> {
     let db = store.connection();
     let backend = db.get_database_backend();
     let one_statement = backend == DbBackend::Postgres
