@@ -18,6 +18,7 @@ mod m20261203_000010_moderation;
 mod m20261203_000011_room_mutes;
 mod m20261203_000012_reports;
 mod m20261203_000013_room_closures;
+mod m20261203_000014_invites;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_room_mutes::Migration),
             Box::new(m20261203_000012_reports::Migration),
             Box::new(m20261203_000013_room_closures::Migration),
+            Box::new(m20261203_000014_invites::Migration),
         ]
     }
 }

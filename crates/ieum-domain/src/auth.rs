@@ -80,6 +80,9 @@ pub struct AuthService {
     /// A real hash of a random password, verified when the user does not exist so
     /// that a wrong username costs as long as a wrong password.
     decoy_hash: OnceLock<String>,
+    /// Who may sign up, and the invite codes when it takes one.
+    registration: crate::registration::Registration,
+    invites: Option<Arc<dyn crate::registration::InviteRepository>>,
 }
 
 fn token_hash(token: &str) -> String {
@@ -116,7 +119,20 @@ impl AuthService {
             known_users: Default::default(),
             policy,
             decoy_hash: OnceLock::new(),
+            registration: Default::default(),
+            invites: None,
         }
+    }
+
+    /// Who may sign up (open by default).
+    pub fn with_registration(
+        mut self,
+        registration: crate::registration::Registration,
+        invites: Arc<dyn crate::registration::InviteRepository>,
+    ) -> Self {
+        self.registration = registration;
+        self.invites = Some(invites);
+        self
     }
 
     /// Uses these rate limits (shared by every node with Redis).
@@ -171,6 +187,7 @@ impl AuthService {
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        invite: Option<&str>,
         client: &str,
     ) -> DomainResult<(User, TokenPair)> {
         let username = normalize_username(username)?;
@@ -179,17 +196,38 @@ impl AuthService {
         self.limiter
             .reserve(&self.limiter.limits().signup_client, client)
             .await?;
-        let password_hash = self.hasher.hash(password.to_owned()).await?;
-        let user = self
-            .users
-            .create(NewUser {
-                id: Uuid::now_v7(),
-                username,
-                display_name,
-                password_hash,
-                created_at: self.clock.now(),
-            })
-            .await?;
+        let taken = crate::registration::admit(
+            self.registration,
+            self.invites.as_ref(),
+            invite,
+            self.clock.now(),
+        )
+        .await?;
+        let created = async {
+            let password_hash = self.hasher.hash(password.to_owned()).await?;
+            self.users
+                .create(NewUser {
+                    id: Uuid::now_v7(),
+                    username,
+                    display_name,
+                    password_hash,
+                    created_at: self.clock.now(),
+                })
+                .await
+        }
+        .await;
+        let user = match created {
+            Ok(user) => user,
+            Err(e) => {
+                // The code's use goes back: a taken username spent nothing.
+                if let (Some(code), Some(invites)) = (&taken, &self.invites)
+                    && let Err(back) = invites.give_back(code).await
+                {
+                    tracing::warn!(error = %back, "an invite's use was not given back");
+                }
+                return Err(e);
+            }
+        };
         let pair = self.start_family(&user).await?;
         tracing::info!(user_id = %user.id, username = %user.username, "account created");
         Ok((user, pair))

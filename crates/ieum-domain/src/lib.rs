@@ -17,6 +17,7 @@ pub mod message;
 pub mod moderation;
 pub mod ports;
 pub mod push;
+pub mod registration;
 pub mod room;
 pub mod rooms;
 pub mod session;

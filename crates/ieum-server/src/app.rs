@@ -460,6 +460,10 @@ fn auth_service(
             refresh_ttl: chrono::Duration::seconds(config.refresh_token_ttl_secs as i64),
         },
     )
+    .with_registration(
+        config.registration,
+        Arc::new(ieum_store::SqlInvites::new(store.clone())),
+    )
 }
 
 /// How events reach subscribers: this process only, or every node over Redis.
@@ -560,6 +564,7 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
             .map_or("in-process".to_owned(), crate::config::without_credentials),
         data_dir = %config.data_dir.display(),
         files = config.s3.as_ref().map_or("local disk", |_| "S3"),
+        registration = config.registration.as_str(),
         ws_max_connections = config.ws_max_connections,
         db_max_connections = config.db_max_connections,
         stomp_max_frame_bytes = config.stomp_max_frame_bytes,

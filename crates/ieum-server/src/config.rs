@@ -57,6 +57,15 @@ pub enum AdminCommand {
         #[arg(long, default_value = "admin")]
         role: String,
     },
+    /// Makes an invite code (for IEUM_REGISTRATION=invite) and prints it.
+    Invite {
+        /// Sign-ups it allows.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Hours it lasts.
+        #[arg(long, default_value_t = 168)]
+        hours: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -330,6 +339,9 @@ pub struct Settings {
     /// Serve `/metrics` on this address only (not on the public one).
     #[arg(long, env = "IEUM_METRICS_ADDR", global = true)]
     pub metrics_addr: Option<SocketAddr>,
+    /// Who may sign up: open, invite (a code an admin made) or closed.
+    #[arg(long, env = "IEUM_REGISTRATION", global = true)]
+    pub registration: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -362,7 +374,7 @@ impl Settings {
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
             push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
             sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins, audit_retention_days,
-            metrics_addr)
+            metrics_addr, registration)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -454,6 +466,7 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// `None`: `/metrics` is served on `addr` with the rest.
     pub metrics_addr: Option<SocketAddr>,
+    pub registration: ieum_domain::registration::Registration,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -575,7 +588,18 @@ impl Config {
         let allowed_origins =
             crate::http::origin::AllowedOrigins::parse(s.allowed_origins.as_deref().unwrap_or(""))
                 .map_err(ConfigError)?;
+        let registration = match s.registration.as_deref() {
+            None | Some("") => ieum_domain::registration::Registration::Open,
+            Some(text) => {
+                ieum_domain::registration::Registration::parse(text).ok_or_else(|| {
+                    ConfigError(format!(
+                        "IEUM_REGISTRATION must be open, invite or closed, not {text:?}"
+                    ))
+                })?
+            }
+        };
         Ok(Config {
+            registration,
             metrics_addr: s.metrics_addr,
             audit_retention_days: s.audit_retention_days.unwrap_or(365),
             allowed_origins,

@@ -90,9 +90,10 @@ export async function login(username, password) {
   notify();
 }
 
-export async function signup(username, password, displayName) {
+export async function signup(username, password, displayName, inviteCode) {
   const body = { username, password };
   if (displayName) body.displayName = displayName;
+  if (inviteCode) body.inviteCode = inviteCode;
   store(await authCall("/auth/signup", body));
   notify();
 }

@@ -67,7 +67,7 @@ async function onAuthSubmit(e) {
   const btn = $("auth-submit");
   btn.disabled = true;
   try {
-    if (mode === "signup") await api.signup(username, password, $("auth-display").value.trim());
+    if (mode === "signup") await api.signup(username, password, $("auth-display").value.trim(), $("auth-invite").value.trim());
     else await api.login(username, password);
     $("auth-password").value = "";
   } catch (x) {

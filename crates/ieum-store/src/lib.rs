@@ -6,6 +6,7 @@ mod attachments;
 mod db;
 pub mod entity;
 mod error;
+mod invites;
 mod messages;
 mod moderation;
 mod push;
@@ -16,6 +17,7 @@ mod users;
 
 pub use attachments::SqlAttachments;
 pub use db::{Backend, ConnectError, Store, StoreOptions};
+pub use invites::SqlInvites;
 pub use messages::{SqlMessages, WriterOptions};
 pub use moderation::SqlModeration;
 pub use push::{SqlDevices, SqlPush};

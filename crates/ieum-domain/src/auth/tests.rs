@@ -93,7 +93,7 @@ async fn signup_normalizes_and_issues_a_family() {
         .returning(|_| Ok(()));
     let svc = m.service(AuthPolicy::default());
     let (u, pair) = svc
-        .signup(" Alice ", "testpass", None, "10.0.0.1")
+        .signup(" Alice ", "testpass", None, None, "10.0.0.1")
         .await
         .unwrap();
     assert_eq!(u.username, "alice");
@@ -105,9 +105,15 @@ async fn signup_normalizes_and_issues_a_family() {
 async fn signup_rejects_bad_input_before_touching_storage() {
     let m = Mocks::new();
     let svc = m.service(AuthPolicy::default());
-    let err = svc.signup("x", "testpass", None, "c").await.unwrap_err();
+    let err = svc
+        .signup("x", "testpass", None, None, "c")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "invalid_username");
-    let err = svc.signup("alice", "short", None, "c").await.unwrap_err();
+    let err = svc
+        .signup("alice", "short", None, None, "c")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "weak_password");
 }
 
@@ -120,7 +126,7 @@ async fn signup_taken_name_is_a_conflict() {
         .returning(|_| Err(DomainError::conflict("username_taken", "taken")));
     let svc = m.service(AuthPolicy::default());
     let err = svc
-        .signup("alice", "testpass", None, "c")
+        .signup("alice", "testpass", None, None, "c")
         .await
         .unwrap_err();
     assert_eq!(err.code(), "username_taken");
@@ -390,4 +396,75 @@ async fn crossing_the_login_threshold_is_audited_once_per_window() {
         }
     }
     assert_eq!(throttled, 4, "five failures allowed, then throttled");
+}
+
+mod registration {
+    use super::*;
+    use crate::registration::{MockInviteRepository, Registration};
+
+    fn invite_mode(m: Mocks, invites: MockInviteRepository) -> AuthService {
+        m.service(AuthPolicy::default())
+            .with_registration(Registration::Invite, Arc::new(invites))
+    }
+
+    #[tokio::test]
+    async fn closed_and_invite_modes_refuse_before_any_hashing() {
+        let mut m = Mocks::new();
+        m.hasher.expect_hash().never();
+        m.users.expect_create().never();
+        let svc = m
+            .service(AuthPolicy::default())
+            .with_registration(Registration::Closed, Arc::new(MockInviteRepository::new()));
+        let err = svc
+            .signup("alice", "testpass", None, Some("ANY"), "c")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "registration_closed");
+
+        let mut m = Mocks::new();
+        m.hasher.expect_hash().never();
+        let mut invites = MockInviteRepository::new();
+        invites
+            .expect_take()
+            .withf(|code, _| code == "USEDUP")
+            .returning(|_, _| Ok(false));
+        let svc = invite_mode(m, invites);
+        for (code, expected) in [
+            (None, "invite_required"),
+            (Some("  "), "invite_required"),
+            (Some("USEDUP"), "invalid_invite"),
+        ] {
+            let err = svc
+                .signup("alice", "testpass", None, code, "c")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), expected, "{code:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_signup_gives_its_invite_use_back() {
+        let mut m = Mocks::new();
+        m.hasher.expect_hash().returning(|_| Ok("HASH".into()));
+        m.users
+            .expect_create()
+            .returning(|_| Err(DomainError::conflict("username_taken", "taken")));
+        let mut invites = MockInviteRepository::new();
+        invites
+            .expect_take()
+            .withf(|code, _| code == "GOOD")
+            .times(1)
+            .returning(|_, _| Ok(true));
+        invites
+            .expect_give_back()
+            .withf(|code| code == "GOOD")
+            .times(1)
+            .returning(|_| Ok(()));
+        let svc = invite_mode(m, invites);
+        let err = svc
+            .signup("alice", "testpass", None, Some(" GOOD "), "c")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "username_taken");
+    }
 }

@@ -206,6 +206,8 @@ pub struct ModerationService {
     hub: Option<Arc<Hub>>,
     /// Messages and rooms, for reports and staff reading rooms.
     content: Option<Content>,
+    /// Invite codes (`IEUM_REGISTRATION=invite`).
+    invites: Option<Arc<dyn crate::registration::InviteRepository>>,
 }
 
 fn suspended_error(s: &Suspension) -> DomainError {
@@ -243,7 +245,29 @@ impl ModerationService {
             clock,
             hub: None,
             content: None,
+            invites: None,
         }
+    }
+
+    /// Lets admins make invite codes.
+    pub fn with_invites(mut self, invites: Arc<dyn crate::registration::InviteRepository>) -> Self {
+        self.invites = Some(invites);
+        self
+    }
+
+    pub(crate) fn invites(&self) -> DomainResult<&Arc<dyn crate::registration::InviteRepository>> {
+        self.invites
+            .as_ref()
+            .ok_or_else(|| DomainError::Internal("moderation has no invite store".into()))
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Admins only (the CLI always).
+    pub(crate) async fn require_admin(&self, actor: &Actor) -> DomainResult<ServerRole> {
+        self.require(actor, ServerRole::Admin).await
     }
 
     /// Lets reports name messages and staff read rooms.

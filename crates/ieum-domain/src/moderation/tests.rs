@@ -331,3 +331,53 @@ async fn only_staff_resolve_reports_and_only_as_dismissed_or_actioned() {
         .unwrap_err();
     assert_eq!(err.code(), "report_not_found");
 }
+
+#[tokio::test]
+async fn only_admins_make_invites_within_their_terms_and_each_is_audited() {
+    use crate::registration::MockInviteRepository;
+    let (admin, moderator) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut repo = MockModerationRepository::new();
+    roles(
+        &mut repo,
+        vec![
+            (admin, ServerRole::Admin),
+            (moderator, ServerRole::Moderator),
+        ],
+    );
+    let mut invites = MockInviteRepository::new();
+    invites
+        .expect_insert()
+        .withf(move |i| {
+            i.code.len() == 12
+                && i.uses_left == 3
+                && i.max_uses == 3
+                && i.created_by == Some(admin)
+                && i.expires_at == Some(now() + Duration::hours(48))
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let mut audit = MockAuditLog::new();
+    audit
+        .expect_append()
+        .withf(|e| e.action == "invite.create" && e.target_kind == "invite")
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = service(repo, audit, MockUserRepository::new()).with_invites(Arc::new(invites));
+    let made = svc
+        .create_invite(&Actor::user(admin, None), 3, 48)
+        .await
+        .unwrap();
+    assert_eq!(made.uses_left, 3);
+    let err = svc
+        .create_invite(&Actor::user(moderator, None), 1, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_staff");
+    for (uses, hours) in [(0, 1), (1001, 1), (1, 0), (1, 90 * 24 + 1)] {
+        let err = svc
+            .create_invite(&Actor::user(admin, None), uses, hours)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_invite_terms", "{uses} {hours}");
+    }
+}

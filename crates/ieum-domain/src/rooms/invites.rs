@@ -8,7 +8,7 @@ use crate::room::{Role, RoomKind};
 
 use super::RoomService;
 
-pub(super) fn invite_code() -> String {
+pub(crate) fn invite_code() -> String {
     // 12 characters from 122 random bits: unguessable, easy to type.
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let bits = Uuid::new_v4().as_u128();

@@ -11,7 +11,7 @@
 mod access;
 mod closing;
 mod create;
-mod invites;
+pub(crate) mod invites;
 mod membership;
 mod notices;
 mod settings;

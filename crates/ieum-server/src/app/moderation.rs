@@ -18,6 +18,7 @@ pub(super) fn moderation_service(
 ) -> ModerationService {
     let repo = Arc::new(ieum_store::SqlModeration::new(store.clone()));
     ModerationService::new(repo.clone(), repo, users, clock)
+        .with_invites(Arc::new(ieum_store::SqlInvites::new(store.clone())))
 }
 
 /// Drops audit entries past their retention, once a day (0: kept forever).
@@ -55,6 +56,17 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), BoxError
                 .map(|user| println!("{} (@{}) is now {}", user.id, user.username, role.as_str()))
                 .map_err(|e| BoxError::from(e.public_message()))
         }
+        AdminCommand::Invite { uses, hours } => moderation
+            .create_invite(&Actor::server(), uses, hours)
+            .await
+            .map(|invite| {
+                let until = invite
+                    .expires_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                println!("{} ({uses} sign-up(s), until {until})", invite.code)
+            })
+            .map_err(|e| BoxError::from(e.public_message())),
     };
     store.close().await;
     result

@@ -36,7 +36,91 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/admin/rooms/{id}/messages",
             web::get().to(room_messages),
         )
-        .route("/api/admin/rooms/{id}/close", web::post().to(close_room));
+        .route("/api/admin/rooms/{id}/close", web::post().to(close_room))
+        .route("/api/admin/invites", web::post().to(create_invite))
+        .route("/api/admin/invites", web::get().to(invites))
+        .route("/api/admin/invites/{code}", web::delete().to(revoke_invite));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InviteBody {
+    max_uses: Option<u32>,
+    expires_in_hours: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InviteJson {
+    code: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    max_uses: u32,
+    uses_left: u32,
+}
+
+impl From<ieum_domain::registration::Invite> for InviteJson {
+    fn from(i: ieum_domain::registration::Invite) -> Self {
+        Self {
+            code: i.code,
+            created_by: i.created_by,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            max_uses: i.max_uses,
+            uses_left: i.uses_left,
+        }
+    }
+}
+
+/// An invite code (admins): one use for a week unless the body says more.
+async fn create_invite(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    body: Option<web::Json<InviteBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map(web::Json::into_inner).unwrap_or(InviteBody {
+        max_uses: None,
+        expires_in_hours: None,
+    });
+    let invite = state
+        .moderation
+        .create_invite(
+            &actor(&who, &req),
+            body.max_uses.unwrap_or(1),
+            body.expires_in_hours.unwrap_or(7 * 24),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(InviteJson::from(invite)))
+}
+
+async fn invites(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let list: Vec<InviteJson> = state
+        .moderation
+        .invites_usable(&actor(&who, &req))
+        .await?
+        .into_iter()
+        .map(InviteJson::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "invites": list })))
+}
+
+async fn revoke_invite(
+    state: web::Data<AppState>,
+    who: Admitted,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .moderation
+        .revoke_invite(&actor(&who, &req), &code)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The cursor of the next page: the last item's, when the page was full

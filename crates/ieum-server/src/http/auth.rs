@@ -111,6 +111,9 @@ struct Credentials {
     password: String,
     #[serde(default)]
     display_name: Option<String>,
+    /// Sign-up only, when the server takes accounts by invite.
+    #[serde(default)]
+    invite_code: Option<String>,
 }
 
 async fn signup(
@@ -125,6 +128,7 @@ async fn signup(
             &body.username,
             &body.password,
             body.display_name.as_deref(),
+            body.invite_code.as_deref(),
             &client,
         )
         .await?;

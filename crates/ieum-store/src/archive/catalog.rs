@@ -39,6 +39,7 @@ const ORDER: &[&str] = &[
     "audit_log",
     "reports",
     "room_closures",
+    "invite_codes",
 ];
 
 /// Tables that are not data: the migrations' own, and SQLite's search index
