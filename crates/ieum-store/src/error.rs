@@ -6,7 +6,34 @@ use sea_orm::{DbErr, SqlErr};
 pub(crate) fn db_err(e: DbErr) -> DomainError {
     match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => DomainError::Unavailable(e.to_string()),
+        DbErr::Exec(ref r) | DbErr::Query(ref r) if connection_lost(r) => {
+            DomainError::Unavailable(e.to_string())
+        }
         other => DomainError::Internal(format!("database: {other}")),
+    }
+}
+
+/// A statement that failed because the database went away (a restart, a
+/// failover, a network cut), not because of the statement: the client may
+/// try again (`unavailable`).
+fn connection_lost(e: &sea_orm::RuntimeErr) -> bool {
+    use sea_orm::sqlx::Error;
+    let sea_orm::RuntimeErr::SqlxError(e) = e else {
+        return false;
+    };
+    match e.as_ref() {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        // Class 08 (connection exception) and 57P0x (the server shutting
+        // down, or not taking connections yet).
+        Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -14,6 +14,7 @@ mod metrics;
 mod moderation;
 mod multinode;
 mod openapi;
+mod outage;
 mod push;
 mod realtime;
 mod rich;
