@@ -45,6 +45,10 @@ pub enum DomainError {
     /// A backing service (database, cache) failed or is unreachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The disk under the database or the files is full: nothing was
+    /// written, and nothing will be until an operator frees space.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -91,7 +95,9 @@ impl DomainError {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
-            Self::Unavailable(_) | Self::Busy { .. } => ErrorKind::Unavailable,
+            Self::Unavailable(_) | Self::StorageFull(_) | Self::Busy { .. } => {
+                ErrorKind::Unavailable
+            }
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -107,6 +113,7 @@ impl DomainError {
             | Self::RateLimited { code, .. }
             | Self::Busy { code, .. } => code,
             Self::Unavailable(_) => "unavailable",
+            Self::StorageFull(_) => "storage_full",
             Self::Internal(_) => "internal",
         }
     }
@@ -128,6 +135,9 @@ impl DomainError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Unavailable(_) => "a backing service is unavailable; try again".to_owned(),
+            Self::StorageFull(_) => {
+                "the server's storage is full: nothing was stored; try again later".to_owned()
+            }
             Self::Internal(_) => "internal server error".to_owned(),
             other => other.to_string(),
         }

@@ -510,7 +510,10 @@ fn key_refused(error: KeyError) -> DomainError {
 }
 
 fn io_failed(action: &str, key: &str, error: &io::Error) -> DomainError {
-    DomainError::Unavailable(format!(
-        "local object store: cannot {action} {key}: {error}"
-    ))
+    let what = format!("local object store: cannot {action} {key}: {error}");
+    if error.kind() == io::ErrorKind::StorageFull {
+        DomainError::StorageFull(what)
+    } else {
+        DomainError::Unavailable(what)
+    }
 }

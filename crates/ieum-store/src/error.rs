@@ -5,6 +5,9 @@ use sea_orm::{DbErr, SqlErr};
 /// the rest `Internal` (details go to the log, not to clients).
 pub(crate) fn db_err(e: DbErr) -> DomainError {
     match e {
+        DbErr::Exec(ref r) | DbErr::Query(ref r) | DbErr::Conn(ref r) if disk_full(r) => {
+            DomainError::StorageFull(e.to_string())
+        }
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => DomainError::Unavailable(e.to_string()),
         DbErr::Exec(ref r) | DbErr::Query(ref r) if connection_lost(r) => {
             DomainError::Unavailable(e.to_string())
@@ -39,4 +42,18 @@ fn connection_lost(e: &sea_orm::RuntimeErr) -> bool {
 
 pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// SQLite's SQLITE_FULL (13), PostgreSQL's disk_full (53100), or the OS's
+/// "no space left on device".
+fn disk_full(e: &sea_orm::RuntimeErr) -> bool {
+    use sea_orm::sqlx::Error;
+    let sea_orm::RuntimeErr::SqlxError(e) = e else {
+        return false;
+    };
+    match e.as_ref() {
+        Error::Database(d) => d.code().is_some_and(|c| c == "13" || c == "53100"),
+        Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    }
 }

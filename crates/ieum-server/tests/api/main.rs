@@ -7,6 +7,7 @@ mod auth_http;
 mod binary;
 mod common;
 mod conversations;
+mod disk_full;
 mod files;
 mod hardening;
 mod lifecycle;
