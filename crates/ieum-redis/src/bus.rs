@@ -110,6 +110,10 @@ impl RedisBus {
         if envelope.node == self.node {
             return; // delivered locally already
         }
+        if let Some(at) = envelope.at_ms {
+            let lag = (chrono::Utc::now().timestamp_millis() - at).max(0);
+            metrics::histogram!("ieum_bus_lag_seconds").record(lag as f64 / 1000.0);
+        }
         let (node, v) = (envelope.node, envelope.v);
         match envelope.into_incoming() {
             wire::Incoming::Event(event) => hub.deliver(event),

@@ -99,6 +99,10 @@ pub(crate) struct Envelope<P> {
     /// Not delivered to this user's connections.
     #[serde(default)]
     pub exclude: Option<Uuid>,
+    /// When it was published (milliseconds since the epoch, the publisher's
+    /// clock): the bus's lag. Absent from nodes of before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<i64>,
     pub payload: P,
 }
 
@@ -358,6 +362,7 @@ pub(crate) fn encode(node: Uuid, event: &RoomEvent) -> serde_json::Result<Vec<u8
         feed: event.room_id.clone(),
         seq: event.seq,
         exclude: event.exclude_user,
+        at_ms: Some(chrono::Utc::now().timestamp_millis()),
         payload: Payload::from(&event.payload),
     })
 }

@@ -128,6 +128,29 @@ async fn two_nodes_exchange_messages_typing_receipts_and_presence() {
             "exactly once, in order, on both nodes"
         );
     }
+    // Each node timed the bus on the other's 50 messages (and more events).
+    let at = b.addr;
+    let text = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(at).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        raw
+    })
+    .await
+    .unwrap();
+    let lagged: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ieum_bus_lag_seconds_count "))
+        .expect("ieum_bus_lag_seconds on a node with Redis")
+        .parse()
+        .unwrap();
+    assert!(lagged >= 50.0, "{lagged} bus messages timed");
     // Typing and read receipts cross nodes too.
     aw.send_json(
         &format!("/app/rooms/{room}/typing"),
