@@ -148,7 +148,7 @@ impl Shared {
 }
 
 /// (publisher id, its seq, sent at µs) from a body.
-fn parse_body(target: Target, body: &[u8]) -> Option<(u32, u64, u64)> {
+pub(crate) fn parse_body(target: Target, body: &[u8]) -> Option<(u32, u64, u64)> {
     let text = std::str::from_utf8(body).ok()?;
     let payload = match target {
         // Contract A's delivered shape: the payload is the "message" field. A
@@ -301,7 +301,7 @@ async fn open(a: &Args, token: Option<&str>) -> Result<WsStream, BoxError> {
     }
 }
 
-fn destinations(target: Target, room: usize, run: &str) -> (String, String) {
+pub(crate) fn destinations(target: Target, room: usize, run: &str) -> (String, String) {
     match target {
         Target::Ieum => (
             format!("/topic/chat.b{run}-{room}"),
@@ -318,7 +318,7 @@ fn destinations(target: Target, room: usize, run: &str) -> (String, String) {
 /// that no message is sent before every subscriber listens.
 /// (RabbitMQ sends no RECEIPT for SUBSCRIBE: there a probe message sent to the
 /// topic and received back proves the subscription instead.)
-async fn ready_connection(
+pub(crate) async fn ready_connection(
     a: &Args,
     token: Option<&str>,
     topic: &str,

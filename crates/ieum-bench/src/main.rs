@@ -7,6 +7,7 @@ mod fanout;
 mod files;
 mod search;
 mod sio;
+mod soak;
 mod store;
 
 #[derive(Parser)]
@@ -30,6 +31,9 @@ enum Cmd {
     Thumbnails(files::ThumbArgs),
     /// Uploads through a running server: begin, presigned PUT, complete.
     Uploads(files::UploadArgs),
+    /// A long run at a fixed rate with connection churn: the server's RSS,
+    /// open files and p99 every minute.
+    Soak(soak::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +54,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Store(a) => store::run(a).await,
             Cmd::Thumbnails(a) => files::thumbnails(a).await.map_err(Into::into),
             Cmd::Uploads(a) => files::uploads(a).await.map_err(Into::into),
+            Cmd::Soak(a) => soak::run(a).await,
         }
     });
     match result {
