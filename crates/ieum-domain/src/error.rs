@@ -216,3 +216,9 @@ pub mod named {
         DomainError::not_found("attachment_not_found", "no such attachment")
     }
 }
+
+/// One refusal a client was told of (`ieum_errors_total`), by where it was
+/// told (`http`, `socket`) and its code.
+pub fn count_refusal(surface: &'static str, code: &'static str) {
+    metrics::counter!("ieum_errors_total", "surface" => surface, "code" => code).increment(1);
+}

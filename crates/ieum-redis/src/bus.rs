@@ -35,6 +35,8 @@ pub struct RedisBus {
     healthy: AtomicBool,
     /// Subscriptions made so far: events may have been missed between two.
     subscriptions: AtomicU64,
+    /// `ieum_bus_lag_seconds`, its handle taken once.
+    lag: metrics::Histogram,
 }
 
 impl RedisBus {
@@ -46,6 +48,7 @@ impl RedisBus {
             node,
             healthy: AtomicBool::new(false),
             subscriptions: AtomicU64::new(0),
+            lag: metrics::histogram!("ieum_bus_lag_seconds"),
         }))
     }
 
@@ -112,7 +115,7 @@ impl RedisBus {
         }
         if let Some(at) = envelope.at_ms {
             let lag = (chrono::Utc::now().timestamp_millis() - at).max(0);
-            metrics::histogram!("ieum_bus_lag_seconds").record(lag as f64 / 1000.0);
+            self.lag.record(lag as f64 / 1000.0);
         }
         let (node, v) = (envelope.node, envelope.v);
         match envelope.into_incoming() {

@@ -129,6 +129,8 @@ pub struct ChatService {
     attachments: Option<Arc<AttachmentService>>,
     /// Plans pushes for each new message; `None`: no pushes.
     push: Option<Arc<PushService>>,
+    /// `ieum_sends_total{result="ok"}`, the common case, its handle taken once.
+    sent: metrics::Counter,
 }
 
 /// How long a typing indicator lasts unless renewed; clients renew at most
@@ -175,6 +177,7 @@ impl ChatService {
             hub,
             clock,
             policy,
+            sent: metrics::counter!("ieum_sends_total", "result" => "ok"),
             expiry_wake: tokio::sync::Notify::new(),
             limiter: Arc::new(Limiter::in_memory()),
             attachments: None,

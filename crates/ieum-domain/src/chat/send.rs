@@ -37,12 +37,11 @@ impl ChatService {
         req: SendMessage,
     ) -> DomainResult<Appended> {
         let result = self.store_and_publish(sender, room_id, entry, req).await;
-        let outcome = match &result {
-            Ok(a) if a.duplicate => "duplicate",
-            Ok(_) => "ok",
-            Err(e) => e.code(),
-        };
-        metrics::counter!("ieum_sends_total", "result" => outcome).increment(1);
+        match &result {
+            Ok(a) if !a.duplicate => self.sent.increment(1),
+            Ok(_) => metrics::counter!("ieum_sends_total", "result" => "duplicate").increment(1),
+            Err(e) => metrics::counter!("ieum_sends_total", "result" => e.code()).increment(1),
+        }
         result
     }
 

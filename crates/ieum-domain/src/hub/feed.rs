@@ -36,6 +36,8 @@ struct Feed {
     room_id: String,
     delivered: i64,
     subscribers: Vec<Subscriber>,
+    /// `ieum_delivery_latency_seconds`, its handle taken once per feed.
+    latency: metrics::Histogram,
 }
 
 impl Feed {
@@ -78,7 +80,7 @@ impl Feed {
             let waited = (chrono::Utc::now() - m.created_at)
                 .num_microseconds()
                 .unwrap_or(0);
-            metrics::histogram!("ieum_delivery_latency_seconds").record(waited.max(0) as f64 / 1e6);
+            self.latency.record(waited.max(0) as f64 / 1e6);
         }
     }
 
@@ -162,6 +164,7 @@ pub(super) async fn run_feed(
         room_id,
         delivered,
         subscribers: Vec::new(),
+        latency: metrics::histogram!("ieum_delivery_latency_seconds"),
     };
     while let Some(cmd) = rx.recv().await {
         match cmd {

@@ -12,6 +12,8 @@
 //! the connection then. No wire shape is known here: a subscription carries
 //! its transport's `shape` as an opaque number.
 
+mod meters;
+mod proofs;
 mod rules;
 
 use std::collections::HashMap;
@@ -22,6 +24,8 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use meters::Meters;
+use rules::Bucket;
 pub use rules::{DeliveryTracker, ProofTracker, TypingThrottle};
 
 use crate::auth::{AuthService, Grant, Principal};
@@ -135,51 +139,6 @@ pub struct Outgoing {
     pub shape: u8,
 }
 
-/// A token bucket for sends.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Self {
-        let rate = f64::from(rate.max(1));
-        Self {
-            tokens: rate * 2.0,
-            rate,
-            burst: rate * 2.0,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// The gauge of open connections of a transport in a state (`connecting`:
-/// not signed in yet; `authenticated`).
-fn connections(transport: &'static str, state: &'static str) -> metrics::Gauge {
-    metrics::gauge!("ieum_connections", "transport" => transport, "state" => state)
-}
-
-/// One refusal a client was told of, by where and its code.
-pub fn count_error(surface: &'static str, code: &'static str) {
-    metrics::counter!("ieum_errors_total", "surface" => surface, "code" => code).increment(1);
-}
-
 pub struct Session {
     services: SessionServices,
     user: Option<Sender>,
@@ -202,16 +161,12 @@ pub struct Session {
     transport: &'static str,
     /// When the user signed in on it (the connection's duration in the log).
     since: Option<Instant>,
+    meters: Meters,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let state = if self.since.is_some() {
-            "authenticated"
-        } else {
-            "connecting"
-        };
-        connections(self.transport, state).decrement(1);
+        self.meters.closed(self.since.is_some());
     }
 }
 
@@ -235,8 +190,8 @@ impl Session {
             proofs_wanted: None,
             transport: policy.transport,
             since: None,
+            meters: Meters::opened(policy.transport),
         };
-        connections(policy.transport, "connecting").increment(1);
         (session, inbox)
     }
 
@@ -279,20 +234,7 @@ impl Session {
         handshake: Option<Grant>,
     ) -> DomainResult<Sender> {
         let result = self.sign_in(token, handshake).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.code(),
-        };
-        metrics::counter!(
-            "ieum_handshakes_total",
-            "transport" => self.transport,
-            "result" => outcome
-        )
-        .increment(1);
-        if result.is_ok() {
-            connections(self.transport, "connecting").decrement(1);
-            connections(self.transport, "authenticated").increment(1);
-        }
+        self.meters.handshake(result.as_ref().err());
         result
     }
 
@@ -506,7 +448,7 @@ impl Session {
     pub async fn execute(&mut self, command: Command) -> DomainResult<Outcome> {
         let result = self.run(command).await;
         if let Err(e) = &result {
-            count_error("socket", e.code());
+            crate::error::count_refusal("socket", e.code());
         }
         result
     }
@@ -577,7 +519,7 @@ impl Session {
     pub async fn on_delivery(&mut self, delivery: Delivery) -> Option<Outgoing> {
         let out = self.take_delivery(delivery).await;
         if out.is_some() {
-            metrics::counter!("ieum_deliveries_total", "transport" => self.transport).increment(1);
+            self.meters.delivered();
         }
         out
     }
@@ -635,74 +577,6 @@ impl Session {
             _ => {}
         }
         Some(Outgoing { delivery, shape })
-    }
-
-    async fn note_written(&mut self, message: &Message, me: Option<Uuid>) {
-        let Some(me) = me.filter(|me| *me != message.sender_id) else {
-            return;
-        };
-        if self.wants_proofs(me).await {
-            self.proofs.written(&message.room_id, message.seq);
-        }
-    }
-
-    /// Proofs cost a write each: a user with no device to push is spared
-    /// them. Asked again every [`PROOF_RECHECK`], so a device registered
-    /// while this connection is open counts from then on.
-    async fn wants_proofs(&mut self, me: Uuid) -> bool {
-        let Some(push) = self.services.push.clone() else {
-            return false;
-        };
-        let now = Instant::now();
-        match self.proofs_wanted {
-            Some((wanted, at)) if now.duration_since(at) < PROOF_RECHECK => wanted,
-            _ => {
-                let wanted = push.wants_proofs(me).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "looking up push devices failed");
-                    true
-                });
-                self.proofs_wanted = Some((wanted, now));
-                wanted
-            }
-        }
-    }
-
-    /// Names the registered device this connection runs on: what it is
-    /// proven to receive spares that device's pushes only (a connection
-    /// that names none spares all of its user's devices).
-    pub async fn use_device(&mut self, device_id: Uuid) -> DomainResult<()> {
-        let who = self.principal()?;
-        let Some(push) = &self.services.push else {
-            return Ok(());
-        };
-        push.own_device(&who, device_id).await?;
-        self.device = Some(device_id);
-        Ok(())
-    }
-
-    /// After writing deliveries: a mark for the transport to send in
-    /// something the client must answer once it read them (a WebSocket
-    /// ping), when messages wait for proof and no mark is out.
-    pub fn proof_request(&mut self) -> Option<u64> {
-        self.proofs.request(Instant::now())
-    }
-
-    /// The proof mark out, for a keepalive ping to carry too (a client may
-    /// answer only the latest ping).
-    pub fn proof_outstanding(&self) -> Option<u64> {
-        self.proofs.outstanding()
-    }
-
-    /// The client answered `mark`: what was written before it was received.
-    pub async fn proven(&mut self, mark: u64) {
-        let (Some(push), Some(user)) = (self.services.push.clone(), self.user.as_ref()) else {
-            return;
-        };
-        for (room_id, seq) in self.proofs.answered(mark) {
-            if let Err(e) = push.delivered(user.id, self.device, &room_id, seq).await {
-                tracing::warn!(room = %room_id, error = %e, "recording a proof of receipt failed");
-            }
-        }
     }
 
     async fn follow(&mut self, subscription: &Arc<str>, room_id: &str, shape: u8) {

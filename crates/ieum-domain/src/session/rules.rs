@@ -1,6 +1,6 @@
 //! Per-connection rules every transport applies the same way: when a
 //! message counts as delivered, when it was proven received (for pushes),
-//! and how often typing notices go out.
+//! how often typing notices go out, and how fast a connection may send.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -213,5 +213,39 @@ mod tests {
         assert!(!t.allows("a", t0), "a is still throttled");
         let later = t0 + Duration::from_secs(2);
         assert!(t.allows("c", later), "stale ones made room");
+    }
+}
+
+/// A token bucket for sends.
+#[derive(Debug)]
+pub(super) struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub(super) fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            tokens: rate * 2.0,
+            rate,
+            burst: rate * 2.0,
+            at: Instant::now(),
+        }
+    }
+
+    pub(super) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }

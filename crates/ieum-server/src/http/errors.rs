@@ -69,7 +69,7 @@ impl std::fmt::Display for ApiError {
 }
 
 pub fn problem_response(status: StatusCode, code: &'static str, detail: String) -> HttpResponse {
-    ieum_domain::session::count_error("http", code);
+    ieum_domain::error::count_refusal("http", code);
     HttpResponse::build(status)
         .content_type("application/problem+json")
         .json(Problem {
