@@ -53,6 +53,9 @@ pub struct Invite {
 pub const MAX_USES: u32 = 1000;
 /// Longest an invite lasts, in hours (90 days).
 pub const MAX_HOURS: u32 = 90 * 24;
+/// A code's terms when its maker names none: one sign-up, within a week.
+pub const DEFAULT_USES: u32 = 1;
+pub const DEFAULT_HOURS: u32 = 7 * 24;
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -107,14 +110,17 @@ pub(crate) async fn admit(
 }
 
 impl ModerationService {
-    /// Makes an invite code (admins): `max_uses` sign-ups within `hours`.
+    /// Makes an invite code (admins): `max_uses` sign-ups within `hours`
+    /// ([`DEFAULT_USES`] and [`DEFAULT_HOURS`] when not given).
     pub async fn create_invite(
         &self,
         actor: &Actor,
-        max_uses: u32,
-        hours: u32,
+        max_uses: Option<u32>,
+        hours: Option<u32>,
     ) -> DomainResult<Invite> {
         self.require_admin(actor).await?;
+        let max_uses = max_uses.unwrap_or(DEFAULT_USES);
+        let hours = hours.unwrap_or(DEFAULT_HOURS);
         if !(1..=MAX_USES).contains(&max_uses) || !(1..=MAX_HOURS).contains(&hours) {
             return Err(DomainError::invalid(
                 "invalid_invite_terms",

@@ -5,68 +5,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use serde::Deserialize;
-
-#[derive(Debug, Parser)]
-#[command(name = "ieum", version, about = "ieum: a real-time chat server")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub settings: Settings,
-}
-
-#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
-pub enum Command {
-    /// Serve HTTP and WebSocket (the default).
-    Serve,
-    /// Apply pending database migrations, then exit.
-    Migrate,
-    /// Server administration from the shell.
-    #[command(subcommand)]
-    Admin(AdminCommand),
-    /// Writes the whole database to a checksummed archive (a backup, or the
-    /// way from SQLite to PostgreSQL); the server may keep running.
-    Export {
-        /// The archive to write (`-`: standard output), or a directory to
-        /// write `ieum-<UTC time>.archive` in (a scheduled backup).
-        #[arg(long)]
-        out: std::path::PathBuf,
-        /// With a directory: keep only the newest this many archives in it.
-        #[arg(long)]
-        keep: Option<usize>,
-        /// Also carry every attachment's stored files (photos, uploads,
-        /// thumbnails) from the local disk or S3.
-        #[arg(long)]
-        with_files: bool,
-    },
-    /// Loads an archive into the configured database, which must be empty.
-    Import {
-        /// An archive `ieum export` wrote.
-        file: std::path::PathBuf,
-    },
-}
-
-#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
-pub enum AdminCommand {
-    /// Gives USERNAME a server role (the first admin is made this way).
-    Grant {
-        username: String,
-        /// admin, moderator, or member (takes the role away).
-        #[arg(long, default_value = "admin")]
-        role: String,
-    },
-    /// Makes an invite code (for IEUM_REGISTRATION=invite) and prints it.
-    Invite {
-        /// Sign-ups it allows.
-        #[arg(long, default_value_t = 1)]
-        uses: u32,
-        /// Hours it lasts.
-        #[arg(long, default_value_t = 168)]
-        hours: u32,
-    },
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -726,11 +666,13 @@ fn public_url(configured: Option<String>, addr: SocketAddr) -> Result<String, Co
     }
 }
 
+mod cli;
 mod files;
 mod push;
 #[cfg(test)]
 mod tests;
 
+pub use cli::{AdminCommand, Cli, Command};
 use files::dev_secret;
 pub use files::{private_database_file, private_dir};
 use push::{fcm, push_policy};

@@ -364,18 +364,18 @@ async fn only_admins_make_invites_within_their_terms_and_each_is_audited() {
         .returning(|_| Ok(()));
     let svc = service(repo, audit, MockUserRepository::new()).with_invites(Arc::new(invites));
     let made = svc
-        .create_invite(&Actor::user(admin, None), 3, 48)
+        .create_invite(&Actor::user(admin, None), Some(3), Some(48))
         .await
         .unwrap();
     assert_eq!(made.uses_left, 3);
     let err = svc
-        .create_invite(&Actor::user(moderator, None), 1, 1)
+        .create_invite(&Actor::user(moderator, None), None, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "not_staff");
     for (uses, hours) in [(0, 1), (1001, 1), (1, 0), (1, 90 * 24 + 1)] {
         let err = svc
-            .create_invite(&Actor::user(admin, None), uses, hours)
+            .create_invite(&Actor::user(admin, None), Some(uses), Some(hours))
             .await
             .unwrap_err();
         assert_eq!(err.code(), "invalid_invite_terms", "{uses} {hours}");

@@ -64,7 +64,10 @@ pub async fn admin(config: Config, command: AdminCommand) -> Result<(), BoxError
                     .expires_at
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default();
-                println!("{} ({uses} sign-up(s), until {until})", invite.code)
+                println!(
+                    "{} ({} sign-up(s), until {until})",
+                    invite.code, invite.max_uses
+                )
             })
             .map_err(|e| BoxError::from(e.public_message())),
     };

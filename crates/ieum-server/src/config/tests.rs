@@ -1,6 +1,7 @@
 //! Unit tests of the configuration layers and the development secret.
 
 use super::*;
+use clap::Parser;
 
 fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("ieum-cfg-{}", uuid::Uuid::new_v4().simple()));

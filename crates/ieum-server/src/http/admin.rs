@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::errors::ApiError;
-use crate::http::extract::Admitted;
+use crate::http::extract::{Admitted, OptionalJson};
 use crate::http::request_id::RequestId;
 use crate::views::{MessageJson, UserJson};
 
@@ -73,24 +73,20 @@ impl From<ieum_domain::registration::Invite> for InviteJson {
     }
 }
 
-/// An invite code (admins): one use for a week unless the body says more.
+/// An invite code (admins), on the domain's default terms unless the body
+/// says otherwise.
 async fn create_invite(
     state: web::Data<AppState>,
     who: Admitted,
     req: HttpRequest,
-    body: Option<web::Json<InviteBody>>,
+    body: OptionalJson<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or(InviteBody {
-        max_uses: None,
-        expires_in_hours: None,
-    });
+    let (uses, hours) = body
+        .0
+        .map_or((None, None), |b| (b.max_uses, b.expires_in_hours));
     let invite = state
         .moderation
-        .create_invite(
-            &actor(&who, &req),
-            body.max_uses.unwrap_or(1),
-            body.expires_in_hours.unwrap_or(7 * 24),
-        )
+        .create_invite(&actor(&who, &req), uses, hours)
         .await?;
     Ok(HttpResponse::Created().json(InviteJson::from(invite)))
 }

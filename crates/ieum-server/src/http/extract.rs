@@ -105,3 +105,30 @@ pub async fn read_limited(
     }
     Ok(body.freeze())
 }
+
+/// A JSON body that may be left out: no body at all is `None`, and a body
+/// that is there must parse (a bad one is 400 `invalid_body`, as with
+/// `web::Json`). actix's `Option<web::Json<T>>` would take a bad body for
+/// none and act on defaults the client never asked for.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let headers = req.headers();
+        let length = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        let absent =
+            length == Some("0") || (length.is_none() && !headers.contains_key(TRANSFER_ENCODING));
+        if absent {
+            return Box::pin(async { Ok(Self(None)) });
+        }
+        let json = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
+    }
+}

@@ -542,3 +542,17 @@ pub async fn signup_at(addr: std::net::SocketAddr, username: &str) -> (String, S
     let (_, me) = http_json(addr, "GET", "/api/me", Some(&token), None).await;
     (token, me["id"].as_str().unwrap().to_owned())
 }
+
+/// `POST /api/rooms` with this name (a public group room); answers its id.
+pub async fn create_room(addr: std::net::SocketAddr, token: &str, name: &str) -> String {
+    let (status, room) = http_json(
+        addr,
+        "POST",
+        "/api/rooms",
+        Some(token),
+        Some(serde_json::json!({ "name": name })),
+    )
+    .await;
+    assert_eq!(status, 201, "{room}");
+    room["id"].as_str().unwrap().to_owned()
+}
