@@ -219,15 +219,7 @@ impl Store {
     /// Work waiting in the database's queues: (pushes due or coalescing in
     /// the outbox, attachments waiting for or in their scan).
     pub async fn queue_depths(&self) -> DomainResult<(u64, u64)> {
-        let count = |sql: &'static str| async move {
-            let rows = crate::sql::rows(&self.db, sql, vec![]).await?;
-            let n: i64 = rows
-                .first()
-                .map(|r| crate::sql::get(r, "n"))
-                .transpose()?
-                .unwrap_or(0);
-            Ok::<u64, DomainError>(n as u64)
-        };
+        let count = |sql| crate::sql::count(&self.db, sql, vec![]);
         Ok((
             count("SELECT COUNT(*) AS n FROM push_outbox WHERE state = 'pending'").await?,
             count("SELECT COUNT(*) AS n FROM attachments WHERE state = 'scanning'").await?,

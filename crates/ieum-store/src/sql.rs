@@ -54,3 +54,14 @@ pub(crate) async fn rows(
         .await
         .map_err(db_err)
 }
+
+/// The `n` of a `SELECT COUNT(*) AS n ...`.
+pub(crate) async fn count(
+    c: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> DomainResult<u64> {
+    let found = rows(c, sql, values).await?;
+    let n: i64 = found.first().map(|r| get(r, "n")).transpose()?.unwrap_or(0);
+    Ok(n.max(0) as u64)
+}

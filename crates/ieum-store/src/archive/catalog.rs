@@ -265,18 +265,8 @@ pub(super) async fn insert(
 
 /// Rows in `table` (for the header, and the empty-database check).
 pub(super) async fn count(c: &impl ConnectionTrait, table: &str) -> Result<u64, ArchiveError> {
-    let rows = sql::rows(
-        c,
-        &format!("SELECT COUNT(*) AS n FROM {}", quote(table)),
-        vec![],
-    )
-    .await?;
-    let n: i64 = rows
-        .first()
-        .map(|r| sql::get(r, "n"))
-        .transpose()?
-        .unwrap_or(0);
-    Ok(n as u64)
+    let sql = format!("SELECT COUNT(*) AS n FROM {}", quote(table));
+    Ok(sql::count(c, &sql, vec![]).await?)
 }
 
 /// The last migration applied to this database.

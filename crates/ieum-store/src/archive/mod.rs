@@ -61,10 +61,6 @@ pub trait Progress {
     fn advance(&self, _rows: u64) {}
 }
 
-/// No progress shown.
-pub struct Quiet;
-impl Progress for Quiet {}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub tables: usize,
