@@ -22,62 +22,25 @@
 // Each run signs up 4 accounts from 127.0.0.1: with the default
 // IEUM_SIGNUPS_PER_HOUR_PER_CLIENT (20) one server takes 5 runs an hour.
 // Prints "admin: all checks passed" and exits 0, or the failed check and exits 1.
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { PASSWORD, check, connected, messageWithText, sendText, shot, suffix, suite } from "./kit.mjs";
 
 const [base, dataDir, bin] = process.argv.slice(2);
 if (!base || !dataDir || !bin) {
   console.error("usage: node admin.mjs http://127.0.0.1:PORT DATA_DIR BIN");
   process.exit(2);
 }
-const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = path.resolve(process.env.IEUM_ARTIFACTS || path.join(here, "../target/e2e-artifacts"));
-fs.mkdirSync(artifacts, { recursive: true });
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const suffix = Date.now().toString(36).slice(-5) + Math.random().toString(36).slice(2, 5);
-const WAIT = 15000;
-const PASSWORD = "비밀번호-test-1234";
-const run = promisify(execFile);
+const exec = promisify(execFile);
 
 let step = "start";
-const check = (cond, what) => {
-  if (!cond) throw new Error(`check failed: ${what}`);
-};
-const log = (s) => console.log(`admin: ${s}`);
-const pageErrors = [];
-const openPages = []; // [name, page]: screenshots of each when a check fails
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: false });
-}
+const { log, newUserPage, axeCheck, noPageErrors, run } = suite("admin", { viewport: { width: 1280, height: 860 } });
 
 /** `BIN admin grant USERNAME [--role ROLE]` on the server's data dir. */
 async function grant(username, role) {
   const args = ["admin", "grant", username, ...(role ? ["--role", role] : [])];
-  await run(bin, args, { env: { ...process.env, IEUM_DATA_DIR: dataDir }, timeout: 60000 });
+  await exec(bin, args, { env: { ...process.env, IEUM_DATA_DIR: dataDir }, timeout: 60000 });
 }
-
-async function newUserPage(browser, name, options = {}) {
-  const context = await browser.newContext({ locale: "ko-KR", timezoneId: "Asia/Seoul", viewport: { width: 1280, height: 860 }, ...options });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) console.log(`admin: [${name} console] ${m.text()}`);
-  });
-  openPages.push([name, page]);
-  return { context, page, name };
-}
-
-const connected = (page) => page.locator("[data-testid=conn-status][data-state=connected]").waitFor({ state: "attached" });
-const messages = (page) => page.locator("#messages > li[data-testid=message]");
-const messageWithText = (page, text) => messages(page).filter({ has: page.getByTestId("msg-text").getByText(text, { exact: true }) });
 
 async function signUp(page, username, displayName) {
   await page.goto(base);
@@ -96,12 +59,6 @@ async function logIn(page, username) {
   await page.getByTestId("auth-submit").click();
 }
 
-async function sendText(page, text) {
-  const input = page.getByTestId("composer-input");
-  await input.fill(text);
-  await input.press("Enter");
-}
-
 /** An API call with the page's own session. */
 function apiCall(page, method, url, body) {
   return page.evaluate(async ({ method, url, body }) => {
@@ -116,20 +73,6 @@ function apiCall(page, method, url, body) {
     } catch {}
     return { status: res.status, json };
   }, { method, url, body });
-}
-
-async function axeCheck(page, label) {
-  await page.evaluate(axeSource); // page.evaluate is not subject to the page's CSP
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  for (const v of result.violations.filter((v) => !bad.includes(v))) {
-    log(`axe (${label}) ${v.impact}: ${v.id}: ${v.help} [${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}]`);
-  }
-  if (bad.length) {
-    const detail = bad.map((v) => `${v.impact} ${v.id}: ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")} ${n.failureSummary?.replace(/\n/g, " ")}`).join("\n    ")}`).join("\n  ");
-    throw new Error(`axe (${label}) found serious/critical violations:\n  ${detail}`);
-  }
-  log(`axe (${label}): no serious or critical violations`);
 }
 
 /** Opens a console page from its menu and waits for its title and list. */
@@ -151,20 +94,6 @@ async function auditShowsOnly(page, prefix) {
 }
 
 // ---------------------------------------------------------------- the story
-
-async function main() {
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true });
-  try {
-    await story(browser);
-  } catch (e) {
-    for (const [name, page] of openPages) {
-      if (!page.isClosed()) await page.screenshot({ path: path.join(artifacts, `admin-failed-${name}.png`) }).catch(() => {});
-    }
-    throw e;
-  } finally {
-    await browser.close();
-  }
-}
 
 async function story(browser) {
   const ADM = await newUserPage(browser, "admin");
@@ -497,18 +426,7 @@ async function story(browser) {
   check(await rp.getByTestId("admin-view").isHidden(), "a member going to #/admin sees no console");
   log("a plain member sees no console and gets 403 not_staff");
 
-  check(pageErrors.length === 0, `no uncaught errors in the pages (${pageErrors.join("; ")})`);
+  noPageErrors();
 }
 
-main().then(
-  () => {
-    log(`screenshots in ${artifacts}`);
-    console.log("admin: all checks passed");
-    process.exit(0);
-  },
-  (e) => {
-    console.error(`admin: FAILED at step "${step}": ${e.message}`);
-    if (pageErrors.length) console.error(`admin: uncaught errors in the pages: ${pageErrors.join("; ")}`);
-    process.exit(1);
-  },
-);
+run(story, () => step);

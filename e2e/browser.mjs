@@ -14,37 +14,17 @@
 // Screenshots: one PNG per screen in $IEUM_ARTIFACTS (default ../target/e2e-artifacts).
 // Usage (from e2e/): node browser.mjs http://127.0.0.1:PORT
 // Prints "browser: all checks passed" and exits 0, or the failed check and exits 1.
-import { chromium } from "playwright-core";
-import { createRequire } from "node:module";
 import { deflateSync } from "node:zlib";
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { PASSWORD, WAIT, check, connected, messageWithText, messages, sendText, shot, suffix, suite } from "./kit.mjs";
 
 const base = process.argv[2];
 if (!base) {
   console.error("usage: node browser.mjs http://127.0.0.1:PORT");
   process.exit(2);
 }
-const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = path.resolve(process.env.IEUM_ARTIFACTS || path.join(here, "../target/e2e-artifacts"));
-fs.mkdirSync(artifacts, { recursive: true });
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const suffix = Date.now().toString(36).slice(-5) + Math.random().toString(36).slice(2, 5);
-const WAIT = 15000;
-const PASSWORD = "비밀번호-test-1234";
 
 let step = "start";
-const check = (cond, what) => {
-  if (!cond) throw new Error(`check failed: ${what}`);
-};
-const log = (s) => console.log(`browser: ${s}`);
-const pageErrors = [];
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
-}
+const { log, newUserPage, axeCheck, noPageErrors, run } = suite("browser");
 
 // ---------------------------------------------------------------- a PNG, made here
 
@@ -92,21 +72,6 @@ function png(w, h) {
 
 // ---------------------------------------------------------------- helpers
 
-async function newUserPage(browser, name, options = {}) {
-  const context = await browser.newContext({ locale: "ko-KR", timezoneId: "Asia/Seoul", viewport: { width: 1280, height: 800 }, ...options });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) console.log(`browser: [${name} console] ${m.text()}`);
-  });
-  return { context, page, name };
-}
-
-const messages = (page) => page.locator("#messages > li[data-testid=message]");
-const messageWithText = (page, text) => messages(page).filter({ has: page.getByTestId("msg-text").getByText(text, { exact: true }) });
-const connected = (page) => page.locator("[data-testid=conn-status][data-state=connected]").waitFor({ state: "attached" });
-
 async function signUp(page, username, displayName) {
   await page.getByTestId("tab-signup").click();
   await page.getByTestId("auth-username").fill(username);
@@ -115,12 +80,6 @@ async function signUp(page, username, displayName) {
   await page.getByTestId("auth-submit").click();
   await connected(page);
   check((await page.getByTestId("me-name").textContent()) === displayName, `${username} signed in as ${displayName}`);
-}
-
-async function sendText(page, text) {
-  const input = page.getByTestId("composer-input");
-  await input.fill(text);
-  await input.press("Enter");
 }
 
 /** Records every data-status an own message's mark shows, per client message id. */
@@ -147,20 +106,6 @@ async function statusOf(page, text) {
   return messageWithText(page, text).getByTestId("msg-status");
 }
 
-async function axeCheck(page, label) {
-  await page.evaluate(axeSource); // page.evaluate is not subject to the page's CSP
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  for (const v of result.violations.filter((v) => !bad.includes(v))) {
-    log(`axe (${label}) ${v.impact}: ${v.id}: ${v.help} [${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}]`);
-  }
-  if (bad.length) {
-    const detail = bad.map((v) => `${v.impact} ${v.id}: ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")} ${n.failureSummary?.replace(/\n/g, " ")}`).join("\n    ")}`).join("\n  ");
-    throw new Error(`axe (${label}) found serious/critical violations:\n  ${detail}`);
-  }
-  log(`axe (${label}): no serious or critical violations`);
-}
-
 async function openRoomByName(page, name) {
   await page.getByTestId("room-item").filter({ has: page.getByTestId("room-name").getByText(name) }).getByRole("button").click();
   await page.getByTestId("chat-title").filter({ hasText: name }).waitFor();
@@ -175,16 +120,7 @@ async function createGroup(page, name) {
 
 // ---------------------------------------------------------------- the story
 
-async function main() {
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true });
-  try {
-    await run(browser);
-  } finally {
-    await browser.close();
-  }
-}
-
-async function run(browser) {
+async function story(browser) {
   const A = await newUserPage(browser, "A");
   const B = await newUserPage(browser, "B");
   const a = A.page;
@@ -466,18 +402,7 @@ async function run(browser) {
   await a.getByTestId("auth-view").waitFor();
   log("logout ends the session");
 
-  check(pageErrors.length === 0, `no uncaught errors in the pages (${pageErrors.join("; ")})`);
+  noPageErrors();
 }
 
-main().then(
-  () => {
-    log(`screenshots in ${artifacts}`);
-    console.log("browser: all checks passed");
-    process.exit(0);
-  },
-  (e) => {
-    console.error(`browser: FAILED at step "${step}": ${e.message}`);
-    if (pageErrors.length) console.error(`browser: uncaught errors in the pages: ${pageErrors.join("; ")}`);
-    process.exit(1);
-  },
-);
+run(story, () => step);

@@ -74,12 +74,23 @@ fn service_with(
     users: MockUserRepository,
     couples: MockCoupleRepository,
 ) -> RoomService {
+    let mut sys = MockMessageRepository::new();
+    sys.expect_last_seq().returning(|_| Ok(0));
+    service_posting_to(rooms, hasher, users, couples, sys)
+}
+
+/// A room service whose SYSTEM messages go to `sys`.
+fn service_posting_to(
+    rooms: MockRoomRepository,
+    hasher: MockPasswordHasher,
+    users: MockUserRepository,
+    couples: MockCoupleRepository,
+    sys: MockMessageRepository,
+) -> RoomService {
     let mut clock = MockClock::new();
     clock.expect_now().returning(Utc::now);
     let mut messages = MockMessageRepository::new();
     messages.expect_last_seq().returning(|_| Ok(0));
-    let mut sys = MockMessageRepository::new();
-    sys.expect_last_seq().returning(|_| Ok(0));
     RoomService::new(
         RoomPorts {
             messages: Arc::new(sys),

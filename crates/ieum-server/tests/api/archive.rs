@@ -74,15 +74,7 @@ async fn seed(server: &TestServer) -> Seeded {
     let (alice, _) = signup(server, "alice").await;
     let (bob, bob_id) = signup(server, "bob").await;
     let (carol, _) = signup(server, "carol").await;
-    let (_, room) = http_json(
-        server.addr,
-        "POST",
-        "/api/rooms",
-        Some(&alice),
-        Some(json!({"name": "이사 준비"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
+    let room = common::create_room(server.addr, &alice, "이사 준비").await;
     for t in [&bob, &carol] {
         ok(server, "POST", &format!("/api/rooms/{room}/join"), t, None).await;
     }
@@ -335,15 +327,7 @@ async fn a_truncated_or_altered_archive_is_refused_before_anything_is_written() 
     let sqlite = TestDb::sqlite().await;
     let server = TestServer::start(&sqlite).await;
     let (alice, _) = signup(&server, "alice").await;
-    let (_, room) = http_json(
-        server.addr,
-        "POST",
-        "/api/rooms",
-        Some(&alice),
-        Some(json!({"name": "r"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
+    let room = common::create_room(server.addr, &alice, "r").await;
     let mut aw = Stomp::connect(&server.ws_url(), &alice).await;
     for i in 0..20 {
         send(&mut aw, &room, json!({"content": format!("메시지 {i}")})).await;
@@ -441,15 +425,7 @@ async fn stored_files_move_with_the_archive() {
     let sqlite = TestDb::sqlite().await;
     let server = TestServer::start(&sqlite).await;
     let (alice, _) = signup(&server, "alice").await;
-    let (_, room) = http_json(
-        server.addr,
-        "POST",
-        "/api/rooms",
-        Some(&alice),
-        Some(json!({"name": "photos"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
+    let room = common::create_room(server.addr, &alice, "photos").await;
     let bytes = png();
     let upload = begin(&server, &alice, &room, "cat.png", "image/png", bytes.len()).await;
     assert_eq!(put(&upload, bytes.clone()).await.status, 200);

@@ -85,15 +85,7 @@ fn a_full_disk_refuses_clearly_and_recovers() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (alice, _) = signup_at(addr, "alice").await;
-        let (_, room) = http_json(
-            addr,
-            "POST",
-            "/api/rooms",
-            Some(&alice),
-            Some(json!({"name": "r"})),
-        )
-        .await;
-        let room = room["id"].as_str().unwrap().to_owned();
+        let room = crate::common::create_room(addr, &alice, "r").await;
         let mut ws = Stomp::connect(&format!("ws://{addr}/ws/chat"), &alice).await;
         ws.subscribe("e", "/user/queue/errors", &[]).await;
         let text = |n: usize| format!("{n:04} {}", "가".repeat(600));

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::binary::{base_command, start, temp_dir};
-use crate::common::{Stomp, WAIT, http_json, signup_at};
+use crate::common::{Stomp, WAIT, create_room, http_json, signup_at};
 use serde_json::json;
 
 /// `GET path` over plain HTTP: (status, body).
@@ -94,19 +94,8 @@ fn metrics_count_what_the_clients_did() {
         let (alice, _) = signup_at(addr, "alice").await;
         let (bob, _) = signup_at(addr, "bob").await;
         let (carol, _) = signup_at(addr, "carol").await;
-        let room = |token: String, name: &'static str| async move {
-            let (_, r) = http_json(
-                addr,
-                "POST",
-                "/api/rooms",
-                Some(&token),
-                Some(json!({"name": name})),
-            )
-            .await;
-            r["id"].as_str().unwrap().to_owned()
-        };
-        let shared = room(alice.clone(), "shared").await;
-        let closed = room(carol.clone(), "carol's").await;
+        let shared = create_room(addr, &alice, "shared").await;
+        let closed = create_room(addr, &carol, "carol's").await;
         let (s, _) = http_json(
             addr,
             "POST",

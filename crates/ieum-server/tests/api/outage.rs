@@ -283,15 +283,7 @@ fn a_database_outage_loses_and_doubles_nothing() {
     rt.block_on(async {
         let (alice, _) = signup_at(addr, "alice").await;
         let (bob, _) = signup_at(addr, "bob").await;
-        let (_, room) = http_json(
-            addr,
-            "POST",
-            "/api/rooms",
-            Some(&alice),
-            Some(json!({"name": "r"})),
-        )
-        .await;
-        let room = room["id"].as_str().unwrap().to_owned();
+        let room = crate::common::create_room(addr, &alice, "r").await;
         let (s, _) = http_json(
             addr,
             "POST",

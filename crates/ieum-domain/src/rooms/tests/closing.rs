@@ -34,7 +34,7 @@ fn member(id: u128) -> MemberView {
     }
 }
 
-/// A room service whose SYSTEM messages go to `sys`.
+/// A room service whose SYSTEM messages go to `sys`, acted on by "keeper".
 fn rooms_service(rooms: MockRoomRepository, sys: MockMessageRepository) -> RoomService {
     let mut users = MockUserRepository::new();
     users.expect_find_by_id().returning(|id| {
@@ -48,23 +48,30 @@ fn rooms_service(rooms: MockRoomRepository, sys: MockMessageRepository) -> RoomS
             discoverable: false,
         }))
     });
-    let mut clock = MockClock::new();
-    clock.expect_now().returning(Utc::now);
-    let mut messages = MockMessageRepository::new();
-    messages.expect_last_seq().returning(|_| Ok(0));
-    RoomService::new(
-        RoomPorts {
-            messages: Arc::new(sys),
-            rooms: Arc::new(rooms),
-            users: Arc::new(users),
-            social: Arc::new(MockSocialRepository::new()),
-            couples: Arc::new(MockCoupleRepository::new()),
-            hasher: Arc::new(MockPasswordHasher::new()),
-            hub: Hub::new(Arc::new(messages), Arc::new(LocalBus)),
-            clock: Arc::new(clock),
-        },
-        RoomPolicy::default(),
+    service_posting_to(
+        rooms,
+        MockPasswordHasher::new(),
+        users,
+        MockCoupleRepository::new(),
+        sys,
     )
+}
+
+/// The code a closing is refused with, by someone of `role`; nothing is
+/// audited.
+async fn refused(rooms: MockRoomRepository, role: ServerRole, reason: &str) -> &'static str {
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().never();
+    rooms_service(rooms, MockMessageRepository::new())
+        .close_by_staff(
+            &moderation(role, audit),
+            &Actor::user(STAFF, None),
+            "room-1",
+            reason,
+        )
+        .await
+        .unwrap_err()
+        .code()
 }
 
 #[tokio::test]
@@ -115,11 +122,6 @@ async fn a_moderator_closes_a_group_room_removing_everyone_and_auditing_it() {
 
 #[tokio::test]
 async fn only_staff_close_only_open_group_rooms_and_with_a_reason() {
-    let quiet = || {
-        let mut audit = MockAuditLog::new();
-        audit.expect_append().never();
-        audit
-    };
     let untouched = || {
         let mut rooms = MockRoomRepository::new();
         rooms
@@ -129,66 +131,35 @@ async fn only_staff_close_only_open_group_rooms_and_with_a_reason() {
         rooms.expect_remove_member().never();
         rooms
     };
-    let staff = Actor::user(STAFF, None);
-    let svc = rooms_service(untouched(), MockMessageRepository::new());
-    let err = svc
-        .close_by_staff(
-            &moderation(ServerRole::Member, quiet()),
-            &staff,
-            "room-1",
-            "x",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "not_staff");
-    let err = svc
-        .close_by_staff(
-            &moderation(ServerRole::Admin, quiet()),
-            &staff,
-            "room-1",
-            "  ",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "invalid_reason");
+    assert_eq!(
+        refused(untouched(), ServerRole::Member, "x").await,
+        "not_staff"
+    );
+    assert_eq!(
+        refused(untouched(), ServerRole::Admin, "  ").await,
+        "invalid_reason"
+    );
 
-    let mut rooms = MockRoomRepository::new();
-    rooms.expect_find().returning(|_| {
+    let mut direct = MockRoomRepository::new();
+    direct.expect_find().returning(|_| {
         Ok(Some(Room {
             kind: RoomKind::Direct,
             ..room(Visibility::Private, false)
         }))
     });
-    rooms.expect_close().never();
-    let svc = rooms_service(rooms, MockMessageRepository::new());
-    let err = svc
-        .close_by_staff(
-            &moderation(ServerRole::Admin, quiet()),
-            &staff,
-            "room-1",
-            "x",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "not_closable");
+    direct.expect_close().never();
+    assert_eq!(
+        refused(direct, ServerRole::Admin, "x").await,
+        "not_closable"
+    );
 
-    let mut rooms = MockRoomRepository::new();
-    rooms
+    let mut closed = MockRoomRepository::new();
+    closed
         .expect_find()
         .returning(|_| Ok(Some(room(Visibility::Public, false))));
-    rooms.expect_close().returning(|_, _, _, _| Ok(false));
-    rooms.expect_remove_member().never();
-    let svc = rooms_service(rooms, MockMessageRepository::new());
-    let err = svc
-        .close_by_staff(
-            &moderation(ServerRole::Admin, quiet()),
-            &staff,
-            "room-1",
-            "x",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "room_closed");
+    closed.expect_close().returning(|_, _, _, _| Ok(false));
+    closed.expect_remove_member().never();
+    assert_eq!(refused(closed, ServerRole::Admin, "x").await, "room_closed");
 }
 
 #[tokio::test]
