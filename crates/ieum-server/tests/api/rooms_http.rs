@@ -329,11 +329,15 @@ async fn a_slow_consumer_is_dropped_and_never_slows_its_room(db: TestDb) {
     let mut sender = Stomp::connect(&server.ws_url(), &alice).await;
     let big = "가".repeat(50_000);
     let total = 300;
+    // The fast subscriber reads each message before the next is sent (lockstep),
+    // so its queue never holds more than one however slowly this machine runs.
+    let (read_tx, mut read_rx) = tokio::sync::mpsc::channel::<()>(1);
     let reader = tokio::spawn(async move {
         let mut n = 0;
         while n < total {
             fast.next_message().await;
             n += 1;
+            let _ = read_tx.send(()).await;
         }
         n
     });
@@ -347,6 +351,7 @@ async fn a_slow_consumer_is_dropped_and_never_slows_its_room(db: TestDb) {
             )
             .await;
         sender.expect_receipt("r").await;
+        read_rx.recv().await.expect("the fast subscriber reads on");
     }
     assert_eq!(
         reader.await.unwrap(),
