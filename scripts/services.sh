@@ -216,10 +216,16 @@ ensure_s3() {
     }
     mkdir -p "$S3_ROOT_FOR_TESTS"
     echo "scripts/test: starting s3s-fs on $host:$port from $S3_ROOT_FOR_TESTS" >&2
-    RUST_LOG=warn nohup "$bin" --host "$host" --port "$port" \
-      --access-key "$S3_ACCESS_KEY_FOR_TESTS" --secret-key "$S3_SECRET_KEY_FOR_TESTS" \
-      "$S3_ROOT_FOR_TESTS" >"$S3_DIR/s3s-fs.log" 2>&1 &
-    echo $! >"$S3_DIR/s3s-fs.pid"
+    # Started from its own directory: s3s-fs resolves paths against its working
+    # directory, and a checkout it was started from may be deleted while it runs
+    # (every request then failed with 500).
+    (
+      cd "$S3_DIR"
+      RUST_LOG=warn nohup "$bin" --host "$host" --port "$port" \
+        --access-key "$S3_ACCESS_KEY_FOR_TESTS" --secret-key "$S3_SECRET_KEY_FOR_TESTS" \
+        "$S3_ROOT_FOR_TESTS" >"$S3_DIR/s3s-fs.log" 2>&1 &
+      echo $! >"$S3_DIR/s3s-fs.pid"
+    )
     wait_for "$host" "$port" 30 || true
   fi
   if ! can_connect "$host" "$port"; then
@@ -257,3 +263,4 @@ ensure_chromium() {
     exit 1
   fi
 }
+
