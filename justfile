@@ -13,6 +13,10 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The container image ieum:<version>, offline (FROM scratch; see scripts/image).
+image:
+    scripts/image
+
 # Everything CI runs.
 ci:
     .ci/run

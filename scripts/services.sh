@@ -264,3 +264,33 @@ ensure_chromium() {
   fi
 }
 
+# A Docker engine for the container suites (scripts/image, testcontainers):
+# Debian's docker.io, installed when missing and started when stopped (as
+# root). IEUM_TEST_SKIP_DOCKER=1 is the documented opt-out for a machine
+# where Docker cannot run at all: those suites then say that they skip.
+ensure_docker() {
+  if [ -n "${IEUM_TEST_SKIP_DOCKER:-}" ]; then
+    echo "scripts/test: IEUM_TEST_SKIP_DOCKER is set: the container suites will skip, saying so" >&2
+    return 0
+  fi
+  if ! command -v dockerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test: installing Debian's docker.io for the container suites" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >&2 ||
+      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >&2; } || true
+  fi
+  if ! docker info >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "scripts/test: starting dockerd (log: /tmp/ieum-dockerd.log)" >&2
+    nohup dockerd >/tmp/ieum-dockerd.log 2>&1 &
+    local i
+    for ((i = 0; i < 120; i++)); do
+      docker info >/dev/null 2>&1 && break
+      sleep 0.25
+    done
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    echo "scripts/test: no Docker engine answers for the container suites (scripts/image, testcontainers)." >&2
+    echo "  Debian: apt-get install docker.io, then start dockerd as root (scripts/test does both when root)." >&2
+    echo "  Without Docker at all, IEUM_TEST_SKIP_DOCKER=1 skips those suites, saying so." >&2
+    exit 1
+  fi
+}

@@ -203,19 +203,7 @@ impl AuthService {
             self.clock.now(),
         )
         .await?;
-        let created = async {
-            let password_hash = self.hasher.hash(password.to_owned()).await?;
-            self.users
-                .create(NewUser {
-                    id: Uuid::now_v7(),
-                    username,
-                    display_name,
-                    password_hash,
-                    created_at: self.clock.now(),
-                })
-                .await
-        }
-        .await;
+        let created = self.create_user(username, display_name, password).await;
         let user = match created {
             Ok(user) => user,
             Err(e) => {
@@ -231,6 +219,41 @@ impl AuthService {
         let pair = self.start_family(&user).await?;
         tracing::info!(user_id = %user.id, username = %user.username, "account created");
         Ok((user, pair))
+    }
+
+    /// Makes an account on the operator's word (a seed file): no registration
+    /// mode or sign-up limit applies, and nothing is signed in.
+    pub async fn provision(
+        &self,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> DomainResult<User> {
+        let username = normalize_username(username)?;
+        check_password(password)?;
+        let display_name = normalize_display_name(display_name.unwrap_or(&username))?;
+        let user = self.create_user(username, display_name, password).await?;
+        tracing::info!(user_id = %user.id, username = %user.username, "account provisioned");
+        Ok(user)
+    }
+
+    /// Hashes the password and stores the account (names already normalized).
+    async fn create_user(
+        &self,
+        username: String,
+        display_name: String,
+        password: &str,
+    ) -> DomainResult<User> {
+        let password_hash = self.hasher.hash(password.to_owned()).await?;
+        self.users
+            .create(NewUser {
+                id: Uuid::now_v7(),
+                username,
+                display_name,
+                password_hash,
+                created_at: self.clock.now(),
+            })
+            .await
     }
 
     /// Checks a password. `client` is the caller's address, for throttling.

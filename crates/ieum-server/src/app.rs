@@ -37,12 +37,14 @@ use crate::config::Config;
 mod archive;
 mod jobs;
 mod moderation;
+mod seed;
 mod storage;
 use crate::http;
 pub use archive::{ExportTo, export, import, open_store};
 use jobs::spawn_background;
 pub use moderation::admin;
 use moderation::{moderation_service, prune_audit};
+pub use seed::Seed;
 use storage::{attachment_policy, files, object_store, scanner};
 
 /// Every rate limit from the configuration, counted in Redis when there is
@@ -583,7 +585,20 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let shutdown = config.shutdown_timeout_secs;
     let max_ws = config.ws_max_connections;
     let metrics_addr = config.metrics_addr;
+    let setup = match (
+        config.database_url.starts_with("sqlite:"),
+        config.redis_url.is_some(),
+    ) {
+        (true, false) => "embedded defaults: SQLite, in-process fan-out",
+        (true, true) => "SQLite, fan-out over Redis",
+        (false, false) => "PostgreSQL, in-process fan-out",
+        (false, true) => "PostgreSQL, fan-out over Redis",
+    };
+    let seed = config.seed.clone();
     let state = build_state(config).await?;
+    if let Some(seed) = &seed {
+        seed::apply(&state, seed).await?;
+    }
     let metrics_server = match metrics_addr {
         Some(at) => {
             let st = state.clone();
@@ -618,11 +633,12 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let server = server
         .bind(addr)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // One line a log-based wait (a testcontainer's) can match: "ieum ready".
     for a in server.addrs() {
         tracing::info!(
             addr = %a,
             ws_max_connections = max_ws,
-            "ieum listening; open http://{a}/"
+            "ieum ready on {a} ({setup}); open http://{a}/"
         );
     }
     let server = server.run();

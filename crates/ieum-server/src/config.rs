@@ -282,6 +282,13 @@ pub struct Settings {
     /// Who may sign up: open, invite (a code an admin made) or closed.
     #[arg(long, env = "IEUM_REGISTRATION", global = true)]
     pub registration: Option<String>,
+    /// Users and rooms to make at start (a JSON file, or the JSON itself).
+    #[arg(long, env = "IEUM_SEED", global = true)]
+    pub seed: Option<String>,
+    /// Keep the embedded database and files in a new temporary directory,
+    /// removed when the server stops: every start is a clean one.
+    #[arg(long, env = "IEUM_EPHEMERAL", global = true)]
+    pub ephemeral: Option<bool>,
 }
 
 macro_rules! merge_fields {
@@ -314,7 +321,7 @@ impl Settings {
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
             push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
             sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins, audit_retention_days,
-            metrics_addr, registration)
+            metrics_addr, registration, seed, ephemeral)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -407,6 +414,10 @@ pub struct Config {
     /// `None`: `/metrics` is served on `addr` with the rest.
     pub metrics_addr: Option<SocketAddr>,
     pub registration: ieum_domain::registration::Registration,
+    /// Users and rooms made at start (`IEUM_SEED`).
+    pub seed: Option<crate::app::Seed>,
+    /// The data dir is temporary: made for this start, removed at its end.
+    pub ephemeral: bool,
 }
 
 /// The longest attachment expiry: 100 years (longer overflows date arithmetic).
@@ -453,7 +464,19 @@ impl Config {
     /// development secret.
     pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
         let env = s.env.unwrap_or_default();
-        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        let ephemeral = s.ephemeral.unwrap_or(false);
+        let data_dir = if ephemeral {
+            if s.database_url.is_some() {
+                return Err(ConfigError(
+                    "IEUM_EPHEMERAL keeps the embedded SQLite database in a temporary directory: \
+                     unset DATABASE_URL, or IEUM_EPHEMERAL"
+                        .into(),
+                ));
+            }
+            std::env::temp_dir().join(format!("ieum-ephemeral-{}", uuid::Uuid::new_v4().simple()))
+        } else {
+            s.data_dir.unwrap_or_else(|| PathBuf::from("./data"))
+        };
         let database_url = s
             .database_url
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("ieum.db").display()));
@@ -643,6 +666,13 @@ impl Config {
             delete_window_secs: s.delete_window_secs.unwrap_or(3600),
             room_member_limit: s.room_member_limit.unwrap_or(50).max(2),
             room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),
+            seed: s
+                .seed
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| crate::app::Seed::load(&v))
+                .transpose()
+                .map_err(ConfigError)?,
+            ephemeral,
             data_dir,
         })
     }

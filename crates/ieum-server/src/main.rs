@@ -8,6 +8,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if cli.command == Some(Command::Health) {
+        // Before the configuration: loading it may write to the data dir.
+        return health(cli.settings.addr);
+    }
     let config = match Config::load(cli.settings) {
         Ok(c) => c,
         Err(e) => {
@@ -16,7 +20,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    let temporary = config.ephemeral.then(|| config.data_dir.clone());
     let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Health => unreachable!("answered above"),
         Command::Serve => {
             ieum_server::limits::raise_and_report();
             actix_web::rt::System::new().block_on(ieum_server::run(config))
@@ -41,6 +47,14 @@ fn main() -> std::process::ExitCode {
             actix_web::rt::System::new().block_on(ieum_server::app::admin(config, command))
         }
     };
+    if let Some(dir) = temporary
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        eprintln!(
+            "ieum: cannot remove the ephemeral data dir {}: {e}",
+            dir.display()
+        );
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -59,4 +73,37 @@ async fn migrate(config: Config) -> Result<(), ieum_server::app::BoxError> {
     println!("applied {} migration(s)", pending.len());
     store.close().await;
     Ok(())
+}
+
+/// `ieum health`: GET /ready on this machine's listening port, plain HTTP/1.0
+/// over std (a HEALTHCHECK runs it every few seconds: no runtime to start).
+fn health(addr: Option<std::net::SocketAddr>) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let port = addr.map_or(8080, |a| a.port());
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream.write_all(b"GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    })();
+    match answer {
+        Ok(head) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => {
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(head) => {
+            eprintln!(
+                "ieum health: {}",
+                head.lines().next().unwrap_or("no answer")
+            );
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("ieum health: {target}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

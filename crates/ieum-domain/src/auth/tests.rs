@@ -132,6 +132,41 @@ async fn signup_taken_name_is_a_conflict() {
     assert_eq!(err.code(), "username_taken");
 }
 
+#[tokio::test]
+async fn provision_makes_an_account_while_registration_is_closed_and_signs_nobody_in() {
+    let mut m = Mocks::new();
+    m.hasher.expect_hash().returning(|_| Ok("HASH".into()));
+    m.users
+        .expect_create()
+        .withf(|u| u.username == "bob" && u.display_name == "밥" && u.password_hash == "HASH")
+        .times(1)
+        .returning(|u| {
+            Ok(User {
+                id: u.id,
+                username: u.username,
+                display_name: u.display_name,
+                ..user()
+            })
+        });
+    // No refresh-token expectation: a token family made here would panic the mock.
+    let svc = m.service(AuthPolicy::default()).with_registration(
+        crate::registration::Registration::Closed,
+        Arc::new(crate::registration::MockInviteRepository::new()),
+    );
+    let closed = svc
+        .signup("carol", "testpass", None, None, "c")
+        .await
+        .unwrap_err();
+    assert_eq!(closed.code(), "registration_closed");
+    let made = svc
+        .provision(" Bob ", "testpass", Some("밥"))
+        .await
+        .unwrap();
+    assert_eq!(made.username, "bob");
+    let weak = svc.provision("dave", "short", None).await.unwrap_err();
+    assert_eq!(weak.code(), "weak_password");
+}
+
 fn alice_with_password(m: &mut Mocks) {
     m.users.expect_find_credentials().returning(|_| {
         Ok(Some(UserCredentials {

@@ -20,6 +20,10 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Asks the server on this machine (IEUM_ADDR's port) whether it is
+    /// ready: exit status 0 when `/ready` answers 200. For a container's
+    /// HEALTHCHECK, which has no shell or curl to run.
+    Health,
     /// Server administration from the shell.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -6,6 +6,7 @@ mod archive;
 mod auth_http;
 mod binary;
 mod common;
+mod container;
 mod conversations;
 mod disk_full;
 mod files;
