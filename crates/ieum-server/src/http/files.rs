@@ -258,6 +258,16 @@ fn transfer_problem(error: &TransferError) -> HttpResponse {
         TransferError::WrongLength { .. } => (StatusCode::BAD_REQUEST, "size_mismatch"),
         // The token was genuine, the object is gone (expired or deleted).
         TransferError::Missing => (StatusCode::GONE, "gone"),
+        // The upload directory's disk is full: nothing was kept (the staged
+        // file goes), and the same PUT succeeds once space is freed.
+        TransferError::Io(io_error) if io_error.kind() == std::io::ErrorKind::StorageFull => {
+            tracing::error!(error = %io_error, "the upload directory's disk is full");
+            return problem_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "the server's disk is full; try again later".into(),
+            );
+        }
         TransferError::Io(io_error) => {
             tracing::error!(error = %io_error, "object store failed");
             return problem_response(

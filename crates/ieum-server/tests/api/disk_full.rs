@@ -20,6 +20,10 @@ struct SmallDisk(PathBuf);
 impl SmallDisk {
     fn mount(size: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("ieum-full-{}", uuid::Uuid::new_v4().simple()));
+        Self::mount_at(dir, size)
+    }
+
+    fn mount_at(dir: PathBuf, size: &str) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -181,4 +185,84 @@ fn a_full_disk_refuses_clearly_and_recovers() {
         ws.disconnect().await;
     });
     drop(server);
+}
+
+/// The upload directory alone on a small disk (the database elsewhere, as
+/// when files outgrow the disk first): a presigned PUT that finds the disk
+/// full is refused with 503 `storage_full`, leaves nothing behind, and chat
+/// goes on; once space is freed the same PUT goes through and completes.
+#[tokio::test]
+async fn a_full_upload_disk_refuses_uploads_clearly_and_recovers() {
+    use crate::common::{TestServer, signup};
+    use crate::uploads::{begin, complete, put};
+    let data = crate::common::temp_dir();
+    let files = SmallDisk::mount_at(data.join("files"), "2m");
+    let db = ieum_test_support::TestDb::sqlite().await;
+    let server = TestServer::start_in(&db, data.clone(), |_| {}).await;
+    let (alice, _) = signup(&server, "alice").await;
+    let room = crate::common::create_room(server.addr, &alice, "r").await;
+    let mut document =
+        b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+    document.extend((0..512 * 1024).map(|i| b"0123456789abcdef"[i % 16]));
+    document.extend_from_slice(b"\n%%EOF\n");
+
+    let filler = files.0.join("filler");
+    fill(&filler);
+    let upload = begin(
+        &server,
+        &alice,
+        &room,
+        "보고서.pdf",
+        "application/pdf",
+        document.len(),
+    )
+    .await;
+    let refused = put(&upload, document.clone()).await;
+    assert_eq!(
+        refused.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let problem: Value = serde_json::from_slice(&refused.body).unwrap();
+    assert_eq!(problem["code"], "storage_full");
+    let left: Vec<PathBuf> = all_files(&files.0)
+        .into_iter()
+        .filter(|path| path != &filler)
+        .collect();
+    assert!(left.is_empty(), "nothing half written stays: {left:?}");
+    // Chat does not need the upload disk.
+    let mut ws = Stomp::connect(&server.ws_url(), &alice).await;
+    ws.subscribe("e", "/user/queue/errors", &[]).await;
+    send_once(&mut ws, &room, 0, "디스크가 꽉 차도 대화는 된다")
+        .await
+        .expect("a text message is stored");
+
+    std::fs::remove_file(&filler).unwrap();
+    let stored = put(&upload, document.clone()).await;
+    assert_eq!(
+        stored.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&stored.body)
+    );
+    let (status, completed) = complete(&server, &alice, &upload).await;
+    assert_eq!(status, 200, "{completed}");
+    server.stop().await;
+    drop(files);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Every file under `dir`, hidden ones (a staging area) included.
+fn all_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(all_files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
