@@ -22,6 +22,19 @@ pub trait UserRepository: Send + Sync {
     async fn create(&self, user: NewUser) -> DomainResult<User>;
     async fn find_credentials(&self, username: &str) -> DomainResult<Option<UserCredentials>>;
     async fn find_by_id(&self, id: Uuid) -> DomainResult<Option<User>>;
+    /// The account with what decides whether a connection of it may go on:
+    /// its suspension, if any, and whether session `family` was revoked. One
+    /// round trip, asked on every real-time sign-in (a reconnect storm makes
+    /// thousands at once).
+    async fn standing(&self, id: Uuid, family: Option<Uuid>) -> DomainResult<Option<Standing>>;
+}
+
+/// An account as a sign-in sees it ([`UserRepository::standing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub user: User,
+    pub suspension: Option<crate::moderation::Suspension>,
+    pub family_revoked: bool,
 }
 
 /// A stored refresh token. The token itself is never stored, only its SHA-256.

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ieum_domain::DomainResult;
-use ieum_domain::ports::{RefreshTokenRecord, RefreshTokenRepository, UserRepository};
+use ieum_domain::moderation::Suspension;
+use ieum_domain::ports::{RefreshTokenRecord, RefreshTokenRepository, Standing, UserRepository};
 use ieum_domain::user::{NewUser, User, UserCredentials};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -12,6 +13,7 @@ use uuid::Uuid;
 use crate::Store;
 use crate::entity::{refresh_token, user};
 use crate::error::{db_err, is_unique_violation};
+use crate::sql::{get, rows};
 
 pub(crate) fn to_user(m: user::Model) -> User {
     User {
@@ -82,6 +84,38 @@ impl UserRepository for SqlUsers {
             .await
             .map_err(db_err)?
             .map(to_user))
+    }
+
+    async fn standing(&self, id: Uuid, family: Option<Uuid>) -> DomainResult<Option<Standing>> {
+        use sea_orm::FromQueryResult;
+        let found = rows(
+            self.store.connection(),
+            "SELECT u.*, s.until AS s_until, s.reason AS s_reason, s.suspended_by AS s_by, \
+             s.at AS s_at, CASE WHEN EXISTS (SELECT 1 FROM refresh_tokens t \
+             WHERE t.family_id = ? AND t.revoked_at IS NOT NULL) THEN 1 ELSE 0 END AS revoked \
+             FROM users u LEFT JOIN suspensions s ON s.user_id = u.id WHERE u.id = ?",
+            vec![family.into(), id.into()],
+        )
+        .await?;
+        let Some(row) = found.first() else {
+            return Ok(None);
+        };
+        let model = user::Model::from_query_result(row, "").map_err(db_err)?;
+        let at: Option<DateTime<Utc>> = get(row, "s_at")?;
+        let suspension = match at {
+            Some(at) => Some(Suspension {
+                until: get(row, "s_until")?,
+                reason: get(row, "s_reason")?,
+                by: get(row, "s_by")?,
+                at,
+            }),
+            None => None,
+        };
+        Ok(Some(Standing {
+            user: to_user(model),
+            suspension,
+            family_revoked: get::<i32>(row, "revoked")? == 1,
+        }))
     }
 }
 

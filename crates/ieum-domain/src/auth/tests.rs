@@ -167,6 +167,61 @@ async fn provision_makes_an_account_while_registration_is_closed_and_signs_nobod
     assert_eq!(weak.code(), "weak_password");
 }
 
+#[tokio::test]
+async fn sign_in_refuses_a_gone_suspended_or_logged_out_account_from_one_lookup() {
+    use crate::moderation::Suspension;
+    use crate::ports::Standing;
+    let at = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let suspension = move |until| Suspension {
+        until,
+        reason: "spam".into(),
+        by: None,
+        at,
+    };
+    let mut m = Mocks::new();
+    m.users.expect_standing().returning(move |id, family| {
+        let standing = |suspension, family_revoked| {
+            Some(Standing {
+                user: user(),
+                suspension,
+                family_revoked,
+            })
+        };
+        Ok(match (id.as_u128(), family.map(|f| f.as_u128())) {
+            (1, Some(7)) => standing(None, true),
+            (1, _) => standing(None, false),
+            // Suspended until a day after the clock; and one that ended.
+            (2, _) => standing(
+                Some(suspension(Some(at + chrono::Duration::days(24)))),
+                false,
+            ),
+            (3, _) => standing(Some(suspension(Some(at))), false),
+            _ => None,
+        })
+    });
+    let svc = m.service(AuthPolicy::default());
+    let grant = |id: u128, family: Option<u128>| Grant {
+        principal: Principal {
+            user_id: Uuid::from_u128(id),
+            username: "alice".into(),
+        },
+        expires_at: Utc.with_ymd_and_hms(2026, 11, 24, 13, 0, 0).unwrap(),
+        family_id: family.map(Uuid::from_u128),
+    };
+    let code = |r: DomainResult<User>| {
+        r.map(|u| u.username)
+            .unwrap_or_else(|e| e.code().to_owned())
+    };
+    assert_eq!(code(svc.sign_in(&grant(1, Some(8))).await), "alice");
+    assert_eq!(
+        code(svc.sign_in(&grant(1, Some(7))).await),
+        "session_revoked"
+    );
+    assert_eq!(code(svc.sign_in(&grant(2, None)).await), "suspended");
+    assert_eq!(code(svc.sign_in(&grant(3, None)).await), "alice");
+    assert_eq!(code(svc.sign_in(&grant(4, None)).await), "unknown_user");
+}
+
 fn alice_with_password(m: &mut Mocks) {
     m.users.expect_find_credentials().returning(|_| {
         Ok(Some(UserCredentials {

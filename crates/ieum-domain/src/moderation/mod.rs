@@ -210,7 +210,7 @@ pub struct ModerationService {
     invites: Option<Arc<dyn crate::registration::InviteRepository>>,
 }
 
-fn suspended_error(s: &Suspension) -> DomainError {
+pub(crate) fn suspended_error(s: &Suspension) -> DomainError {
     let until = match s.until {
         Some(until) => format!("until {}", until.to_rfc3339()),
         None => "until lifted".to_owned(),

@@ -259,26 +259,30 @@ impl Session {
                 ));
             }
         };
-        let user = self.services.auth.me(&grant.principal).await?;
-        let sender = Sender::from(&user);
+        let feed = user_feed(grant.principal.user_id);
         self.services
             .chat
             .subscribe_feed(
                 &grant.principal,
-                &user_feed(user.id),
+                &feed,
                 SESSION_FEED.into(),
                 0,
                 self.mailbox.clone(),
             )
             .await?;
         // Listening now: a revocation from here on is heard. One that came
-        // before (since the upgrade's check, or this one's) is in the store.
-        if let Err(e) = self.services.auth.check_live(&grant).await {
-            self.services
-                .chat
-                .unsubscribe(&user_feed(user.id), &self.mailbox, SESSION_FEED.into());
-            return Err(e);
-        }
+        // before (since the upgrade's check, or this one's) is in the store,
+        // which the sign-in's one lookup reads with the account.
+        let user = match self.services.auth.sign_in(&grant).await {
+            Ok(user) => user,
+            Err(e) => {
+                self.services
+                    .chat
+                    .unsubscribe(&feed, &self.mailbox, SESSION_FEED.into());
+                return Err(e);
+            }
+        };
+        let sender = Sender::from(&user);
         tracing::info!(
             user = %sender.username,
             transport = self.transport,
