@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod fanout;
 mod files;
+mod reconnect;
 mod search;
 mod sio;
 mod soak;
@@ -34,6 +35,9 @@ enum Cmd {
     /// A long run at a fixed rate with connection churn: the server's RSS,
     /// open files and p99 every minute.
     Soak(soak::Args),
+    /// A reconnect storm: every client drops at once and resumes with
+    /// last-seq; handshakes per second, time until all resumed, failures.
+    Reconnect(reconnect::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Thumbnails(a) => files::thumbnails(a).await.map_err(Into::into),
             Cmd::Uploads(a) => files::uploads(a).await.map_err(Into::into),
             Cmd::Soak(a) => soak::run(a).await,
+            Cmd::Reconnect(a) => reconnect::run(a).await,
         }
     });
     match result {
