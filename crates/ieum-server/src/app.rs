@@ -130,6 +130,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// WebSocket connections open on this node (capped by `ws_max_connections`).
     pub ws_connections: crate::ws::Connections,
+    /// STOMP connections open but not signed in yet (capped by
+    /// `ws_max_pending_handshakes`): a node behind on handshakes says so.
+    pub ws_pending: crate::ws::Connections,
     /// The node's long-lived tasks, stopped on shutdown.
     pub background: Background,
     pub attachments: Arc<AttachmentService>,
@@ -392,6 +395,7 @@ pub async fn build_state(config: Config) -> Result<AppState, BoxError> {
         store,
         config: Arc::new(config),
         ws_connections: Default::default(),
+        ws_pending: Default::default(),
         background,
         attachments,
         push,

@@ -282,6 +282,10 @@ pub struct Settings {
     /// Who may sign up: open, invite (a code an admin made) or closed.
     #[arg(long, env = "IEUM_REGISTRATION", global = true)]
     pub registration: Option<String>,
+    /// STOMP connections (WebSocket, SockJS) that may wait for their CONNECT
+    /// to finish at once; an upgrade past it answers 503 with Retry-After.
+    #[arg(long, env = "IEUM_WS_MAX_PENDING_HANDSHAKES", global = true)]
+    pub ws_max_pending_handshakes: Option<usize>,
     /// Users and rooms to make at start (a JSON file, or the JSON itself).
     #[arg(long, env = "IEUM_SEED", global = true)]
     pub seed: Option<String>,
@@ -321,7 +325,7 @@ impl Settings {
             fcm_credentials, fcm_endpoint, fcm_token_uri, push_grace_ms, push_coalesce_secs,
             push_lease_secs, push_max_attempts, push_retry_max_secs, push_poll_ms,
             sio_ping_interval_ms, sio_ping_timeout_ms, web_dir, allowed_origins, audit_retention_days,
-            metrics_addr, registration, seed, ephemeral)
+            metrics_addr, registration, seed, ephemeral, ws_max_pending_handshakes)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -414,6 +418,8 @@ pub struct Config {
     /// `None`: `/metrics` is served on `addr` with the rest.
     pub metrics_addr: Option<SocketAddr>,
     pub registration: ieum_domain::registration::Registration,
+    /// Connections not signed in yet that may be open at once.
+    pub ws_max_pending_handshakes: usize,
     /// Users and rooms made at start (`IEUM_SEED`).
     pub seed: Option<crate::app::Seed>,
     /// The data dir is temporary: made for this start, removed at its end.
@@ -666,6 +672,7 @@ impl Config {
             delete_window_secs: s.delete_window_secs.unwrap_or(3600),
             room_member_limit: s.room_member_limit.unwrap_or(50).max(2),
             room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),
+            ws_max_pending_handshakes: s.ws_max_pending_handshakes.unwrap_or(8192).max(1),
             seed: s
                 .seed
                 .filter(|v| !v.trim().is_empty())

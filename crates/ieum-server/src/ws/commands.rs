@@ -104,6 +104,7 @@ impl Conn {
             Err(e) => return self.fatal(e.code(), &e.public_message(), None).await,
         };
         self.note_token_expiry();
+        self.signed_in();
         let device = match f.get("device-id").map(str::trim).map(uuid::Uuid::parse_str) {
             None => None,
             Some(Err(_)) => {

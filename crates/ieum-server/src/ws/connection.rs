@@ -74,6 +74,9 @@ pub(super) struct Conn {
     token_expires: Option<Instant>,
     /// SockJS framing around the STOMP text (`o`, `a[...]`, `h`, `c[...]`).
     sockjs: bool,
+    /// This connection's place among those not signed in yet, given back
+    /// when CONNECT succeeds (or the connection ends).
+    pending: Option<super::ConnectionSlot>,
 }
 
 impl Conn {
@@ -123,7 +126,19 @@ impl Conn {
             close_with: None,
             token_expires: None,
             sockjs,
+            pending: None,
         }
+    }
+
+    /// Holds `slot` until CONNECT succeeds.
+    pub(super) fn pending(mut self, slot: super::ConnectionSlot) -> Self {
+        self.pending = Some(slot);
+        self
+    }
+
+    /// CONNECT succeeded: the connection no longer counts as a pending handshake.
+    pub(super) fn signed_in(&mut self) {
+        self.pending = None;
     }
 
     pub(super) async fn run<S>(mut self, mut stream: S)

@@ -106,6 +106,12 @@ async fn serve(
     else {
         return Ok(too_many_connections(&state.config));
     };
+    let Some(pending) = state
+        .ws_pending
+        .try_open(state.config.ws_max_pending_handshakes)
+    else {
+        return Ok(handshake_backlog(&state.config));
+    };
     // Every frame header is checked before its payload is buffered: a small
     // budget until CONNECT succeeds, then the frame limit.
     let budget = guard::Budget::new(state.config.ws_preauth_max_bytes);
@@ -130,7 +136,8 @@ async fn serve(
         sink::Sink::Ws(session),
         budget,
         sockjs,
-    );
+    )
+    .pending(pending);
     let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
     actix_web::rt::spawn(
         async move {
@@ -177,6 +184,26 @@ pub(crate) fn too_many_connections(config: &crate::config::Config) -> HttpRespon
     r.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from_static("5"),
+    );
+    r
+}
+
+/// 503 with `Retry-After`: this node has as many connections waiting for
+/// their CONNECT to finish as it takes (a reconnect storm); a client that
+/// waits and retries gets in.
+pub(crate) fn handshake_backlog(config: &crate::config::Config) -> HttpResponse {
+    tracing::warn!(
+        max = config.ws_max_pending_handshakes,
+        "real-time connection refused: this node is behind on handshakes"
+    );
+    let mut r = problem_response(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "handshake_backlog",
+        "this node is behind on handshakes; retry after the given seconds".into(),
+    );
+    r.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("1"),
     );
     r
 }

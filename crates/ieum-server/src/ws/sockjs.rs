@@ -189,6 +189,10 @@ async fn open(
         .ws_connections
         .try_open(state.config.ws_max_connections)
         .ok_or_else(|| too_many_connections(&state.config))?;
+    let pending = state
+        .ws_pending
+        .try_open(state.config.ws_max_pending_handshakes)
+        .ok_or_else(|| super::handshake_backlog(&state.config))?;
     let budget = Budget::new(state.config.ws_preauth_max_bytes);
     let (tx, rx) = mpsc::channel(INBOUND_MESSAGES);
     let handle = Arc::new(Handle {
@@ -212,7 +216,8 @@ async fn open(
         Sink::Http(handle.clone()),
         budget,
         true,
-    );
+    )
+    .pending(pending);
     let span = tracing::info_span!(
         "sockjs",
         conn = conn.session.id(),

@@ -177,3 +177,47 @@ async fn handshakes_over_the_connection_cap_get_503_and_a_freed_place_is_reused(
     }
     server.stop().await;
 }
+
+/// Connections that have not finished their CONNECT are capped apart from
+/// the connection cap (a reconnect storm, or sockets opened and left
+/// silent): the next upgrade gets 503 `handshake_backlog` with Retry-After,
+/// signed-in connections do not count, and a CONNECT frees the place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_past_the_pending_handshake_cap_get_503_until_a_connect_finishes() {
+    let db = TestDb::sqlite().await;
+    let server = TestServer::start_with(&db, |s| s.ws_max_pending_handshakes = Some(1)).await;
+    let (token, _) = signup(&server, "alice").await;
+    // Signed in: not pending.
+    let mut signed_in = Stomp::connect(&server.ws_url(), &token).await;
+    // Open, no CONNECT yet: the one pending place.
+    let mut waiting = Stomp::open(&server.ws_url()).await;
+    let req = server.ws_url().into_client_request().unwrap();
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+            let body: serde_json::Value =
+                serde_json::from_slice(r.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], "handshake_backlog", "{body}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    // The waiting one signs in; its place is free at once (CONNECTED came
+    // after it was given back).
+    waiting
+        .send_frame(
+            &ieum_stomp::Frame::new(Command::Connect)
+                .header("accept-version", "1.2")
+                .header("Authorization", format!("Bearer {token}")),
+        )
+        .await;
+    let connected = waiting.recv().await.expect("CONNECTED");
+    assert_eq!(connected.command, Command::Connected, "{connected:?}");
+    let third = Stomp::connect(&server.ws_url(), &token).await;
+    let receipt = signed_in
+        .subscribe("errors", "/user/queue/errors", &[])
+        .await;
+    assert_eq!(receipt.command, Command::Receipt, "{receipt:?}");
+    drop(third);
+    server.stop().await;
+}
