@@ -176,16 +176,11 @@ pub(crate) fn too_many_connections(config: &crate::config::Config) -> HttpRespon
         max = config.ws_max_connections,
         "real-time connection refused: this node holds its most connections"
     );
-    let mut r = problem_response(
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+    retry_later(
         "too_many_connections",
-        "this node holds as many connections as it may; retry shortly or elsewhere".into(),
-    );
-    r.headers_mut().insert(
-        actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from_static("5"),
-    );
-    r
+        "this node holds as many connections as it may; retry shortly or elsewhere",
+        "5",
+    )
 }
 
 /// 503 with `Retry-After`: this node has as many connections waiting for
@@ -196,14 +191,23 @@ pub(crate) fn handshake_backlog(config: &crate::config::Config) -> HttpResponse 
         max = config.ws_max_pending_handshakes,
         "real-time connection refused: this node is behind on handshakes"
     );
+    retry_later(
+        "handshake_backlog",
+        "this node is behind on handshakes; retry after the given seconds",
+        "1",
+    )
+}
+
+/// A refused handshake: 503 problem+json with `Retry-After: seconds`.
+fn retry_later(code: &'static str, detail: &str, seconds: &'static str) -> HttpResponse {
     let mut r = problem_response(
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        "handshake_backlog",
-        "this node is behind on handshakes; retry after the given seconds".into(),
+        code,
+        detail.into(),
     );
     r.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from_static("1"),
+        actix_web::http::header::HeaderValue::from_static(seconds),
     );
     r
 }

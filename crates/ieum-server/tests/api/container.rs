@@ -11,7 +11,6 @@
 use crate::common;
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use common::{SECRET, Stomp, http_json};
 use ieum_test_support::{PgDatabase, RedisPrefix, redis_url};
@@ -164,22 +163,13 @@ async fn a_seeded_container_is_chatted_through_over_http_and_stomp() {
 
     // A new account over HTTP, and a message through the container.
     let (carol, _) = common::signup_at(at, "carol").await;
-    let (s, _) = http_json(at, "POST", "/api/rooms/general/join", Some(&carol), None).await;
-    assert_eq!(s, 200);
+    common::join_room(at, &carol, "general").await;
     let ws = format!("ws://{at}/ws/chat");
     let mut listener = Stomp::connect(&ws, &carol).await;
     listener.subscribe("s", "/topic/rooms/general", &[]).await;
     let (_, body) = login(at, "bob", "bob-pass").await;
     let mut sender = Stomp::connect(&ws, &token(&body)).await;
-    sender
-        .send_json(
-            "/app/rooms/general/messages",
-            &json!({"content": "컨테이너에서 안녕"}),
-            Some("r"),
-            &[],
-        )
-        .await;
-    sender.expect_receipt("r").await;
+    sender.say("general", "컨테이너에서 안녕").await;
     let (_, message) = listener.next_message().await;
     assert_eq!(message["content"], "컨테이너에서 안녕");
 
@@ -325,36 +315,16 @@ async fn two_containers_share_the_hosts_postgres_and_redis() {
     let (alice, _) = common::signup_at(a_at, "alice").await;
     let (bob, _) = common::signup_at(b_at, "bob").await;
     let room = common::create_room(a_at, &alice, "across").await;
-    let (s, _) = http_json(
-        b_at,
-        "POST",
-        &format!("/api/rooms/{room}/join"),
-        Some(&bob),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200);
+    common::join_room(b_at, &bob, &room).await;
     for at in [a_at, b_at] {
-        let deadline = std::time::Instant::now() + common::WAIT;
-        while http_json(at, "GET", "/ready", None, None).await.1["redis"] != "ok" {
-            assert!(std::time::Instant::now() < deadline, "bus never came up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::multinode::wait_for_bus_at(at).await;
     }
     let mut listener = Stomp::connect(&format!("ws://{b_at}/ws/chat"), &bob).await;
     listener
         .subscribe("s", &format!("/topic/rooms/{room}"), &[])
         .await;
     let mut sender = Stomp::connect(&format!("ws://{a_at}/ws/chat"), &alice).await;
-    sender
-        .send_json(
-            &format!("/app/rooms/{room}/messages"),
-            &json!({"content": "다른 컨테이너로"}),
-            Some("r"),
-            &[],
-        )
-        .await;
-    sender.expect_receipt("r").await;
+    sender.say(&room, "다른 컨테이너로").await;
     let (_, message) = listener.next_message().await;
     assert_eq!(message["content"], "다른 컨테이너로");
     drop((a, b));

@@ -26,8 +26,13 @@ pub(crate) fn env(
 
 /// Polls until the node listens on the bus (its readiness says so).
 pub(crate) async fn wait_for_bus(node: &Node) {
+    wait_for_bus_at(node.addr).await;
+}
+
+/// [`wait_for_bus`] for a node at `addr` (a process or a container).
+pub(crate) async fn wait_for_bus_at(addr: std::net::SocketAddr) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while http_json(node.addr, "GET", "/ready", None, None).await.1["redis"] != "ok" {
+    while http_json(addr, "GET", "/ready", None, None).await.1["redis"] != "ok" {
         assert!(
             std::time::Instant::now() < deadline,
             "the node's bus never came up"
@@ -380,14 +385,7 @@ async fn a_node_without_redis_serves_its_own_clients_and_says_degraded() {
     .await
     .unwrap();
     w.subscribe("s", &format!("/topic/rooms/{room}"), &[]).await;
-    w.send_json(
-        &format!("/app/rooms/{room}/messages"),
-        &json!({"content": "still works"}),
-        Some("r"),
-        &[],
-    )
-    .await;
-    w.expect_receipt("r").await;
+    w.say(&room, "still works").await;
     let (_, m) = w.next_message().await;
     assert_eq!(m["content"], "still works");
     drop(node);

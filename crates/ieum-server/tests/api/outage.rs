@@ -284,15 +284,7 @@ fn a_database_outage_loses_and_doubles_nothing() {
         let (alice, _) = signup_at(addr, "alice").await;
         let (bob, _) = signup_at(addr, "bob").await;
         let room = crate::common::create_room(addr, &alice, "r").await;
-        let (s, _) = http_json(
-            addr,
-            "POST",
-            &format!("/api/rooms/{room}/join"),
-            Some(&bob),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200);
+        crate::common::join_room(addr, &bob, &room).await;
         let topic = format!("/topic/rooms/{room}");
         let mut bw = Stomp::connect(&url, &bob).await;
         bw.subscribe("s", &topic, &[]).await;

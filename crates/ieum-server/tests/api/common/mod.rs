@@ -386,6 +386,19 @@ impl Stomp {
         self.send_frame(&f.body(body.to_string())).await;
     }
 
+    /// Sends `content` to `room` (native destination) and waits for its RECEIPT.
+    pub async fn say(&mut self, room: &str, content: &str) {
+        let receipt = format!("say-{}", uuid::Uuid::new_v4().simple());
+        self.send_json(
+            &format!("/app/rooms/{room}/messages"),
+            &serde_json::json!({ "content": content }),
+            Some(&receipt),
+            &[],
+        )
+        .await;
+        self.expect_receipt(&receipt).await;
+    }
+
     /// The next MESSAGE frame carrying a chat message (or an error notice) and its
     /// JSON body; events (presence, typing, receipts) and other frames are skipped.
     pub async fn next_message(&mut self) -> (Frame, Value) {
@@ -555,4 +568,17 @@ pub async fn create_room(addr: std::net::SocketAddr, token: &str, name: &str) ->
     .await;
     assert_eq!(status, 201, "{room}");
     room["id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /api/rooms/{room}/join` as `token`'s user; must answer 200.
+pub async fn join_room(addr: std::net::SocketAddr, token: &str, room: &str) {
+    let (status, body) = http_json(
+        addr,
+        "POST",
+        &format!("/api/rooms/{room}/join"),
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
