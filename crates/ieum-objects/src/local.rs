@@ -511,7 +511,10 @@ fn key_refused(error: KeyError) -> DomainError {
 
 fn io_failed(action: &str, key: &str, error: &io::Error) -> DomainError {
     let what = format!("local object store: cannot {action} {key}: {error}");
-    if error.kind() == io::ErrorKind::StorageFull {
+    if matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) {
         DomainError::StorageFull(what)
     } else {
         DomainError::Unavailable(what)

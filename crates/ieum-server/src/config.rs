@@ -483,6 +483,9 @@ impl Config {
         } else {
             s.data_dir.unwrap_or_else(|| PathBuf::from("./data"))
         };
+        // An ephemeral dir made below (the dev secret) goes again if the
+        // configuration is refused after all.
+        let mut made = RemoveOnDrop(ephemeral.then(|| data_dir.clone()));
         let database_url = s
             .database_url
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("ieum.db").display()));
@@ -567,7 +570,13 @@ impl Config {
                 })?
             }
         };
-        Ok(Config {
+        let seed = s
+            .seed
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| crate::app::Seed::load(&v))
+            .transpose()
+            .map_err(ConfigError)?;
+        let config = Config {
             registration,
             metrics_addr: s.metrics_addr,
             audit_retention_days: s.audit_retention_days.unwrap_or(365),
@@ -673,15 +682,23 @@ impl Config {
             room_member_limit: s.room_member_limit.unwrap_or(50).max(2),
             room_member_limit_max: s.room_member_limit_max.unwrap_or(1000).max(2),
             ws_max_pending_handshakes: s.ws_max_pending_handshakes.unwrap_or(8192).max(1),
-            seed: s
-                .seed
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| crate::app::Seed::load(&v))
-                .transpose()
-                .map_err(ConfigError)?,
+            seed,
             ephemeral,
             data_dir,
-        })
+        };
+        made.0 = None;
+        Ok(config)
+    }
+}
+
+/// A directory removed when this drops, unless taken back out.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

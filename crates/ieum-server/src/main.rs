@@ -9,8 +9,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if cli.command == Some(Command::Health) {
-        // Before the configuration: loading it may write to the data dir.
-        return health(cli.settings.addr);
+        // Not the whole configuration: resolving it may write to the data dir.
+        let file_addr = cli
+            .settings
+            .config
+            .as_deref()
+            .and_then(|path| ieum_server::config::Settings::from_toml_file(path).ok())
+            .and_then(|file| file.addr);
+        return health(cli.settings.addr.or(file_addr));
     }
     let config = match Config::load(cli.settings) {
         Ok(c) => c,
@@ -80,8 +86,14 @@ async fn migrate(config: Config) -> Result<(), ieum_server::app::BoxError> {
 fn health(addr: Option<std::net::SocketAddr>) -> std::process::ExitCode {
     use std::io::{Read, Write};
     use std::time::Duration;
-    let port = addr.map_or(8080, |a| a.port());
-    let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // The configured address, or this machine's own when it listens on all.
+    let mut target = addr.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
+    if target.ip().is_unspecified() {
+        target.set_ip(match target {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
     let answer = (|| -> std::io::Result<String> {
         let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
         stream.set_read_timeout(Some(Duration::from_secs(3)))?;

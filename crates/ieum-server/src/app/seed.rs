@@ -3,15 +3,19 @@
 //! file's shape is documented in docs/TESTING-WITH-IEUM.md.
 //!
 //! A seed is applied once: when its first user does not exist yet. A server
-//! restarted on the same data skips it (and says so).
+//! restarted on the same data skips it (and says so). Everything a seed can
+//! get wrong on its own (names, passwords, roles, room ids and shapes) is
+//! checked before anything is written, so a mistake stops the start with
+//! nothing half made.
 
 use std::collections::HashMap;
 
 use ieum_domain::auth::Principal;
 use ieum_domain::moderation::{Actor, ServerRole};
 use ieum_domain::ports::UserRepository;
-use ieum_domain::room::Visibility;
+use ieum_domain::room::{Visibility, check_client_room_id};
 use ieum_domain::rooms::{CreateRoom, JoinRequest};
+use ieum_domain::user::{check_password, normalize_display_name, normalize_username};
 use serde::Deserialize;
 
 use super::{AppState, BoxError};
@@ -45,6 +49,17 @@ impl std::fmt::Debug for SeedUser {
     }
 }
 
+/// A password in a seed: printed as `…` by Debug (a configuration may be logged).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("…")
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SeedKind {
@@ -66,7 +81,7 @@ pub struct SeedRoom {
     /// public (default) or private.
     pub visibility: Option<String>,
     /// A group's password, which its members are joined with.
-    pub password: Option<String>,
+    pub password: Option<Redacted>,
     /// A group's owner.
     pub owner: Option<String>,
     /// A group's other members; a direct room's or a couple's two users.
@@ -82,14 +97,32 @@ impl Seed {
         } else {
             std::fs::read_to_string(value).map_err(|e| format!("IEUM_SEED {value}: {e}"))?
         };
-        let seed: Seed =
-            serde_json::from_str(&text).map_err(|e| format!("IEUM_SEED is not a seed: {e}"))?;
+        let seed: Seed = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+            .map_err(|e| format!("IEUM_SEED is not a seed: {e}"))?;
         seed.check()?;
         Ok(seed)
     }
 
-    /// Every room names users of the seed, with the members its type needs.
+    /// Every user and room is one the use cases will take, and every room
+    /// names users of the seed, with the members its type needs.
     fn check(&self) -> Result<(), String> {
+        let said = |e: ieum_domain::error::DomainError| e.public_message();
+        for (i, u) in self.users.iter().enumerate() {
+            let at = format!("IEUM_SEED users[{i}]");
+            let name = normalize_username(&u.username).map_err(|e| format!("{at}: {}", said(e)))?;
+            check_password(&u.password).map_err(|e| format!("{at}: {}", said(e)))?;
+            normalize_display_name(u.display_name.as_deref().unwrap_or(&name))
+                .map_err(|e| format!("{at}: {}", said(e)))?;
+            if let Some(role) = &u.role {
+                ServerRole::parse(role).map_err(|e| format!("{at}: {}", said(e)))?;
+            }
+            if self.users[..i]
+                .iter()
+                .any(|other| other.username.trim().eq_ignore_ascii_case(&name))
+            {
+                return Err(format!("{at}: {name:?} is named twice"));
+            }
+        }
         let known = |name: &String| {
             self.users
                 .iter()
@@ -114,6 +147,9 @@ impl Seed {
                 && Visibility::parse(v).is_none()
             {
                 return Err(format!("{at}: visibility is public or private, not {v:?}"));
+            }
+            if let Some(id) = &room.id {
+                check_client_room_id(id).map_err(|e| format!("{at}: {}", said(e)))?;
             }
         }
         Ok(())
@@ -157,9 +193,12 @@ pub async fn apply(state: &AppState, seed: &Seed) -> Result<(), BoxError> {
     }
     let who = |name: &str| people[&name.trim().to_ascii_lowercase()].clone();
     for room in &seed.rooms {
+        // What the file could not say wrong (a rate limit, the database) can
+        // still stop a seed part-way: say how to start clean.
         let id = seed_room(state, room, &who).await.map_err(|e| {
             format!(
-                "seed room {:?}: {e}",
+                "seed room {:?}: {e}; the seed stopped part-way and is not tried again on \
+                 this data: start on an empty database (a new container, IEUM_EPHEMERAL)",
                 room.name.as_ref().or(room.id.as_ref())
             )
         })?;
@@ -210,7 +249,7 @@ async fn seed_room(
                         name: room.name.clone().unwrap_or_default(),
                         description: room.description.clone(),
                         visibility: room.visibility.as_deref().and_then(Visibility::parse),
-                        password: room.password.clone(),
+                        password: room.password.as_ref().map(|p| p.0.clone()),
                         ..Default::default()
                     },
                 )
@@ -228,7 +267,7 @@ async fn seed_room(
             };
             for member in &room.members {
                 let join = JoinRequest {
-                    password: room.password.clone(),
+                    password: room.password.as_ref().map(|p| p.0.clone()),
                     invite_code: invite_code.clone(),
                 };
                 state
@@ -271,6 +310,36 @@ mod tests {
         assert!(couple.contains("two members"), "{couple}");
         let unknown = Seed::load(r#"{"users":[],"groups":[]}"#).unwrap_err();
         assert!(unknown.contains("groups"), "{unknown}");
+        let role =
+            Seed::load(r#"{"users":[{"username":"alice","password":"alicepass","role":"boss"}]}"#)
+                .unwrap_err();
+        assert!(role.starts_with("IEUM_SEED users[0]"), "{role}");
+        let weak = Seed::load(
+            r#"{"users":[{"username":"alice","password":"alicepass"},{"username":"bob","password":"short"}]}"#,
+        )
+        .unwrap_err();
+        assert!(weak.starts_with("IEUM_SEED users[1]"), "{weak}");
+        let twice = Seed::load(
+            r#"{"users":[{"username":"alice","password":"alicepass"},{"username":"Alice","password":"alicepass"}]}"#,
+        )
+        .unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        let bad_id = Seed::load(
+            r#"{"users":[{"username":"alice","password":"alicepass"}],
+               "rooms":[{"id":"a b/c","name":"x","owner":"alice"}]}"#,
+        )
+        .unwrap_err();
+        assert!(bad_id.starts_with("IEUM_SEED rooms[0]"), "{bad_id}");
+        let secret = Seed::load(
+            r#"{"users":[{"username":"alice","password":"alicepass"}],
+               "rooms":[{"name":"x","owner":"alice","password":"roompass"}]}"#,
+        )
+        .unwrap();
+        let shown = format!("{seed:?} {secret:?}");
+        assert!(
+            !shown.contains("alicepass") && !shown.contains("roompass"),
+            "{shown}"
+        );
         let missing = Seed::load("/nonexistent/seed.json").unwrap_err();
         assert!(missing.contains("/nonexistent/seed.json"), "{missing}");
     }

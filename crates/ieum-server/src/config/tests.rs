@@ -185,3 +185,44 @@ fn the_admin_grant_subcommand_names_a_user_and_a_role() {
         "a username is needed"
     );
 }
+
+/// IEUM_EPHEMERAL: a temporary data dir (with its development secret), and
+/// none left behind when the configuration is refused after it was made.
+#[test]
+fn an_ephemeral_data_dir_is_temporary_and_goes_with_a_refused_configuration() {
+    let ephemeral = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("ieum-ephemeral-")
+            })
+            .count()
+    };
+    let before = ephemeral();
+    let refused = Settings {
+        ephemeral: Some(true),
+        login_window_secs: Some(0),
+        ..Default::default()
+    };
+    let err = Config::resolve(refused).unwrap_err().to_string();
+    assert!(err.contains("login_window_secs"), "{err}");
+    assert_eq!(ephemeral(), before, "the refused start's dir is gone");
+    let config = Config::resolve(Settings {
+        ephemeral: Some(true),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(config.ephemeral && config.data_dir.starts_with(std::env::temp_dir()));
+    assert!(config.data_dir.join(DEV_SECRET_FILE).is_file());
+    std::fs::remove_dir_all(&config.data_dir).unwrap();
+    let both = Settings {
+        ephemeral: Some(true),
+        database_url: Some("postgres://x@127.0.0.1/x".into()),
+        ..Default::default()
+    };
+    let err = Config::resolve(both).unwrap_err().to_string();
+    assert!(err.contains("IEUM_EPHEMERAL"), "{err}");
+}

@@ -260,7 +260,12 @@ fn transfer_problem(error: &TransferError) -> HttpResponse {
         TransferError::Missing => (StatusCode::GONE, "gone"),
         // The upload directory's disk is full: nothing was kept (the staged
         // file goes), and the same PUT succeeds once space is freed.
-        TransferError::Io(io_error) if io_error.kind() == std::io::ErrorKind::StorageFull => {
+        TransferError::Io(io_error)
+            if matches!(
+                io_error.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
             tracing::error!(error = %io_error, "the upload directory's disk is full");
             return problem_response(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -96,10 +96,8 @@ async fn serve(
     query: web::Query<HandshakeQuery>,
     sockjs: bool,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let handshake = match admit_handshake(&state, &req, query.token.as_deref()).await {
-        Ok(grant) => grant,
-        Err(answer) => return Ok(answer),
-    };
+    // The caps first: a token in the URL costs database reads, which a node
+    // already behind should not spend.
     let Some(slot) = state
         .ws_connections
         .try_open(state.config.ws_max_connections)
@@ -111,6 +109,10 @@ async fn serve(
         .try_open(state.config.ws_max_pending_handshakes)
     else {
         return Ok(handshake_backlog(&state.config));
+    };
+    let handshake = match admit_handshake(&state, &req, query.token.as_deref()).await {
+        Ok(grant) => grant,
+        Err(answer) => return Ok(answer),
     };
     // Every frame header is checked before its payload is buffered: a small
     // budget until CONNECT succeeds, then the frame limit.

@@ -184,7 +184,6 @@ async fn open(
     query: &HandshakeQuery,
     id: &str,
 ) -> Result<Arc<Handle>, HttpResponse> {
-    let handshake = admit_handshake(state, req, query.token.as_deref()).await?;
     let slot = state
         .ws_connections
         .try_open(state.config.ws_max_connections)
@@ -193,6 +192,7 @@ async fn open(
         .ws_pending
         .try_open(state.config.ws_max_pending_handshakes)
         .ok_or_else(|| super::handshake_backlog(&state.config))?;
+    let handshake = admit_handshake(state, req, query.token.as_deref()).await?;
     let budget = Budget::new(state.config.ws_preauth_max_bytes);
     let (tx, rx) = mpsc::channel(INBOUND_MESSAGES);
     let handle = Arc::new(Handle {

@@ -18,7 +18,14 @@ use serde_json::{Value, json};
 use testcontainers::core::WaitFor;
 use testcontainers::{Container, GenericImage, RunnableImage, clients::Cli};
 
-const TAG: &str = "test";
+/// `IEUM_TEST_IMAGE` (scripts/test makes one per run), else `ieum:test`.
+fn tag() -> (String, String) {
+    let image = std::env::var("IEUM_TEST_IMAGE").unwrap_or_else(|_| "ieum:test".into());
+    match image.split_once(':') {
+        Some((name, tag)) => (name.to_owned(), tag.to_owned()),
+        None => (image, "latest".to_owned()),
+    }
+}
 
 /// The image of this build, made once per test run; None when skipped.
 fn image() -> Option<GenericImage> {
@@ -30,7 +37,7 @@ fn image() -> Option<GenericImage> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let out = std::process::Command::new(format!("{root}/scripts/image"))
             .args(["--bin", env!("CARGO_BIN_EXE_ieum"), "--tag"])
-            .arg(format!("ieum:{TAG}"))
+            .arg(format!("{}:{}", tag().0, tag().1))
             .output()
             .expect("run scripts/image");
         assert!(
@@ -42,7 +49,7 @@ fn image() -> Option<GenericImage> {
     });
     match built {
         Some(()) => Some(
-            GenericImage::new("ieum", TAG)
+            GenericImage::new(tag().0, tag().1)
                 .with_exposed_port(8080)
                 // The start log's one line a log-based wait matches.
                 .with_wait_for(WaitFor::message_on_stdout("ieum ready")),
@@ -299,19 +306,19 @@ async fn two_containers_share_the_hosts_postgres_and_redis() {
     let Some(image) = image() else { return };
     let db = PgDatabase::create().await;
     let prefix = RedisPrefix::new();
-    let node = |port: u16| {
+    // Port 0: each node takes a free port and says which in its ready line.
+    let node = || {
         RunnableImage::from(image.clone())
             .with_network("host")
-            .with_env_var(("IEUM_ADDR", format!("127.0.0.1:{port}")))
+            .with_env_var(("IEUM_ADDR", "127.0.0.1:0"))
             .with_env_var(("DATABASE_URL", db.url().to_owned()))
             .with_env_var(("REDIS_URL", redis_url()))
             .with_env_var(("IEUM_REDIS_PREFIX", prefix.0.clone()))
             .with_env_var(("IEUM_JWT_SECRET", SECRET))
     };
-    let (pa, pb) = (free_port(), free_port());
-    let a = start(node(pa)).await;
-    let b = start(node(pb)).await;
-    let (a_at, b_at) = (addr(pa), addr(pb));
+    let a = start(node()).await;
+    let b = start(node()).await;
+    let (a_at, b_at) = (addr(ready_port(a.id())), addr(ready_port(b.id())));
     let (alice, _) = common::signup_at(a_at, "alice").await;
     let (bob, _) = common::signup_at(b_at, "bob").await;
     let room = common::create_room(a_at, &alice, "across").await;
@@ -330,11 +337,14 @@ async fn two_containers_share_the_hosts_postgres_and_redis() {
     drop((a, b));
 }
 
-/// A port nobody listens on now (the host-network containers bind it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port a host-network container listens on, from its "ieum ready on
+/// 127.0.0.1:PORT" line (there once the container started).
+fn ready_port(id: &str) -> u16 {
+    let logs = docker_cli(&["logs", id]);
+    let at = logs.find("ieum ready on 127.0.0.1:").expect("a ready line") + 24;
+    let digits: String = logs[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().expect("a port")
 }
