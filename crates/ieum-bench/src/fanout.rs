@@ -70,6 +70,28 @@ pub struct Args {
     pub(crate) name: String,
 }
 
+impl Args {
+    /// ieum at `url` with contract A and one publisher a room: the base the
+    /// other modes (soak, reconnect) adjust.
+    pub(crate) fn ieum(url: &str, name: &str) -> Self {
+        Args {
+            target: Target::Ieum,
+            url: url.to_owned(),
+            http: None,
+            login: String::new(),
+            passcode: String::new(),
+            connections: 1000,
+            rooms: 100,
+            publishers: 1,
+            rate: 1.0,
+            duration: 0,
+            warmup: 0,
+            ramp: 500,
+            name: name.to_owned(),
+        }
+    }
+}
+
 pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -63,21 +63,8 @@ struct Outcome {
 }
 
 pub async fn run(a: Args) -> Result<(), BoxError> {
-    let fa = fanout::Args {
-        target: Target::Ieum,
-        url: a.url.clone(),
-        http: None,
-        login: String::new(),
-        passcode: String::new(),
-        connections: a.connections,
-        rooms: a.rooms,
-        publishers: 1,
-        rate: 1.0,
-        duration: 0,
-        warmup: 0,
-        ramp: a.ramp,
-        name: "reconnect".into(),
-    };
+    // Only for sign-ups over HTTP (the clients below speak for themselves).
+    let fa = fanout::Args::ieum(&a.url, "reconnect");
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let per_room = (a.connections / a.rooms).max(1);
     let users = fanout::tokens(&fa, per_room.min(50) + 1).await?;

@@ -56,19 +56,11 @@ struct Shared {
 
 fn fanout_args(a: &Args) -> fanout::Args {
     fanout::Args {
-        target: Target::Ieum,
-        url: a.url.clone(),
-        http: None,
-        login: String::new(),
-        passcode: String::new(),
         connections: a.connections,
         rooms: a.rooms,
-        publishers: 1,
         rate: a.rate,
         duration: a.minutes * 60,
-        warmup: 0,
-        ramp: 500,
-        name: "soak".into(),
+        ..fanout::Args::ieum(&a.url, "soak")
     }
 }
 
