@@ -39,6 +39,16 @@ async fn login(server: &TestServer, username: &str) -> (u16, Value) {
     .await
 }
 
+/// The `action` of every entry of an audit page, newest first.
+fn actions(page: &Value) -> Vec<&str> {
+    page["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
 async fn audit(server: &TestServer, token: &str, query: &str) -> (u16, Value) {
     http_json(
         server.addr,
@@ -153,11 +163,7 @@ async fn staff_suspend_lift_and_every_action_is_audited(db: TestDb) {
     let (status, page) = audit(&server, &admin, &format!("target={troll_id}")).await;
     assert_eq!(status, 200, "{page}");
     let entries = page["entries"].as_array().unwrap();
-    let actions: Vec<&str> = entries
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["security.suspended_login", "user.suspend"]);
+    assert_eq!(actions(&page), ["security.suspended_login", "user.suspend"]);
     let suspend = &entries[1];
     assert_eq!(suspend["actorId"], moderator_id.as_str());
     assert_eq!(suspend["reason"], "spam in every room");
@@ -179,12 +185,7 @@ async fn staff_suspend_lift_and_every_action_is_audited(db: TestDb) {
     let (_, all) = audit(&server, &admin, "action=&target=").await;
     assert!(all["entries"].as_array().unwrap().len() >= 3, "{all}");
     let (_, page) = audit(&server, &admin, "action=user.").await;
-    let actions: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = actions(&page);
     assert_eq!(actions, ["user.lift", "user.suspend"]);
     // Pages: one entry at a time, the cursor leads to the next.
     let (_, first) = audit(&server, &admin, "limit=1").await;
@@ -310,12 +311,7 @@ async fn room_admins_mute_and_unban(db: TestDb) {
     )
     .await;
     assert_eq!(status, 200, "{page}");
-    let actions: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = actions(&page);
     assert_eq!(
         actions,
         ["room.unban", "room.ban", "room.unmute", "room.mute"]
@@ -512,12 +508,7 @@ async fn reports_reach_staff_who_act_on_them(db: TestDb) {
     assert_eq!(removed["deleted"], true);
 
     let (_, page) = audit(&server, &auditor, "").await;
-    let actions: Vec<&str> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = actions(&page);
     for action in ["message.delete", "report.actioned", "room.read"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }

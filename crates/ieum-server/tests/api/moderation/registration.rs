@@ -122,13 +122,10 @@ async fn registration_by_invite_or_closed(db: TestDb) {
     let (status, _) = signup_with(&server, "late", Some(&code)).await;
     assert_eq!(status, 403, "a revoked code admits nobody");
     let (_, log) = audit(&server, &boss, "action=invite.").await;
-    let actions: Vec<&str> = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["invite.revoke", "invite.create", "invite.create"]);
+    assert_eq!(
+        super::actions(&log),
+        ["invite.revoke", "invite.create", "invite.create"]
+    );
     server.stop().await;
 
     let server = TestServer::start_with(&db, |s| s.registration = Some("closed".into())).await;
