@@ -518,4 +518,5 @@ async fn reports_reach_staff_who_act_on_them(db: TestDb) {
 both_backends!(reports_reach_staff_who_act_on_them);
 
 mod closing;
+mod gate;
 mod registration;
