@@ -192,7 +192,7 @@ impl RoomEvent {
     }
 }
 
-pub use mailbox::{Delivery, Mailbox, MailboxReceiver, Overflow, mailbox};
+pub use mailbox::{Delivery, Inbox, Mailbox, MailboxReceiver, Overflow, mailbox};
 
 use feed::{FeedCmd, Subscriber, run_feed};
 

@@ -189,7 +189,7 @@ pub(super) async fn run_feed(
             }
         }
         // Drop subscribers whose connection is gone.
-        feed.subscribers.retain(|s| !s.mailbox.tx.is_closed());
+        feed.subscribers.retain(|s| !s.mailbox.is_closed());
         if feed.subscribers.is_empty() && retire(&hub, &feed.room_id, &rx) {
             hub.bus.unwatch(&feed.room_id).await;
             return;

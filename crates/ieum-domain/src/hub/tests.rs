@@ -130,3 +130,64 @@ fn wire_encodings_are_made_once() {
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+fn delivery(seq: i64) -> Delivery {
+    Delivery {
+        subscription: "s".into(),
+        shape: 0,
+        event: RoomEvent::message(msg(seq)),
+    }
+}
+
+#[tokio::test]
+async fn a_mailbox_keeps_order_refuses_when_full_and_says_so() {
+    let (mb, mut rx) = mailbox(2);
+    assert!(mb.offer(delivery(1)));
+    assert!(mb.clone().offer(delivery(2)));
+    assert!(!mb.offer(delivery(3)), "a third does not fit");
+    tokio::time::timeout(Duration::from_secs(5), rx.overflowed())
+        .await
+        .expect("the owner is told it overflowed");
+    assert_eq!((recv(&mut rx).await, recv(&mut rx).await), (1, 2));
+    assert!(mb.offer(delivery(4)), "room again once read");
+    assert_eq!(recv(&mut rx).await, 4);
+}
+
+#[tokio::test]
+async fn a_mailbox_wakes_a_waiting_reader_and_ends_with_its_senders() {
+    let (mb, mut rx) = mailbox(4);
+    let reader = tokio::spawn(async move {
+        let first = recv(&mut rx).await;
+        let end = tokio::time::timeout(Duration::from_secs(5), rx.rx.recv())
+            .await
+            .expect("the end in time");
+        (first, end.is_none())
+    });
+    tokio::task::yield_now().await;
+    assert!(mb.offer(delivery(7)));
+    drop(mb);
+    assert_eq!(reader.await.unwrap(), (7, true));
+}
+
+#[tokio::test]
+async fn a_mailbox_whose_reader_is_gone_takes_nothing() {
+    let (mb, rx) = mailbox(4);
+    assert!(!mb.is_closed());
+    drop(rx);
+    assert!(mb.is_closed());
+    assert!(!mb.offer(delivery(1)));
+}
+
+#[tokio::test]
+async fn a_cancelled_receive_loses_no_delivery() {
+    let (mb, mut rx) = mailbox(4);
+    // A receive that waits, then is dropped (another select! branch won).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), rx.rx.recv())
+            .await
+            .is_err()
+    );
+    assert!(mb.offer(delivery(1)));
+    assert!(mb.offer(delivery(2)));
+    assert_eq!((recv(&mut rx).await, recv(&mut rx).await), (1, 2));
+}

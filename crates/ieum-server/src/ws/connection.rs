@@ -11,7 +11,7 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use futures_util::{Stream, StreamExt};
 use ieum_domain::DomainError;
 use ieum_domain::auth::Grant;
-use ieum_domain::hub::MailboxReceiver;
+use ieum_domain::hub::{Delivery, MailboxReceiver};
 use ieum_domain::session::Session;
 use ieum_stomp::{Decoder, Frame, Item, Limits};
 use tokio::time::Instant;
@@ -46,10 +46,21 @@ pub(crate) fn proof_mark(payload: &[u8]) -> Option<u64> {
 
 /// Stops the connection loop (after whatever was sent to say why).
 pub(super) struct Stop;
+
+/// What woke the connection loop.
+enum Wake {
+    Message(Option<Result<AggregatedMessage, ProtocolError>>),
+    Delivery(Option<Delivery>),
+    Overflowed,
+    Timer,
+    Drained,
+}
 pub(super) type Step = Result<(), Stop>;
 
 pub(super) struct Conn {
-    pub(super) state: AppState,
+    /// Shared, not copied: a copy of every service handle per connection
+    /// is hundreds of bytes each idle connection would hold.
+    pub(super) state: Arc<AppState>,
     pub(super) session: Session,
     inbox: Option<MailboxReceiver>,
     /// What a token on the upgrade request proved.
@@ -81,7 +92,7 @@ pub(super) struct Conn {
 
 impl Conn {
     pub(super) fn new(
-        state: AppState,
+        state: Arc<AppState>,
         handshake: Option<Grant>,
         out: Sink,
         budget: Budget,
@@ -141,7 +152,10 @@ impl Conn {
         self.pending = None;
     }
 
-    pub(super) async fn run<S>(mut self, mut stream: S)
+    /// Runs the connection until it ends. Boxed: a future keeps its
+    /// arguments apart from its locals, so a `Conn` by value would be held
+    /// twice, or three times, by every idle connection's task.
+    pub(super) async fn run<S>(mut self: Box<Self>, mut stream: S)
     where
         S: Stream<Item = Result<AggregatedMessage, ProtocolError>> + Unpin,
     {
@@ -158,8 +172,8 @@ impl Conn {
         // would register with the timer wheel or a waiter list per frame.
         let overflowed = overflow.wait();
         let drained = draining.wait_for(|d| *d);
-        if self.sockjs && self.write_raw("o".to_owned()).await.is_err() {
-            self.session.close().await;
+        if self.sockjs && Box::pin(self.write_raw("o".to_owned())).await.is_err() {
+            Box::pin(self.session.close()).await;
             return;
         }
         let mut deadline = self.next_deadline();
@@ -171,55 +185,24 @@ impl Conn {
                 deadline = next;
                 timer.as_mut().reset(deadline);
             }
-            let step = tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(Ok(AggregatedMessage::Text(t))) if self.sockjs => self.on_sockjs(&t).await,
-                    Some(Ok(AggregatedMessage::Text(t))) => self.on_bytes(t.as_bytes()).await,
-                    Some(Ok(AggregatedMessage::Binary(b))) => self.on_bytes(&b).await,
-                    Some(Ok(AggregatedMessage::Ping(p))) => {
-                        self.last_recv = Instant::now();
-                        self.sink().pong(&p).await.map_err(|_| Stop)
-                    }
-                    Some(Ok(AggregatedMessage::Pong(p))) => {
-                        self.last_recv = Instant::now();
-                        self.on_pong(&p).await
-                    }
-                    Some(Ok(AggregatedMessage::Close(_))) | None => {
-                        close = None;
-                        Err(Stop)
-                    }
-                    Some(Err(e)) => {
-                        close = Some(self.refused_frame(&e).await);
-                        Err(Stop)
-                    }
-                },
-                d = inbox.recv() => match d {
-                    Some(d) => self.deliver(d).await,
-                    None => Err(Stop),
-                },
-                _ = &mut overflowed => {
-                    let _ = self
-                        .send_error("slow_consumer", "the connection fell too far behind; reconnect and resume with last-seq", None)
-                        .await;
-                    close = Some(CloseReason { code: CloseCode::Policy, description: Some("slow consumer".into()) });
-                    Err(Stop)
-                }
-                _ = &mut timer => {
-                    let step = self.on_timer().await;
-                    // A deadline that passed without moving (a ping already
-                    // sent) must not fire again at once.
-                    deadline = self.next_deadline();
-                    timer.as_mut().reset(deadline);
-                    step
-                }
-                _ = &mut drained => {
-                    let _ = self
-                        .send_error("server_shutdown", "this server is going away; reconnect (to another node) and resume with last-seq", None)
-                        .await;
-                    close = Some(CloseReason { code: CloseCode::Restart, description: Some("server shutdown".into()) });
-                    Err(Stop)
-                }
+            let wake = tokio::select! {
+                msg = stream.next() => Wake::Message(msg),
+                d = inbox.recv() => Wake::Delivery(d),
+                _ = &mut overflowed => Wake::Overflowed,
+                _ = &mut timer => Wake::Timer,
+                _ = &mut drained => Wake::Drained,
             };
+            let fired = matches!(wake, Wake::Timer);
+            // Boxed: the handlers' futures (the largest is many KiB) exist
+            // only while one runs, so an idle connection's task holds just
+            // this loop's state (docs/benchmarks.md, memory per connection).
+            let step = Box::pin(self.on_wake(wake, &mut close)).await;
+            if fired {
+                // A deadline that passed without moving (a ping already
+                // sent) must not fire again at once.
+                deadline = self.next_deadline();
+                timer.as_mut().reset(deadline);
+            }
             if step.is_err() {
                 if let Some(reason) = self.close_with.take() {
                     close = Some(reason);
@@ -227,6 +210,69 @@ impl Conn {
                 break;
             }
         }
+        Box::pin(self.finish(close)).await;
+    }
+
+    /// Handles what woke the loop; `close` is how to close if it stops.
+    async fn on_wake(&mut self, wake: Wake, close: &mut Option<CloseReason>) -> Step {
+        match wake {
+            Wake::Message(msg) => match msg {
+                Some(Ok(AggregatedMessage::Text(t))) if self.sockjs => self.on_sockjs(&t).await,
+                Some(Ok(AggregatedMessage::Text(t))) => self.on_bytes(t.as_bytes()).await,
+                Some(Ok(AggregatedMessage::Binary(b))) => self.on_bytes(&b).await,
+                Some(Ok(AggregatedMessage::Ping(p))) => {
+                    self.last_recv = Instant::now();
+                    self.sink().pong(&p).await.map_err(|_| Stop)
+                }
+                Some(Ok(AggregatedMessage::Pong(p))) => {
+                    self.last_recv = Instant::now();
+                    self.on_pong(&p).await
+                }
+                Some(Ok(AggregatedMessage::Close(_))) | None => {
+                    *close = None;
+                    Err(Stop)
+                }
+                Some(Err(e)) => {
+                    *close = Some(self.refused_frame(&e).await);
+                    Err(Stop)
+                }
+            },
+            Wake::Delivery(Some(d)) => self.deliver(d).await,
+            Wake::Delivery(None) => Err(Stop),
+            Wake::Overflowed => {
+                let _ = self
+                    .send_error(
+                        "slow_consumer",
+                        "the connection fell too far behind; reconnect and resume with last-seq",
+                        None,
+                    )
+                    .await;
+                *close = Some(CloseReason {
+                    code: CloseCode::Policy,
+                    description: Some("slow consumer".into()),
+                });
+                Err(Stop)
+            }
+            Wake::Timer => self.on_timer().await,
+            Wake::Drained => {
+                let _ = self
+                    .send_error(
+                        "server_shutdown",
+                        "this server is going away; reconnect (to another node) and resume with last-seq",
+                        None,
+                    )
+                    .await;
+                *close = Some(CloseReason {
+                    code: CloseCode::Restart,
+                    description: Some("server shutdown".into()),
+                });
+                Err(Stop)
+            }
+        }
+    }
+
+    /// The loop ended: the session closes, then the socket.
+    async fn finish(&mut self, close: Option<CloseReason>) {
         self.session.close().await;
         if self.sockjs {
             // SockJS's own close frame first: sockjs-client reads it as the end.

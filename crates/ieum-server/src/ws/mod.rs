@@ -133,21 +133,21 @@ async fn serve(
         .aggregate_continuations()
         .max_continuation_size(max);
     let conn = Conn::new(
-        state.get_ref().clone(),
+        state.into_inner(),
         handshake,
         sink::Sink::Ws(session),
         budget,
         sockjs,
     )
     .pending(pending);
+    let conn = Box::new(conn);
     let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
-    actix_web::rt::spawn(
-        async move {
-            conn.run(stream).await;
-            drop(slot);
-        }
-        .instrument(span),
-    );
+    let fut = async move {
+        conn.run(stream).await;
+        drop(slot);
+    }
+    .instrument(span);
+    actix_web::rt::spawn(fut);
     Ok(response)
 }
 

@@ -179,7 +179,7 @@ fn find(
 /// handle in the registry. Refused like a WebSocket handshake: a bad token
 /// (401), or a node at its most connections (503).
 async fn open(
-    state: &AppState,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     query: &HandshakeQuery,
     id: &str,
@@ -211,7 +211,7 @@ async fn open(
         return Ok(held);
     }
     let conn = Conn::new(
-        state.clone(),
+        state.clone().into_inner(),
         handshake,
         Sink::Http(handle.clone()),
         budget,
@@ -226,6 +226,7 @@ async fn open(
     let registry = state.sockjs.clone();
     let (id, held) = (id.to_owned(), handle.clone());
     let inbound = Box::pin(inbound(handle.clone(), rx));
+    let conn = Box::new(conn);
     actix_web::rt::spawn(
         async move {
             conn.run(inbound).await;
@@ -315,7 +316,7 @@ fn javascript() -> actix_web::HttpResponseBuilder {
 /// The session a receiving request names, opened if new, and the request's
 /// hold on it; or the answer when it cannot receive.
 async fn receiving(
-    state: &AppState,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     query: &HandshakeQuery,
     path: &(String, String),
