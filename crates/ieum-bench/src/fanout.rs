@@ -68,6 +68,17 @@ pub struct Args {
     /// A label for the report (W2, W10, W100, ...).
     #[arg(long, default_value = "run")]
     pub(crate) name: String,
+    /// RabbitMQ delivering durably (with `--target stomp`): each subscriber
+    /// gets its own durable quorum queue bound to the room's topic, every
+    /// SEND is persistent and asks for a RECEIPT, which RabbitMQ gives once
+    /// the queues hold the message (publisher confirms). Reported as
+    /// `stomp-durable`.
+    #[arg(long)]
+    pub(crate) durable: bool,
+    /// The broker's virtual host (CONNECT's `host`); the durable queues of a
+    /// run go away with it.
+    #[arg(long, default_value = "/")]
+    pub(crate) vhost: String,
 }
 
 impl Args {
@@ -88,6 +99,16 @@ impl Args {
             warmup: 0,
             ramp: 500,
             name: name.to_owned(),
+            durable: false,
+            vhost: "/".to_owned(),
+        }
+    }
+
+    /// The target's name in reports.
+    pub(crate) fn target_name(&self) -> String {
+        match (self.target, self.durable) {
+            (Target::Stomp, true) => "stomp-durable".to_owned(),
+            (t, _) => format!("{t:?}").to_lowercase(),
         }
     }
 }
@@ -108,6 +129,8 @@ pub(crate) struct Stats {
     /// ERROR frames received, by their `code` header (a server cutting a slow
     /// consumer says so before it closes).
     errors: std::collections::BTreeMap<String, u64>,
+    /// RECEIPTs for SENDs (with `--durable`: the broker's confirms).
+    receipts: u64,
 }
 
 pub(crate) struct Shared {
@@ -162,6 +185,7 @@ impl Shared {
         s.received += local.received;
         s.duplicates += local.duplicates;
         s.reordered += local.reordered;
+        s.receipts += local.receipts;
         for (code, n) in local.errors {
             *s.errors.entry(code).or_default() += n;
         }
@@ -291,7 +315,7 @@ async fn open(a: &Args, token: Option<&str>) -> Result<WsStream, BoxError> {
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true).await?;
     let mut connect = Frame::new(Command::Connect)
         .header("accept-version", "1.2")
-        .header("host", "/")
+        .header("host", a.vhost.clone())
         .header("heart-beat", "0,0");
     connect = match token {
         Some(t) => connect.header("Authorization", format!("Bearer {t}")),
@@ -346,11 +370,24 @@ pub(crate) async fn ready_connection(
     topic: &str,
 ) -> Result<(WsStream, Decoder), BoxError> {
     let mut ws = open(a, token).await?;
+    // RabbitMQ names a durable subscription's queue after its id: one queue
+    // per subscriber needs an id of its own.
+    let id = if a.durable {
+        format!("d-{}", uuid::Uuid::new_v4().simple())
+    } else {
+        "0".to_owned()
+    };
     let mut sub = Frame::new(Command::Subscribe)
-        .header("id", "0")
+        .header("id", id)
         .header("destination", topic);
     if a.target == Target::Ieum {
         sub = sub.header("receipt", "ready");
+    }
+    if a.durable {
+        sub = sub
+            .header("durable", "true")
+            .header("auto-delete", "false")
+            .header("x-queue-type", "quorum");
     }
     ws.send(Ws::Text(
         String::from_utf8_lossy(&encode(&sub)).into_owned().into(),
@@ -496,6 +533,9 @@ async fn connection(
                 if f.command == Command::Error {
                     local.error(f.get("code").or(f.get("message")).unwrap_or("?"));
                 }
+                if f.command == Command::Receipt {
+                    local.receipts += 1;
+                }
                 if f.command != Command::Message {
                     continue;
                 }
@@ -530,9 +570,14 @@ async fn connection(
             if now >= shared.measuring_from {
                 shared.sent_measured.fetch_add(1, Ordering::Relaxed);
             }
-            let f = Frame::new(Command::Send)
+            let mut f = Frame::new(Command::Send)
                 .header("destination", send_dest.clone())
                 .body(body);
+            if a.durable {
+                f = f
+                    .header("persistent", "true")
+                    .header("receipt", seq.to_string());
+            }
             if tx
                 .send(Ws::Text(
                     String::from_utf8_lossy(&encode(&f)).into_owned().into(),
@@ -563,11 +608,11 @@ pub(crate) async fn report(a: &Args, shared: &Shared, per_room: usize) {
     let expected = sent * per_room as u64;
     let lost = expected.saturating_sub(s.received);
     let report = serde_json::json!({
-        "bench": "fanout", "name": a.name, "target": format!("{:?}", a.target).to_lowercase(),
+        "bench": "fanout", "name": a.name, "target": a.target_name(),
         "connections": a.connections, "rooms": a.rooms, "publishers_per_room": a.publishers,
         "rate_sent": a.rate, "duration_s": a.duration, "sent": sent, "expected": expected,
         "received": s.received, "lost": lost, "duplicates": s.duplicates, "reordered": s.reordered,
-        "errors": s.errors,
+        "errors": s.errors, "receipts": s.receipts,
         "delivered_per_s": s.received as f64 / a.duration as f64,
         "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
         "max_ms": pct(1.0),
@@ -576,7 +621,7 @@ pub(crate) async fn report(a: &Args, shared: &Shared, per_room: usize) {
     println!(
         "{:<6} {:<6} sent {:>7} delivered {:>8}/{:<8} lost {:>6} dup {:>4} reorder {:>4} | p50 {:>7.2} p90 {:>7.2} p99 {:>7.2} p99.9 {:>7.2} max {:>7.2} ms",
         a.name,
-        format!("{:?}", a.target).to_lowercase(),
+        a.target_name(),
         sent,
         s.received,
         expected,

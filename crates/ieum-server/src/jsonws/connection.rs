@@ -25,6 +25,15 @@ const IDLE: Duration = Duration::from_secs(90);
 struct Stop(Option<CloseReason>);
 type Step = Result<(), Stop>;
 
+/// What woke the connection loop (its handling is boxed, as in `ws/connection.rs`).
+enum Wake {
+    Message(Option<Result<AggregatedMessage, actix_ws::ProtocolError>>),
+    Delivery(Option<Delivery>),
+    Overflowed,
+    Drained,
+    Timer,
+}
+
 fn close(code: CloseCode, why: &str) -> Stop {
     Stop(Some(CloseReason {
         code,
@@ -33,7 +42,7 @@ fn close(code: CloseCode, why: &str) -> Stop {
 }
 
 pub(super) struct JsonConn {
-    state: AppState,
+    state: std::sync::Arc<AppState>,
     session: Session,
     inbox: Option<MailboxReceiver>,
     out: actix_ws::Session,
@@ -45,7 +54,11 @@ pub(super) struct JsonConn {
 }
 
 impl JsonConn {
-    pub(super) fn new(state: AppState, out: actix_ws::Session, budget: Budget) -> Self {
+    pub(super) fn new(
+        state: std::sync::Arc<AppState>,
+        out: actix_ws::Session,
+        budget: Budget,
+    ) -> Self {
         let (session, inbox) = state.open_session(crate::app::Proofs::Answered, "json-websocket");
         let now = Instant::now();
         Self {
@@ -65,8 +78,10 @@ impl JsonConn {
         self.session.id()
     }
 
+    /// Runs the connection until it ends; boxed, so that the task holds one
+    /// `JsonConn`, not copies of it.
     pub(super) async fn run(
-        mut self,
+        mut self: Box<Self>,
         mut stream: AggregatedMessageStream,
         handshake: Option<Grant>,
     ) {
@@ -82,64 +97,89 @@ impl JsonConn {
         let drained = draining.wait_for(|d| *d);
         tokio::pin!(overflowed, drained);
         if handshake.is_some()
-            && let Err(Stop(why)) = self.authenticate(None, handshake, None).await
+            && let Err(Stop(why)) = Box::pin(self.authenticate(None, handshake, None)).await
         {
             let _ = self.out.close(why).await;
             return;
         }
         let reason = loop {
             let deadline = self.next_deadline();
-            let step = tokio::select! {
-                message = stream.recv() => match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
-                        self.last_recv = Instant::now();
-                        self.on_text(&text).await
-                    }
-                    Some(Ok(AggregatedMessage::Binary(_))) => {
-                        self.last_recv = Instant::now();
-                        self.error("binary_unsupported", "send JSON text messages", None).await
-                    }
-                    Some(Ok(AggregatedMessage::Ping(p))) => {
-                        self.last_recv = Instant::now();
-                        self.out.pong(&p).await.map_err(|_| Stop(None))
-                    }
-                    Some(Ok(AggregatedMessage::Pong(p))) => {
-                        self.last_recv = Instant::now();
-                        self.on_pong(&p).await
-                    }
-                    Some(Ok(AggregatedMessage::Close(_))) | None => Err(Stop(None)),
-                    Some(Err(e)) => {
-                        let (code, close_code) = match (self.budget.refusal(), &e) {
-                            (Some(ieum_wsframe::Refusal::Protocol(_)), _) => ("websocket_error", CloseCode::Protocol),
-                            (Some(_), _) | (None, actix_ws::ProtocolError::Overflow) => ("frame_too_large", CloseCode::Size),
-                            (None, _) => ("websocket_error", CloseCode::Protocol),
-                        };
-                        let _ = self.error(code, &e.to_string(), None).await;
-                        Err(close(close_code, code))
-                    }
-                },
-                delivery = inbox.recv() => match delivery {
-                    Some(delivery) => self.deliver(delivery).await,
-                    None => Err(Stop(None)),
-                },
-                _ = &mut overflowed => {
-                    let _ = self.error("slow_consumer", "the connection fell too far behind; reconnect and resume with lastSeq", None).await;
-                    Err(close(CloseCode::Policy, "slow consumer"))
-                }
-                _ = &mut drained => {
-                    let _ = self.error("server_shutdown", "this server is going away; reconnect and resume with lastSeq", None).await;
-                    Err(close(CloseCode::Restart, "server shutdown"))
-                }
-                _ = tokio::time::sleep_until(deadline) => self.on_timer().await,
+            let wake = tokio::select! {
+                message = stream.recv() => Wake::Message(message),
+                delivery = inbox.recv() => Wake::Delivery(delivery),
+                _ = &mut overflowed => Wake::Overflowed,
+                _ = &mut drained => Wake::Drained,
+                _ = tokio::time::sleep_until(deadline) => Wake::Timer,
             };
-            if let Err(Stop(why)) = step {
+            if let Err(Stop(why)) = Box::pin(self.on_wake(wake)).await {
                 break why;
             }
         };
-        self.session.close().await;
+        Box::pin(self.session.close()).await;
         // A peer that takes nothing any more must not pin this task.
         let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
-        let _ = tokio::time::timeout(limit, self.out.close(reason)).await;
+        let _ = tokio::time::timeout(limit, self.out.clone().close(reason)).await;
+    }
+
+    async fn on_wake(&mut self, wake: Wake) -> Step {
+        match wake {
+            Wake::Message(message) => match message {
+                Some(Ok(AggregatedMessage::Text(text))) => {
+                    self.last_recv = Instant::now();
+                    self.on_text(&text).await
+                }
+                Some(Ok(AggregatedMessage::Binary(_))) => {
+                    self.last_recv = Instant::now();
+                    self.error("binary_unsupported", "send JSON text messages", None)
+                        .await
+                }
+                Some(Ok(AggregatedMessage::Ping(p))) => {
+                    self.last_recv = Instant::now();
+                    self.out.pong(&p).await.map_err(|_| Stop(None))
+                }
+                Some(Ok(AggregatedMessage::Pong(p))) => {
+                    self.last_recv = Instant::now();
+                    self.on_pong(&p).await
+                }
+                Some(Ok(AggregatedMessage::Close(_))) | None => Err(Stop(None)),
+                Some(Err(e)) => {
+                    let (code, close_code) = match (self.budget.refusal(), &e) {
+                        (Some(ieum_wsframe::Refusal::Protocol(_)), _) => {
+                            ("websocket_error", CloseCode::Protocol)
+                        }
+                        (Some(_), _) | (None, actix_ws::ProtocolError::Overflow) => {
+                            ("frame_too_large", CloseCode::Size)
+                        }
+                        (None, _) => ("websocket_error", CloseCode::Protocol),
+                    };
+                    let _ = self.error(code, &e.to_string(), None).await;
+                    Err(close(close_code, code))
+                }
+            },
+            Wake::Delivery(Some(delivery)) => self.deliver(delivery).await,
+            Wake::Delivery(None) => Err(Stop(None)),
+            Wake::Overflowed => {
+                let _ = self
+                    .error(
+                        "slow_consumer",
+                        "the connection fell too far behind; reconnect and resume with lastSeq",
+                        None,
+                    )
+                    .await;
+                Err(close(CloseCode::Policy, "slow consumer"))
+            }
+            Wake::Drained => {
+                let _ = self
+                    .error(
+                        "server_shutdown",
+                        "this server is going away; reconnect and resume with lastSeq",
+                        None,
+                    )
+                    .await;
+                Err(close(CloseCode::Restart, "server shutdown"))
+            }
+            Wake::Timer => self.on_timer().await,
+        }
     }
 
     fn next_deadline(&self) -> Instant {

@@ -63,7 +63,7 @@ async fn upgrade(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    let conn = JsonConn::new(state.get_ref().clone(), session, budget);
+    let conn = Box::new(JsonConn::new(state.into_inner(), session, budget));
     let span = tracing::info_span!("ws-json", conn = conn.id(), user = tracing::field::Empty);
     actix_web::rt::spawn(
         async move {
