@@ -180,7 +180,10 @@ impl Engine {
         }
     }
 
-    pub(super) async fn run(mut self) {
+    /// Runs the session until it ends. Boxed, and its handlers boxed: the
+    /// task of an idle session then holds the loop's state, not the largest
+    /// handler's future nor copies of the engine (docs/benchmarks.md).
+    pub(super) async fn run(mut self: Box<Self>) {
         let started = Instant::now();
         let mut draining = self.state.drain.subscribe();
         let mut ticks = tokio::time::interval_at(
@@ -212,12 +215,12 @@ impl Engine {
                         if matches!(packet, Packet::Pong(_)) {
                             last_pong = Instant::now();
                         }
-                        self.on_packet(packet).await
+                        Box::pin(self.on_packet(packet)).await
                     }
                     None => Err(()),
                 },
                 delivery = inbox.recv() => match delivery {
-                    Some(delivery) => self.deliver(delivery).await,
+                    Some(delivery) => Box::pin(self.deliver(delivery)).await,
                     None => Err(()),
                 },
                 _ = ticks.tick() => {
@@ -256,7 +259,7 @@ impl Engine {
                 break;
             }
         }
-        self.session.close().await;
+        Box::pin(self.session.close()).await;
         self.handle.send(Packet::Close);
         self.handle.close();
         self.state.sio.remove(&self.handle.sid, &self.handle);

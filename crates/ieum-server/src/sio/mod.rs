@@ -127,7 +127,7 @@ async fn open(
         "pingTimeout": timing.ping_timeout.as_millis() as u64,
         "maxPayload": max_payload(state),
     });
-    let engine = Engine::new(
+    let engine = Box::new(Engine::new(
         state.clone(),
         session,
         inbox,
@@ -135,7 +135,7 @@ async fn open(
         rx,
         handshake,
         timing,
-    );
+    ));
     let span = tracing::info_span!("sio", sid = %sid);
     actix_web::rt::spawn(
         async move {
