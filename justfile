@@ -30,7 +30,7 @@ fuzz seconds="300":
 fuzz-engineio seconds="300":
     cd crates/ieum-engineio && RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time={{seconds}}
 
-# Fan-out comparison with RabbitMQ Web-STOMP (see scripts/bench-compare).
+# Fan-out comparison with RabbitMQ Web-STOMP, transient and durable (see scripts/bench-compare).
 bench:
     cargo build --release -p ieum-server -p ieum-bench
     scripts/bench-compare
