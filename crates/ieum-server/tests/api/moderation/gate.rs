@@ -111,14 +111,7 @@ async fn no_member_passes_the_staff_gate(db: TestDb) {
     .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.to_string().contains("남아 있을 말"), "{page}");
-    let (_, queue) = http_json(
-        server.addr,
-        "GET",
-        "/api/admin/reports",
-        Some(&keeper),
-        None,
-    )
-    .await;
+    let (_, queue) = report_queue(&server, &keeper).await;
     assert_eq!(queue["reports"].as_array().unwrap().len(), 1, "{queue}");
     let (_, invites) = http_json(
         server.addr,

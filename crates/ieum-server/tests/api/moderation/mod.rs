@@ -60,6 +60,11 @@ async fn audit(server: &TestServer, token: &str, query: &str) -> (u16, Value) {
     .await
 }
 
+/// The report queue as `token` sees it.
+async fn report_queue(server: &TestServer, token: &str) -> (u16, Value) {
+    http_json(server.addr, "GET", "/api/admin/reports", Some(token), None).await
+}
+
 async fn staff_suspend_lift_and_every_action_is_audited(db: TestDb) {
     let server = TestServer::start(&db).await;
     let (admin, _) = signup(&server, "boss").await;
@@ -391,23 +396,9 @@ async fn reports_reach_staff_who_act_on_them(db: TestDb) {
     assert_eq!(status, 201);
 
     // The queue: staff only, oldest first, with what each is about.
-    let (status, _) = http_json(
-        server.addr,
-        "GET",
-        "/api/admin/reports",
-        Some(&member),
-        None,
-    )
-    .await;
+    let (status, _) = report_queue(&server, &member).await;
     assert_eq!(status, 403);
-    let (status, queue) = http_json(
-        server.addr,
-        "GET",
-        "/api/admin/reports",
-        Some(&keeper),
-        None,
-    )
-    .await;
+    let (status, queue) = report_queue(&server, &keeper).await;
     assert_eq!(status, 200, "{queue}");
     let reports = queue["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 2);
@@ -459,14 +450,7 @@ async fn reports_reach_staff_who_act_on_them(db: TestDb) {
         (status, body["code"].as_str()),
         (404, Some("report_not_found"))
     );
-    let (_, queue) = http_json(
-        server.addr,
-        "GET",
-        "/api/admin/reports",
-        Some(&keeper),
-        None,
-    )
-    .await;
+    let (_, queue) = report_queue(&server, &keeper).await;
     assert_eq!(queue["reports"].as_array().unwrap().len(), 1);
 
     // Staff find users and read any room (the tombstone included).
