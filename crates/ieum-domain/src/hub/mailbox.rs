@@ -95,7 +95,9 @@ impl Inbox {
                 }
             }
             if self.0.senders.load(Ordering::Acquire) == 0 {
-                return None;
+                // A last delivery may have come between the look above and
+                // its sender going: take it (none can come after).
+                return self.0.queue().pop_front();
             }
             // A delivery offered since the check left a permit: no wake-up
             // is lost between the check and the wait.

@@ -111,14 +111,20 @@ impl JsonConn {
                 _ = &mut drained => Wake::Drained,
                 _ = tokio::time::sleep_until(deadline) => Wake::Timer,
             };
-            if let Err(Stop(why)) = Box::pin(self.on_wake(wake)).await {
+            let step = match wake {
+                // Deliveries in the loop's own state, the rest boxed (as in
+                // `ws/connection.rs`).
+                Wake::Delivery(Some(delivery)) => self.deliver(delivery).await,
+                wake => Box::pin(self.on_wake(wake)).await,
+            };
+            if let Err(Stop(why)) = step {
                 break why;
             }
         };
         Box::pin(self.session.close()).await;
         // A peer that takes nothing any more must not pin this task.
         let limit = Duration::from_millis(self.state.config.ws_write_timeout_ms);
-        let _ = tokio::time::timeout(limit, self.out.clone().close(reason)).await;
+        let _ = tokio::time::timeout(limit, self.out.close(reason)).await;
     }
 
     async fn on_wake(&mut self, wake: Wake) -> Step {
@@ -159,24 +165,22 @@ impl JsonConn {
             Wake::Delivery(Some(delivery)) => self.deliver(delivery).await,
             Wake::Delivery(None) => Err(Stop(None)),
             Wake::Overflowed => {
-                let _ = self
-                    .error(
-                        "slow_consumer",
-                        "the connection fell too far behind; reconnect and resume with lastSeq",
-                        None,
-                    )
-                    .await;
-                Err(close(CloseCode::Policy, "slow consumer"))
+                self.close_after_error(
+                    "slow_consumer",
+                    "the connection fell too far behind; reconnect and resume with lastSeq",
+                    CloseCode::Policy,
+                    "slow consumer",
+                )
+                .await
             }
             Wake::Drained => {
-                let _ = self
-                    .error(
-                        "server_shutdown",
-                        "this server is going away; reconnect and resume with lastSeq",
-                        None,
-                    )
-                    .await;
-                Err(close(CloseCode::Restart, "server shutdown"))
+                self.close_after_error(
+                    "server_shutdown",
+                    "this server is going away; reconnect and resume with lastSeq",
+                    CloseCode::Restart,
+                    "server shutdown",
+                )
+                .await
             }
             Wake::Timer => self.on_timer().await,
         }
@@ -198,21 +202,27 @@ impl JsonConn {
     async fn on_timer(&mut self) -> Step {
         let now = Instant::now();
         if self.token_expires.is_some_and(|at| at <= now) {
-            let _ = self
-                .error(
+            return self
+                .close_after_error(
                     "token_expired",
                     "the access token expired; reconnect with a fresh one",
-                    None,
+                    CloseCode::Policy,
+                    "token_expired",
                 )
                 .await;
-            return Err(close(CloseCode::Policy, "token_expired"));
         }
         if self.session.user().is_none()
             && now
                 >= self.started + Duration::from_millis(self.state.config.stomp_connect_timeout_ms)
         {
-            let _ = self.error("connect_timeout", "no auth in time", None).await;
-            return Err(close(CloseCode::Policy, "connect_timeout"));
+            return self
+                .close_after_error(
+                    "connect_timeout",
+                    "no auth in time",
+                    CloseCode::Policy,
+                    "connect_timeout",
+                )
+                .await;
         }
         if now >= self.last_recv + IDLE {
             return Err(Stop(None));
@@ -246,6 +256,18 @@ impl JsonConn {
             &json!({"type": "error", "code": code, "message": message, "requestId": request_id}),
         )
         .await
+    }
+
+    /// An error object with `code`, then the close `close_code` with `why`.
+    async fn close_after_error(
+        &mut self,
+        code: &str,
+        message: &str,
+        close_code: CloseCode,
+        why: &str,
+    ) -> Step {
+        let _ = self.error(code, message, None).await;
+        Err(close(close_code, why))
     }
 
     async fn domain_error(&mut self, e: &DomainError, request_id: Option<&str>) -> Step {
@@ -417,8 +439,9 @@ impl JsonConn {
         let subscription = delivery.subscription.clone();
         let Some(out) = self.session.on_delivery(delivery).await else {
             if let Some((code, message)) = self.session.ended() {
-                let _ = self.error(code, message, None).await;
-                return Err(close(CloseCode::Policy, code));
+                return self
+                    .close_after_error(code, message, CloseCode::Policy, code)
+                    .await;
             }
             return Ok(());
         };

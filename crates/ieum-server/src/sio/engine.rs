@@ -180,9 +180,9 @@ impl Engine {
         }
     }
 
-    /// Runs the session until it ends. Boxed, and its handlers boxed: the
-    /// task of an idle session then holds the loop's state, not the largest
-    /// handler's future nor copies of the engine (docs/benchmarks.md).
+    /// Runs the session until it ends. Boxed, and its packet handler boxed:
+    /// the task of an idle session then holds the loop's state, not the
+    /// largest handler's future nor copies of the engine (docs/benchmarks.md).
     pub(super) async fn run(mut self: Box<Self>) {
         let started = Instant::now();
         let mut draining = self.state.drain.subscribe();
@@ -220,7 +220,8 @@ impl Engine {
                     None => Err(()),
                 },
                 delivery = inbox.recv() => match delivery {
-                    Some(delivery) => Box::pin(self.deliver(delivery)).await,
+                    // The per-message path stays unboxed: no allocation a delivery.
+                    Some(delivery) => self.deliver(delivery).await,
                     None => Err(()),
                 },
                 _ = ticks.tick() => {

@@ -46,6 +46,7 @@ pub(crate) fn proof_mark(payload: &[u8]) -> Option<u64> {
 
 /// Stops the connection loop (after whatever was sent to say why).
 pub(super) struct Stop;
+pub(super) type Step = Result<(), Stop>;
 
 /// What woke the connection loop.
 enum Wake {
@@ -55,7 +56,6 @@ enum Wake {
     Timer,
     Drained,
 }
-pub(super) type Step = Result<(), Stop>;
 
 pub(super) struct Conn {
     /// Shared, not copied: a copy of every service handle per connection
@@ -193,10 +193,15 @@ impl Conn {
                 _ = &mut drained => Wake::Drained,
             };
             let fired = matches!(wake, Wake::Timer);
-            // Boxed: the handlers' futures (the largest is many KiB) exist
-            // only while one runs, so an idle connection's task holds just
-            // this loop's state (docs/benchmarks.md, memory per connection).
-            let step = Box::pin(self.on_wake(wake, &mut close)).await;
+            let step = match wake {
+                // The per-message path: its future (under 1 KiB) lives in
+                // the loop's own state, and a delivery allocates nothing.
+                Wake::Delivery(Some(d)) => self.deliver(d).await,
+                // The rest boxed: their future (about 6 KiB, a SEND through
+                // to the store) exists only while one runs, so an idle
+                // connection's task does not hold it (docs/benchmarks.md).
+                wake => Box::pin(self.on_wake(wake, &mut close)).await,
+            };
             if fired {
                 // A deadline that passed without moving (a ping already
                 // sent) must not fire again at once.
@@ -240,33 +245,23 @@ impl Conn {
             Wake::Delivery(Some(d)) => self.deliver(d).await,
             Wake::Delivery(None) => Err(Stop),
             Wake::Overflowed => {
-                let _ = self
-                    .send_error(
-                        "slow_consumer",
-                        "the connection fell too far behind; reconnect and resume with last-seq",
-                        None,
-                    )
-                    .await;
-                *close = Some(CloseReason {
-                    code: CloseCode::Policy,
-                    description: Some("slow consumer".into()),
-                });
-                Err(Stop)
+                self.close_after_error(
+                    "slow_consumer",
+                    "the connection fell too far behind; reconnect and resume with last-seq",
+                    CloseCode::Policy,
+                    "slow consumer",
+                )
+                .await
             }
             Wake::Timer => self.on_timer().await,
             Wake::Drained => {
-                let _ = self
-                    .send_error(
-                        "server_shutdown",
-                        "this server is going away; reconnect (to another node) and resume with last-seq",
-                        None,
-                    )
-                    .await;
-                *close = Some(CloseReason {
-                    code: CloseCode::Restart,
-                    description: Some("server shutdown".into()),
-                });
-                Err(Stop)
+                self.close_after_error(
+                    "server_shutdown",
+                    "this server is going away; reconnect (to another node) and resume with last-seq",
+                    CloseCode::Restart,
+                    "server shutdown",
+                )
+                .await
             }
         }
     }
@@ -341,10 +336,23 @@ impl Conn {
     /// refreshes, reconnects and resumes by seq.
     pub(super) async fn end_session(&mut self, code: &str, message: &str) -> Step {
         tracing::debug!(code, "session ended");
+        self.close_after_error(code, message, CloseCode::Policy, code)
+            .await
+    }
+
+    /// An ERROR frame with `code`, then the close `close_code` with
+    /// `description` as its reason.
+    async fn close_after_error(
+        &mut self,
+        code: &str,
+        message: &str,
+        close_code: CloseCode,
+        description: &str,
+    ) -> Step {
         let _ = self.send_error(code, message, None).await;
         self.close_with = Some(CloseReason {
-            code: CloseCode::Policy,
-            description: Some(code.into()),
+            code: close_code,
+            description: Some(description.into()),
         });
         Err(Stop)
     }

@@ -132,22 +132,24 @@ async fn serve(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    let conn = Conn::new(
-        state.into_inner(),
-        handshake,
-        sink::Sink::Ws(session),
-        budget,
-        sockjs,
-    )
-    .pending(pending);
-    let conn = Box::new(conn);
+    let conn = Box::new(
+        Conn::new(
+            state.into_inner(),
+            handshake,
+            sink::Sink::Ws(session),
+            budget,
+            sockjs,
+        )
+        .pending(pending),
+    );
     let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
-    let fut = async move {
-        conn.run(stream).await;
-        drop(slot);
-    }
-    .instrument(span);
-    actix_web::rt::spawn(fut);
+    actix_web::rt::spawn(
+        async move {
+            conn.run(stream).await;
+            drop(slot);
+        }
+        .instrument(span),
+    );
     Ok(response)
 }
 
