@@ -627,25 +627,21 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     let background = state.background.clone();
     let drain = state.drain.clone();
     let connections = state.ws_connections.clone();
-    let mut server = HttpServer::new(move || app(state.clone()))
-        .disable_signals()
-        .shutdown_timeout(shutdown)
-        .client_request_timeout(Duration::from_secs(30));
-    if let Some(w) = workers {
-        server = server.workers(w);
-    }
-    let server = server
-        .bind(addr)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let options = crate::wsio::listener::Options {
+        workers,
+        shutdown_timeout: shutdown,
+        client_request_timeout: Duration::from_secs(30),
+    };
+    let listener =
+        crate::wsio::listener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr()?;
+    let server = crate::wsio::listener::serve(state, listener, &options)?;
     // One line a log-based wait (a testcontainer's) can match: "ieum ready".
-    for a in server.addrs() {
-        tracing::info!(
-            addr = %a,
-            ws_max_connections = max_ws,
-            "ieum ready on {a} ({setup}); open http://{a}/"
-        );
-    }
-    let server = server.run();
+    tracing::info!(
+        addr = %addr,
+        ws_max_connections = max_ws,
+        "ieum ready on {addr} ({setup}); open http://{addr}/"
+    );
     let handle = server.handle();
     actix_web::rt::spawn(async move {
         wait_for_signal().await;

@@ -14,6 +14,7 @@ pub mod telemetry;
 mod views;
 pub mod wire;
 pub mod ws;
+pub mod wsio;
 
 pub use app::{AppState, build_state, configure, run};
 pub use config::{Cli, Command, Config};

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use futures_util::StreamExt;
 use ieum_domain::DomainError;
 use ieum_domain::auth::Grant;
 use ieum_domain::hub::{Delivery, MailboxReceiver, RoomEvent};
@@ -17,6 +18,7 @@ use crate::app::AppState;
 use crate::wire::{SHAPE_NATIVE, event_body, event_name};
 use crate::ws::guard::Budget;
 use crate::ws::{proof_mark, proof_payload};
+use crate::wsio::{WsIn, WsOut};
 
 /// Pings keep NATs open and prove receipt; silence this long ends it.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -45,7 +47,7 @@ pub(super) struct JsonConn {
     state: std::sync::Arc<AppState>,
     session: Session,
     inbox: Option<MailboxReceiver>,
-    out: actix_ws::Session,
+    out: WsOut,
     budget: Budget,
     started: Instant,
     last_recv: Instant,
@@ -54,11 +56,7 @@ pub(super) struct JsonConn {
 }
 
 impl JsonConn {
-    pub(super) fn new(
-        state: std::sync::Arc<AppState>,
-        out: actix_ws::Session,
-        budget: Budget,
-    ) -> Self {
+    pub(super) fn new(state: std::sync::Arc<AppState>, out: WsOut, budget: Budget) -> Self {
         let (session, inbox) = state.open_session(crate::app::Proofs::Answered, "json-websocket");
         let now = Instant::now();
         Self {
@@ -80,11 +78,7 @@ impl JsonConn {
 
     /// Runs the connection until it ends; boxed, so that the task holds one
     /// `JsonConn`, not copies of it.
-    pub(super) async fn run(
-        mut self: Box<Self>,
-        mut stream: AggregatedMessageStream,
-        handshake: Option<Grant>,
-    ) {
+    pub(super) async fn run(mut self: Box<Self>, mut stream: WsIn, handshake: Option<Grant>) {
         let Some(MailboxReceiver {
             rx: mut inbox,
             overflow,
@@ -105,7 +99,7 @@ impl JsonConn {
         let reason = loop {
             let deadline = self.next_deadline();
             let wake = tokio::select! {
-                message = stream.recv() => Wake::Message(message),
+                message = stream.next() => Wake::Message(message),
                 delivery = inbox.recv() => Wake::Delivery(delivery),
                 _ = &mut overflowed => Wake::Overflowed,
                 _ = &mut drained => Wake::Drained,

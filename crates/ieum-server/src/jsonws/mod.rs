@@ -10,7 +10,9 @@
 mod commands;
 mod connection;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -31,7 +33,6 @@ struct HandshakeQuery {
 
 async fn upgrade(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     query: web::Query<HandshakeQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -52,25 +53,19 @@ async fn upgrade(
     else {
         return Ok(crate::ws::too_many_connections(&state.config));
     };
-    let budget = guard::Budget::new(state.config.ws_preauth_max_bytes);
-    let mut guarded =
-        actix_web::dev::Payload::from(Box::pin(guard::Guarded::new(body, budget.clone()))
-            as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
-    let body = web::Payload::from_request(&req, &mut guarded).await?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let max = crate::ws::ws_max_bytes(&state.config);
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    let conn = Box::new(JsonConn::new(state.into_inner(), session, budget));
-    let span = tracing::info_span!("ws-json", conn = conn.id(), user = tracing::field::Empty);
-    actix_web::rt::spawn(
+    let limits = crate::wsio::Limits {
+        max_bytes: crate::ws::ws_max_bytes(&state.config),
+        budget: guard::Budget::new(state.config.ws_preauth_max_bytes),
+        write_timeout: Duration::from_millis(state.config.ws_write_timeout_ms),
+    };
+    let budget = limits.budget.clone();
+    crate::wsio::upgrade(&req, &[], limits, move |out, stream| {
+        let conn = Box::new(JsonConn::new(state.into_inner(), out, budget));
+        let span = tracing::info_span!("ws-json", conn = conn.id(), user = tracing::field::Empty);
         async move {
             conn.run(stream, handshake).await;
             drop(slot);
         }
-        .instrument(span),
-    );
-    Ok(response)
+        .instrument(span)
+    })
 }

@@ -149,7 +149,6 @@ async fn open(
 
 async fn get(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     query: web::Query<EngineQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -158,7 +157,7 @@ async fn get(
         Err((code, message)) => return Ok(engine_error(code, message)),
     };
     if transport == "websocket" {
-        return websocket(req, body, state, query.into_inner()).await;
+        return websocket(req, state, query.into_inner()).await;
     }
     let Some(sid) = &query.sid else {
         return Ok(match open(&state, &req, &query, Carrier::Polling).await {
@@ -251,7 +250,6 @@ async fn post(
 /// polling session.
 async fn websocket(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     query: EngineQuery,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -282,25 +280,20 @@ async fn websocket(
         state.config.ws_preauth_max_bytes
     });
     handle.watch_budget(budget.clone());
-    let mut guarded =
-        actix_web::dev::Payload::from(Box::pin(crate::ws::guard::Guarded::new(body, budget))
-            as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
-    let body = <web::Payload as actix_web::FromRequest>::from_request(&req, &mut guarded).await?;
-    let (response, mut out, stream) = actix_ws::handle(&req, body)?;
-    let max = max_payload(&state);
-    let mut stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    if let Some(opened) = opened
-        && out.text(opened).await.is_err()
-    {
-        handle.close();
-        return Ok(response);
-    }
+    let limits = crate::wsio::Limits {
+        max_bytes: max_payload(&state),
+        budget,
+        write_timeout: Duration::from_millis(state.config.ws_write_timeout_ms),
+    };
     let span = tracing::info_span!("sio-ws", sid = %handle.sid);
-    actix_web::rt::spawn(
+    crate::wsio::upgrade(&req, &[], limits, move |mut out, mut stream| {
         async move {
+            if let Some(opened) = opened
+                && out.text(opened).await.is_err()
+            {
+                handle.close();
+                return;
+            }
             let write_timeout = Duration::from_millis(state.config.ws_write_timeout_ms);
             loop {
                 let writing = handle.carrier() == Carrier::WebSocket;
@@ -367,7 +360,6 @@ async fn websocket(
             })
             .await;
         }
-        .instrument(span),
-    );
-    Ok(response)
+        .instrument(span)
+    })
 }

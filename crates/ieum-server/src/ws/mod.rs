@@ -21,7 +21,9 @@ pub mod sockjs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -82,16 +84,14 @@ struct HandshakeQuery {
 
 async fn upgrade(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     query: web::Query<HandshakeQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    serve(req, body, state, query, false).await
+    serve(req, state, query, false).await
 }
 
 async fn serve(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     query: web::Query<HandshakeQuery>,
     sockjs: bool,
@@ -114,43 +114,35 @@ async fn serve(
         Ok(grant) => grant,
         Err(answer) => return Ok(answer),
     };
-    // Every frame header is checked before its payload is buffered: a small
-    // budget until CONNECT succeeds, then the frame limit.
-    let budget = guard::Budget::new(state.config.ws_preauth_max_bytes);
-    let mut guarded =
-        actix_web::dev::Payload::from(Box::pin(guard::Guarded::new(body, budget.clone()))
-            as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>);
-    let body = web::Payload::from_request(&req, &mut guarded).await?;
-    let (response, session, stream) = if sockjs {
-        actix_ws::handle(&req, body)?
-    } else {
-        actix_ws::handle_with_protocols(&req, body, PROTOCOLS)?
+    // Every frame header is checked before its payload is read: a small
+    // budget until CONNECT succeeds, then the frame limit. WebSocket
+    // messages may carry several frames; the STOMP limits apply per frame.
+    let limits = crate::wsio::Limits {
+        max_bytes: ws_max_bytes(&state.config),
+        budget: guard::Budget::new(state.config.ws_preauth_max_bytes),
+        write_timeout: Duration::from_millis(state.config.ws_write_timeout_ms),
     };
-    // WebSocket messages may carry several frames; the STOMP limits apply per frame.
-    let max = ws_max_bytes(&state.config);
-    let stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    let conn = Box::new(
-        Conn::new(
-            state.into_inner(),
-            handshake,
-            sink::Sink::Ws(session),
-            budget,
-            sockjs,
-        )
-        .pending(pending),
-    );
-    let span = tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
-    actix_web::rt::spawn(
+    let budget = limits.budget.clone();
+    let protocols = if sockjs { &[][..] } else { PROTOCOLS };
+    crate::wsio::upgrade(&req, protocols, limits, move |out, stream| {
+        let conn = Box::new(
+            Conn::new(
+                state.into_inner(),
+                handshake,
+                sink::Sink::Ws(out),
+                budget,
+                sockjs,
+            )
+            .pending(pending),
+        );
+        let span =
+            tracing::info_span!("ws", conn = conn.session.id(), user = tracing::field::Empty);
         async move {
             conn.run(stream).await;
             drop(slot);
         }
-        .instrument(span),
-    );
-    Ok(response)
+        .instrument(span)
+    })
 }
 
 /// A token on a real-time handshake (in the query, where browsers must put

@@ -12,7 +12,7 @@ use super::sockjs::Handle;
 pub(super) struct Gone;
 
 pub(super) enum Sink {
-    Ws(actix_ws::Session),
+    Ws(crate::wsio::WsOut),
     Http(Arc<Handle>),
 }
 

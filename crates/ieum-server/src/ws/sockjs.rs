@@ -153,7 +153,6 @@ fn unknown_session() -> HttpResponse {
 /// SockJS's websocket transport: STOMP in SockJS frames.
 async fn websocket(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
     query: web::Query<HandshakeQuery>,
     path: web::Path<(String, String)>,
@@ -161,7 +160,7 @@ async fn websocket(
     if session_id(&path).is_none() {
         return Ok(unknown_session());
     }
-    serve(req, body, state, query, true).await
+    serve(req, state, query, true).await
 }
 
 /// The session `path` names, for a request from the address that opened it.

@@ -127,14 +127,14 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let state = build_state(config).await.expect("state");
+                let addr = listener.local_addr().expect("addr");
+                let options = ieum_server::wsio::listener::Options {
+                    workers: Some(2),
+                    shutdown_timeout: 1,
+                    client_request_timeout: Duration::from_secs(5),
+                };
                 let server =
-                    actix_web::HttpServer::new(move || ieum_server::app::app(state.clone()))
-                        .workers(2)
-                        .shutdown_timeout(1)
-                        .listen(listener)
-                        .expect("listen");
-                let addr = server.addrs()[0];
-                let server = server.run();
+                    ieum_server::wsio::listener::serve(state, listener, &options).expect("listen");
                 let _ = tx.send((addr, server.handle()));
                 let _ = server.await;
             })

@@ -216,6 +216,68 @@ async fn a_signed_token_for_a_missing_user_is_refused(db: TestDb) {
     server.stop().await;
 }
 
+/// The socket leaves actix's dispatcher at the upgrade (`wsio`): a refused
+/// upgrade still gets its whole problem body, and a frame that arrived in
+/// the same packet as the upgrade request is read, not lost.
+async fn the_socket_changes_hands_at_the_upgrade_without_losing_a_byte(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (alice, _) = signup(&server, "alice").await;
+
+    let (s, headers, body) = http_with(
+        server.addr,
+        "GET",
+        "/ws/chat?token=not-a-token",
+        None,
+        None,
+        &[
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("token_invalid")),
+        "{body}"
+    );
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/problem+json")
+    );
+
+    // Handshake and CONNECT in one write: the CONNECT rides in the bytes the
+    // HTTP parser read past the request's head.
+    let connect = format!(
+        "CONNECT\naccept-version:1.2\nhost:ieum\nheart-beat:0,0\nAuthorization:Bearer {alice}\n\n\0"
+    );
+    let mut bytes =
+        b"GET /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Protocol: v12.stomp\r\n\r\n"
+            .to_vec();
+    bytes.extend_from_slice(&frame_header(0x1, connect.len() as u64));
+    bytes.extend_from_slice(connect.as_bytes());
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(&bytes).await.unwrap();
+    let read = async {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains("CONNECTED") {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let got = tokio::time::timeout(WAIT, read)
+        .await
+        .expect("CONNECTED in time");
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(got.contains("user-name:alice"), "{got}");
+    server.stop().await;
+}
+
 async fn a_kicked_subscription_id_can_be_used_again(db: TestDb) {
     let server = TestServer::start(&db).await;
     let a = server.addr;
@@ -263,5 +325,6 @@ both_backends!(
     contract_c_events_follow_a_rejoin_on_the_same_connection,
     the_typing_throttle_survives_fake_room_ids,
     a_signed_token_for_a_missing_user_is_refused,
+    the_socket_changes_hands_at_the_upgrade_without_losing_a_byte,
     a_kicked_subscription_id_can_be_used_again,
 );
