@@ -261,8 +261,9 @@ async fn websocket(
         },
         None => None,
     };
-    // Not an upgrade: refused before any session opens.
-    if actix_http::ws::handshake(req.head()).is_err() {
+    // Not an upgrade (or one this listener cannot hand over): refused
+    // before any session opens.
+    if actix_http::ws::handshake(req.head()).is_err() || !crate::wsio::can_upgrade(&req) {
         return Ok(engine_error(3, "Bad request: not a WebSocket upgrade"));
     }
     let (handle, opened) = match upgrading {
@@ -286,7 +287,10 @@ async fn websocket(
         write_timeout: Duration::from_millis(state.config.ws_write_timeout_ms),
     };
     let span = tracing::info_span!("sio-ws", sid = %handle.sid);
+    // A session opened here closes if its 101 never goes out.
+    let unrun = CloseUnlessRun(opened.is_some().then(|| handle.clone()));
     crate::wsio::upgrade(&req, &[], limits, move |mut out, mut stream| {
+        unrun.disarm();
         async move {
             if let Some(opened) = opened
                 && out.text(opened).await.is_err()
@@ -362,4 +366,22 @@ async fn websocket(
         }
         .instrument(span)
     })
+}
+
+/// Closes a session whose WebSocket never started (its 101 could not be
+/// written), instead of leaving it to the ping timeout.
+struct CloseUnlessRun(Option<Arc<Handle>>);
+
+impl CloseUnlessRun {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseUnlessRun {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.close();
+        }
+    }
 }

@@ -42,6 +42,8 @@ pub struct WsIn {
     /// The message being joined from continuation frames.
     joining: Option<(Kind, BytesMut)>,
     max_message: usize,
+    /// A refusal of the bytes that came with the upgrade request, said first.
+    refused: Option<ProtocolError>,
     done: bool,
 }
 
@@ -61,11 +63,12 @@ impl WsIn {
             budget,
             joining: None,
             max_message: max,
+            refused: None,
             done: false,
         };
         // Bytes that came with the upgrade request pass the guard like any others.
         if !leftover.is_empty() && !this.admit(&leftover) {
-            this.done = true;
+            this.refused = Some(ProtocolError::Overflow);
         }
         this.buf = leftover;
         this
@@ -168,6 +171,10 @@ impl Stream for WsIn {
         if this.done {
             return Poll::Ready(None);
         }
+        if let Some(refusal) = this.refused.take() {
+            this.done = true;
+            return Poll::Ready(Some(Err(refusal)));
+        }
         loop {
             match this.decode() {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
@@ -177,9 +184,13 @@ impl Stream for WsIn {
                     return Poll::Ready(Some(Err(e)));
                 }
             }
-            // Nothing half-read is kept as an allocation while waiting.
+            // Nothing read is kept as an allocation while waiting, and the
+            // start of a frame not in yet is kept in a buffer of its size,
+            // not in what a large frame before it grew.
             if this.buf.is_empty() && this.buf.capacity() > 0 {
                 this.buf = BytesMut::new();
+            } else if this.buf.capacity() > READ_CHUNK.max(2 * this.buf.len()) {
+                this.buf = BytesMut::from(&this.buf[..]);
             }
             match this.poll_fill(cx) {
                 Poll::Pending => return Poll::Pending,

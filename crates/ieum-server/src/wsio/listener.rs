@@ -1,5 +1,7 @@
-//! The HTTP listener: actix-web's `HttpServer`, with upgrade requests handed
-//! to [`hand_over`] instead of being served as streaming responses.
+//! The HTTP listener: what actix-web's `HttpServer` builds (actix-server and
+//! actix-http's `HttpService` with the same settings), plus an upgrade
+//! service: upgrade requests go to [`hand_over`] instead of being served as
+//! streaming responses.
 
 use std::future::poll_fn;
 use std::io;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_codec::{Encoder, Framed};
-use actix_http::body::{BodySize, MessageBody};
+use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::h1::{Codec, Message};
 use actix_http::{ConnectionType, HttpService, Request, Response, StatusCode};
 use actix_server::Server;
@@ -58,16 +60,28 @@ pub fn serve(
     options: &Options,
 ) -> io::Result<Server> {
     let request_timeout = options.client_request_timeout;
+    let write_limit = Duration::from_millis(state.config.ws_write_timeout_ms);
     let mut builder = Server::build()
         .disable_signals()
         .shutdown_timeout(options.shutdown_timeout);
     if let Some(workers) = options.workers {
         builder = builder.workers(workers);
     }
+    // A graceful stop tells every connection's dispatcher, so idle keep-alive
+    // connections close at once instead of holding the stop.
+    let stopping = builder.graceful_shutdown_signal();
     let factory = move || {
         let upgrades = state.clone();
+        let stopping = stopping.clone();
         HttpService::build()
             .client_request_timeout(request_timeout)
+            // actix-web's: an answer given before the request's body was read
+            // waits this long for the client to finish, instead of a reset.
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .graceful_shutdown_signal(move || {
+                let stopping = stopping.clone();
+                async move { stopping.notified().await }
+            })
             .upgrade(fn_factory(move || {
                 let state = upgrades.clone();
                 async move {
@@ -78,7 +92,7 @@ pub fn serve(
                         .map_err(|()| tracing::error!("the upgrade service did not start"))?;
                     let app = Rc::new(app);
                     Ok::<_, ()>(fn_service(move |(req, framed)| {
-                        hand_over(app.clone(), req, framed)
+                        hand_over(app.clone(), req, framed, write_limit)
                     }))
                 }
             }))
@@ -93,41 +107,64 @@ pub fn serve(
     Ok(builder.listen("ieum", listener, factory)?.run())
 }
 
+/// The largest answer other than a 101 written to an upgrade request (a
+/// refusal's problem body is well under it).
+const MAX_REFUSAL_BYTES: u64 = 16 * 1024;
+
 /// An upgrade request: through the app like any other; a 101 that carries a
-/// [`Handoff`] is written here and the connection runs on the socket, any
-/// other answer is written whole and the connection closes.
+/// [`Handoff`] is written here and the connection runs on the socket. Any
+/// other answer is written whole (a small body only: a streaming one, an SSE
+/// stream or a file, is refused with 400) and the connection closes.
 async fn hand_over<S, B>(
     app: Rc<S>,
     req: Request,
     framed: Framed<TcpStream, Codec>,
+    write_limit: Duration,
 ) -> Result<(), actix_web::Error>
 where
     S: Service<Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
 {
-    req.extensions_mut().insert(Upgradable);
-    let mut response: Response<_> = match app.call(req).await {
-        Ok(res) => res.into_parts().1.map_into_boxed_body().into(),
-        Err(e) => e.error_response().into(),
+    // actix-http sends every request with `Upgrade: websocket` here, also
+    // ones that are no handshake (a POST, a file with the header): those
+    // never reach the app, whose answers could be streams.
+    let mut response: Response<BoxBody> = match actix_http::ws::verify_handshake(req.head()) {
+        Err(e) => not_an_upgrade(&e.to_string()),
+        Ok(()) => {
+            req.extensions_mut().insert(Upgradable);
+            match app.call(req).await {
+                Ok(res) => res.into_parts().1.map_into_boxed_body().into(),
+                Err(e) => e.error_response().into(),
+            }
+        }
     };
     let handoff = response.extensions_mut().remove::<Handoff>();
     let parts = framed.into_parts();
     let (socket, mut codec, leftover) = (parts.io, parts.codec, parts.read_buf);
-    // The dispatcher's 8 KiB write buffer goes now, not when the connection ends.
+    // What the dispatcher had not flushed yet (the answer to a request
+    // pipelined before this one) goes first; then its buffer goes, not when
+    // the connection ends.
+    let mut out = BytesMut::from(&parts.write_buf[..]);
     drop(parts.write_buf);
-    let mut out = BytesMut::new();
     match handoff {
         Some(Handoff(run)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
             let (head, _) = response.into_parts();
             codec.encode(Message::Item((head, BodySize::None)), &mut out)?;
             drop(codec);
-            super::io::write_all(&socket, &out).await?;
+            write_within(&socket, &out, write_limit).await?;
             drop(out);
             let socket = Arc::new(socket);
             run(socket.clone(), leftover).await;
-            linger(socket).await;
+            Box::pin(linger(socket)).await;
         }
         _ => {
+            if !matches!(
+                response.body().size(),
+                BodySize::None | BodySize::Sized(0..=MAX_REFUSAL_BYTES)
+            ) {
+                response =
+                    not_an_upgrade("this resource is not served over an upgraded connection");
+            }
             response
                 .head_mut()
                 .set_connection_type(ConnectionType::Close);
@@ -137,10 +174,29 @@ where
             codec.encode(Message::Item((head, size)), &mut out)?;
             codec.encode(Message::Chunk(Some(body)), &mut out)?;
             codec.encode(Message::Chunk(None), &mut out)?;
-            super::io::write_all(&socket, &out).await?;
+            drop(codec);
+            write_within(&socket, &out, write_limit).await?;
+            drop(out);
+            Box::pin(linger(Arc::new(socket))).await;
         }
     }
     Ok(())
+}
+
+/// 400 problem+json for an upgrade request that is not one this server takes.
+fn not_an_upgrade(detail: &str) -> Response<BoxBody> {
+    crate::http::errors::problem_response(
+        StatusCode::BAD_REQUEST,
+        "not_a_websocket_handshake",
+        detail.to_owned(),
+    )
+    .into()
+}
+
+async fn write_within(socket: &TcpStream, bytes: &[u8], limit: Duration) -> io::Result<()> {
+    tokio::time::timeout(limit, super::io::write_all(socket, bytes))
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
 }
 
 /// How long a closed connection reads what its peer still sends.

@@ -68,7 +68,7 @@ where
     if let Some(protocol) = select_protocol(req, protocols) {
         accept.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol));
     }
-    if req.extensions().get::<Upgradable>().is_none() {
+    if !can_upgrade(req) {
         // Only a server built by `listener::serve` upgrades.
         return Err(actix_web::error::ErrorInternalServerError(
             "this listener cannot hand over WebSocket connections",
@@ -87,6 +87,13 @@ where
     });
     response.extensions_mut().insert(Handoff(start));
     Ok(response)
+}
+
+/// Whether this request came through the listener's upgrade service, so
+/// [`upgrade`] can take it: a transport that opens state before upgrading
+/// (a Socket.IO session) asks first.
+pub fn can_upgrade(req: &HttpRequest) -> bool {
+    req.extensions().get::<Upgradable>().is_some()
 }
 
 /// The first protocol the client offered that `protocols` holds.

@@ -207,6 +207,7 @@ async fn a_signed_token_for_a_missing_user_is_refused(db: TestDb) {
         None,
         &[
             ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
             ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
             ("Sec-WebSocket-Version", "13"),
         ],
@@ -231,6 +232,7 @@ async fn the_socket_changes_hands_at_the_upgrade_without_losing_a_byte(db: TestD
         None,
         &[
             ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
             ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
             ("Sec-WebSocket-Version", "13"),
         ],
@@ -275,6 +277,62 @@ async fn the_socket_changes_hands_at_the_upgrade_without_losing_a_byte(db: TestD
         .expect("CONNECTED in time");
     assert!(got.starts_with("HTTP/1.1 101"), "{got}");
     assert!(got.contains("user-name:alice"), "{got}");
+    server.stop().await;
+}
+
+/// actix-http hands every request with `Upgrade: websocket` to the upgrade
+/// service: one that is no handshake, or a handshake to a resource that
+/// streams (SSE), gets a 400 problem at once, not an answer buffered whole.
+async fn an_upgrade_header_does_not_turn_a_stream_into_a_buffer(db: TestDb) {
+    let server = TestServer::start(&db).await;
+    let (alice, _) = signup(&server, "alice").await;
+    let (s, _, body) = http_with(
+        server.addr,
+        "POST",
+        "/api/rooms",
+        Some(&alice),
+        Some(json!({"name": "not an upgrade"})),
+        &[("Upgrade", "websocket")],
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("not_a_websocket_handshake")),
+        "{body}"
+    );
+    let (s, ticket) = http_json(
+        server.addr,
+        "POST",
+        "/api/events/ticket",
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(s, 201, "{ticket}");
+    let (s, headers, body) = http_with(
+        server.addr,
+        "GET",
+        &format!("/api/events?ticket={}", ticket["ticket"].as_str().unwrap()),
+        None,
+        None,
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("not_a_websocket_handshake")),
+        "{body}"
+    );
+    assert_eq!(header(&headers, "connection"), Some("close"));
+    // No room was made by the refused POST.
+    let (s, rooms) = http_json(server.addr, "GET", "/api/rooms", Some(&alice), None).await;
+    assert_eq!(s, 200);
+    assert!(!rooms.to_string().contains("not an upgrade"), "{rooms}");
     server.stop().await;
 }
 
@@ -326,5 +384,6 @@ both_backends!(
     the_typing_throttle_survives_fake_room_ids,
     a_signed_token_for_a_missing_user_is_refused,
     the_socket_changes_hands_at_the_upgrade_without_losing_a_byte,
+    an_upgrade_header_does_not_turn_a_stream_into_a_buffer,
     a_kicked_subscription_id_can_be_used_again,
 );
