@@ -33,6 +33,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::members::{MemberCache, MemberTicket};
 use crate::message::Message;
 use crate::ports::{EventBus, MessageRepository};
+use crate::replays::{ReplayCache, Slot};
 use crate::room::{Room, RoomKind};
 
 /// How many wire encodings of one event may be cached (one per protocol shape).
@@ -41,6 +42,8 @@ pub const WIRE_SLOTS: usize = 4;
 pub const MAX_GAP_FILL: i64 = 1000;
 /// How long a remembered membership is trusted at most (see [`crate::members`]).
 pub const MEMBER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a replayed page is shared at most (see [`crate::replays`]).
+pub const REPLAY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 // Events live behind an Arc and are made once per room event: the size of the
 // largest variant costs nothing per subscriber.
@@ -203,6 +206,7 @@ pub struct Hub {
     messages: Arc<dyn MessageRepository>,
     bus: Arc<dyn EventBus>,
     members: MemberCache,
+    replays: ReplayCache,
     this: Weak<Hub>,
 }
 
@@ -213,6 +217,7 @@ impl Hub {
             messages,
             bus,
             members: MemberCache::new(MEMBER_CACHE_TTL),
+            replays: ReplayCache::new(REPLAY_CACHE_TTL),
             this: this.clone(),
         })
     }
@@ -244,10 +249,28 @@ impl Hub {
             // Muted members are never cached: their next send reads the store.
             self.members.forget(&event.room_id, *user_id);
         }
+        if !matches!(
+            event.payload,
+            EventPayload::Typing { .. } | EventPayload::Presence { .. }
+        ) {
+            // It may have changed what a replayed page of its room holds.
+            self.replays.forget_room(&event.room_id);
+        }
         let tx = self.feeds().get(&event.room_id).cloned();
         if let Some(tx) = tx {
             let _ = tx.send(FeedCmd::Event(event));
         }
+    }
+
+    /// Where connections resuming `room_id` from `after` to `upto` share one
+    /// read of that page; `None`: read it alone (see [`crate::replays`]).
+    pub fn replay_slot(&self, room_id: &str, after: i64, upto: i64) -> Option<Slot> {
+        self.replays.slot(self.bus.epoch(), room_id, after, upto)
+    }
+
+    /// A shared read of that page failed: the next asker reads again.
+    pub fn replay_failed(&self, room_id: &str, after: i64, upto: i64) {
+        self.replays.forget(room_id, after, upto);
     }
 
     /// Makes every feed catch up with the store: after the bus was down, events

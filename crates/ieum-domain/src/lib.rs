@@ -18,6 +18,7 @@ pub mod moderation;
 pub mod ports;
 pub mod push;
 pub mod registration;
+pub mod replays;
 pub mod room;
 pub mod rooms;
 pub mod session;

@@ -33,7 +33,9 @@ impl ChatService {
         who: &Principal,
         req: SubscribeRequest,
     ) -> DomainResult<Subscribed> {
-        let member = self.rooms.enter(who, &req.room_id, req.entry).await?;
+        // The member cache first (as a send does): a reconnect storm
+        // re-subscribes thousands of known members at once.
+        let kind = self.rooms.member_kind(who, &req.room_id, req.entry).await?;
         let live_after = self
             .hub
             .subscribe(
@@ -52,7 +54,7 @@ impl ChatService {
         };
         Ok(Subscribed {
             live_after,
-            direct: member.room_kind == RoomKind::Direct,
+            direct: kind == RoomKind::Direct,
             resume_after,
             truncated,
         })
@@ -74,16 +76,25 @@ impl ChatService {
             return Ok(Vec::new());
         }
         let limit = ((upto - after) as u32).min(self.policy.max_page);
-        self.messages
-            .page(
-                room_id,
-                HistoryQuery {
-                    after: Some(after),
-                    before: Some(upto + 1),
-                    limit,
-                    skip_system: false,
-                },
-            )
-            .await
+        let query = HistoryQuery {
+            after: Some(after),
+            before: Some(upto + 1),
+            limit,
+            skip_system: false,
+        };
+        // After a reconnect storm a room's members all ask for the same
+        // page at once: one read serves them (`crate::replays`).
+        if let Some(slot) = self.hub.replay_slot(room_id, after, upto) {
+            let shared = slot
+                .get_or_read(|| async {
+                    self.messages.page(room_id, query).await.ok().map(Arc::new)
+                })
+                .await;
+            if let Some(page) = shared {
+                return Ok(page.as_ref().clone());
+            }
+            self.hub.replay_failed(room_id, after, upto);
+        }
+        self.messages.page(room_id, query).await
     }
 }
